@@ -1,0 +1,118 @@
+//! The serialised form of a cache entry, shared by the local backends.
+//!
+//! ```json
+//! {"v":1,"key":"…","token":"…","expires_at":1764539700,"fetched_at":1764280500,"context":{…}}
+//! ```
+//! The key is stored inside so that an entry copied or renamed into another
+//! key's place is foreign, hence a miss.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::Key;
+use crate::seatable::{BaseContext, BaseToken};
+
+const VERSION: u8 = 1;
+/// Entries are small; anything bigger is not ours.
+pub const MAX_ENTRY: usize = 64 * 1024;
+
+#[derive(Serialize)]
+struct Out<'a> {
+    v: u8,
+    key: &'a str,
+    token: &'a str,
+    expires_at: u64,
+    fetched_at: u64,
+    context: &'a BaseContext,
+}
+
+#[derive(Deserialize)]
+struct In {
+    v: u8,
+    key: String,
+    token: SecretString,
+    expires_at: u64,
+    fetched_at: u64,
+    context: BaseContext,
+}
+
+pub fn encode(key: &Key, token: &BaseToken) -> Zeroizing<Vec<u8>> {
+    let out = Out {
+        v: VERSION,
+        key: key.as_str(),
+        token: token.token.expose_secret(),
+        expires_at: token.expires_at,
+        fetched_at: token.fetched_at,
+        context: &token.context,
+    };
+    // Serialising plain data into a Vec cannot fail.
+    Zeroizing::new(serde_json::to_vec(&out).unwrap_or_default())
+}
+
+/// `None` for anything that is not a well-formed entry of this key.
+pub fn decode(key: &Key, bytes: &[u8]) -> Option<BaseToken> {
+    if bytes.len() > MAX_ENTRY || !crate::json::is_object(bytes) {
+        return None;
+    }
+    let entry: In = serde_json::from_slice(bytes).ok()?;
+    let valid = entry.v == VERSION
+        && entry.key == key.as_str()
+        && !entry.token.expose_secret().is_empty()
+        && entry.expires_at > entry.fetched_at;
+    valid.then_some(BaseToken {
+        token: entry.token,
+        expires_at: entry.expires_at,
+        fetched_at: entry.fetched_at,
+        context: entry.context,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BaseToken {
+        BaseToken {
+            token: SecretString::from("tok"),
+            expires_at: 200,
+            fetched_at: 100,
+            context: BaseContext {
+                server_url: "https://s".into(),
+                api_gateway_url: "https://s/api-gateway/".into(),
+                dtable_uuid: Some("u".into()),
+                workspace_id: Some(3),
+                permission: Some("rw".into()),
+                ..BaseContext::default()
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_pins_the_format() {
+        let key = Key("k1".into());
+        let bytes = encode(&key, &sample());
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"key":"k1","token":"tok","expires_at":200,"fetched_at":100,"context":{"server_url":"https://s","api_gateway_url":"https://s/api-gateway/","dtable_server":null,"dtable_uuid":"u","dtable_name":null,"workspace_id":3,"app_name":null,"permission":"rw","use_api_gateway":null}}"#
+        );
+        let back = decode(&key, &bytes).unwrap();
+        assert_eq!(back.token.expose_secret(), "tok");
+        assert_eq!((back.expires_at, back.fetched_at), (200, 100));
+        assert_eq!(back.context, sample().context);
+    }
+
+    #[test]
+    fn foreign_corrupt_and_truncated_entries_are_misses() {
+        let key = Key("k1".into());
+        let bytes = encode(&key, &sample());
+        assert!(decode(&Key("k2".into()), &bytes).is_none());
+        assert!(decode(&key, &bytes[..bytes.len() - 5]).is_none());
+        assert!(decode(&key, b"\x00\xff garbage").is_none());
+        assert!(decode(&key, b"").is_none());
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(decode(&key, text.replace("\"v\":1", "\"v\":2").as_bytes()).is_none());
+        assert!(decode(&key, text.replace("\"tok\"", "\"\"").as_bytes()).is_none());
+        assert!(decode(&key, text.replace("200", "50").as_bytes()).is_none());
+    }
+}

@@ -1,0 +1,805 @@
+//! Profile resolution: flags > environment > config file > defaults (SPEC §3).
+//!
+//! The result, [`Profile`], is everything one call needs, validated up front
+//! so that a typo fails fast with exit 2 — before any network work and also
+//! on a cache hit. Secrets are not read here: [`SecretInput`] only says where
+//! a secret comes from, and it is read when a login actually happens, so the
+//! cache-hit path touches no secret file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
+use crate::error::Failure;
+
+/// Default SeaTable refresh window, lifetime-independent.
+pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// Default overall deadline of the network work of one call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where Kubernetes mounts the service-account token.
+pub const KUBERNETES_SA_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// The config file: one table per profile under `[profiles.NAME]`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileConfig>,
+}
+
+/// One `[profiles.NAME]` table. Unknown keys are an error: a typo must not
+/// silently fall back to a default. There are deliberately no keys for
+/// secret values; files holding them are named instead.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct ProfileConfig {
+    server_url: Option<String>,
+    ca_cert: Option<PathBuf>,
+    vault_addr: Option<String>,
+    vault_namespace: Option<String>,
+    vault_ca_cert: Option<PathBuf>,
+    vault_ca_path: Option<PathBuf>,
+    vault_client_cert: Option<PathBuf>,
+    vault_client_key: Option<PathBuf>,
+    secret: Option<String>,
+    field: Option<String>,
+    kv_version: Option<u8>,
+    auth: Option<AuthMethod>,
+    auth_mount: Option<String>,
+    role: Option<String>,
+    role_id: Option<String>,
+    secret_id_file: Option<PathBuf>,
+    jwt_file: Option<PathBuf>,
+    username: Option<String>,
+    cache: Option<CacheBackend>,
+    cache_dir: Option<PathBuf>,
+    allow_disk_cache: Option<bool>,
+    refresh_before: Option<String>,
+    lifetime: Option<String>,
+    timeout: Option<String>,
+}
+
+/// Read access to the environment; a trait so tests can resolve profiles
+/// without touching the process environment.
+pub trait Env {
+    /// The variable's value; unset and empty are the same.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// Where a secret comes from. Reading happens only when it is needed.
+pub enum SecretInput {
+    /// Already read from this environment variable.
+    Env(&'static str, SecretString),
+    /// A file whose content (trimmed) is the secret.
+    File(PathBuf),
+    /// Ask on the terminal with this prompt.
+    Prompt(String),
+    /// Not configured; the method proceeds without it (e.g. AppRole with
+    /// `bind_secret_id = false`) or fails with the contained hint.
+    Absent(String),
+}
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretInput::Env(name, _) => write!(f, "Env({name})"),
+            SecretInput::File(path) => write!(f, "File({})", path.display()),
+            SecretInput::Prompt(_) => f.write_str("Prompt"),
+            SecretInput::Absent(_) => f.write_str("Absent"),
+        }
+    }
+}
+
+/// The Vault login of a profile.
+#[derive(Debug)]
+pub enum Auth {
+    Token(SecretInput),
+    AppRole {
+        role_id: String,
+        secret_id: SecretInput,
+    },
+    Kubernetes {
+        role: String,
+        jwt: SecretInput,
+    },
+    Jwt {
+        role: Option<String>,
+        jwt: SecretInput,
+    },
+    Userpass {
+        username: String,
+        password: SecretInput,
+    },
+    Cert {
+        role: Option<String>,
+    },
+}
+
+/// Everything needed to talk to Vault.
+#[derive(Debug)]
+pub struct VaultSettings {
+    /// Normalised, without a trailing slash.
+    pub addr: String,
+    pub namespace: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub ca_path: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Set only by an explicit `VAULT_SKIP_VERIFY`/`BAO_SKIP_VERIFY`.
+    pub skip_verify: bool,
+    pub auth: Auth,
+    pub auth_method: AuthMethod,
+    pub auth_mount: String,
+}
+
+/// A KV secret: the first segment is the mount (unless Vault's mount table
+/// says the mount is deeper, see [`crate::vault`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub mount: String,
+    pub path: String,
+}
+
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.mount, self.path)
+    }
+}
+
+impl SecretRef {
+    pub fn parse(text: &str) -> Option<SecretRef> {
+        let trimmed = text.trim().trim_matches('/');
+        let (mount, path) = trimmed.split_once('/')?;
+        let path = path.trim_matches('/');
+        if mount.is_empty() || path.is_empty() || trimmed.contains("//") {
+            return None;
+        }
+        Some(SecretRef {
+            mount: mount.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub backend: CacheBackend,
+    pub dir: Option<PathBuf>,
+    pub allow_disk: bool,
+}
+
+/// A resolved, validated profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    /// Normalised, without a trailing slash.
+    pub server_url: String,
+    pub ca_cert: Option<PathBuf>,
+    pub vault: VaultSettings,
+    pub secret: SecretRef,
+    pub field: String,
+    pub kv_version: Option<u8>,
+    pub cache: CacheSettings,
+    pub refresh_before: Duration,
+    pub lifetime: Option<Duration>,
+    pub timeout: Duration,
+}
+
+/// Where the settings came from, for messages that tell the user where to fix them.
+struct Origin {
+    profile: String,
+    file: Option<PathBuf>,
+}
+
+impl Origin {
+    /// "set --flag, ENV or key in [profiles.NAME] of FILE"
+    fn hint(&self, flag: &str, env: &str, key: &str) -> String {
+        let place = match &self.file {
+            Some(file) => format!("[profiles.{}] of {}", self.profile, file.display()),
+            None => format!("[profiles.{}] of the config file", self.profile),
+        };
+        format!("set --{flag}, {env} or {key} in {place}")
+    }
+
+    fn bad(&self, key: &str, problem: impl std::fmt::Display) -> Failure {
+        match &self.file {
+            Some(file) => Failure::usage(format!(
+                "{key} in [profiles.{}] of {}: {problem}",
+                self.profile,
+                file.display()
+            )),
+            None => Failure::usage(format!("{key}: {problem}")),
+        }
+    }
+}
+
+/// The default config file: `$XDG_CONFIG_HOME/seatable-cred/config.toml`,
+/// falling back to `~/.config` as the XDG spec says.
+pub fn default_config_path(env: &dyn Env) -> Option<PathBuf> {
+    let base = env
+        .var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env.var("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("seatable-cred").join("config.toml"))
+}
+
+/// Reads the profile table `name` from `path`. A missing default file is an
+/// empty profile; a missing file that was asked for explicitly is an error.
+fn load_profile(
+    path: Option<&Path>,
+    explicit: bool,
+    name: &str,
+) -> Result<Option<ProfileConfig>, Failure> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read config file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
+        Failure::usage(format!(
+            "config file {}{at}: {}",
+            path.display(),
+            e.message().trim()
+        ))
+    })?;
+    Ok(file.profiles.get(name).cloned())
+}
+
+/// Validates an http(s) URL and drops a trailing slash. URLs carrying
+/// credentials are refused: they would sit in argv or a config file.
+fn normalise_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("'{text}' is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("'{text}' must start with https:// or http://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("'{text}' has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a URL must not carry credentials".to_string());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{text}' must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// `true`/`false` the way Go's strconv.ParseBool reads them, as the vault CLI does.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Resolves the profile for this call.
+pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
+    let name = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let (path, explicit) = match &args.config {
+        Some(path) => (Some(path.clone()), true),
+        None => (default_config_path(env), false),
+    };
+    let file = load_profile(path.as_deref(), explicit, &name)?;
+    let origin = Origin {
+        profile: name.clone(),
+        file: path.clone(),
+    };
+    if file.is_none() && name != "default" {
+        let place = path.as_ref().map_or("no config file".to_string(), |p| {
+            format!("no [profiles.{name}] in {}", p.display())
+        });
+        return Err(Failure::usage(format!(
+            "profile '{name}' is not defined ({place}): add it or pick another with --profile"
+        ))
+        .into());
+    }
+    let file = file.unwrap_or_default();
+
+    let server_url = args
+        .server_url
+        .clone()
+        .or(file.server_url.clone())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "no SeaTable server: {}",
+                origin.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
+            ))
+        })?;
+    let server_url = normalise_url(&server_url).map_err(|e| origin.bad("server_url", e))?;
+
+    let secret_text = args.secret.clone().or(file.secret.clone()).ok_or_else(|| {
+        Failure::usage(format!(
+            "no secret path for the API token: {}",
+            origin.hint("secret", "SEATABLE_CRED_SECRET", "secret")
+        ))
+    })?;
+    let secret = SecretRef::parse(&secret_text).ok_or_else(|| {
+        origin.bad(
+            "secret",
+            format!("'{secret_text}' is not MOUNT/PATH, e.g. secret/seatable/crm"),
+        )
+    })?;
+
+    let field = args
+        .field
+        .clone()
+        .or(file.field.clone())
+        .unwrap_or_else(|| "api_token".to_string());
+    if field.is_empty() {
+        return Err(origin.bad("field", "must not be empty").into());
+    }
+    let kv_version = args.kv_version.or(file.kv_version);
+    if let Some(v) = kv_version
+        && v != 1
+        && v != 2
+    {
+        return Err(origin
+            .bad("kv_version", format!("{v} is not 1 or 2"))
+            .into());
+    }
+
+    let duration = |key: &str, flag: Option<Duration>, text: Option<String>| {
+        flag.map(Ok)
+            .or_else(|| text.map(|t| crate::time::parse_duration(&t)))
+            .transpose()
+            .map_err(|e| origin.bad(key, e))
+    };
+    let refresh_before = duration(
+        "refresh_before",
+        args.refresh_before,
+        file.refresh_before.clone(),
+    )?
+    .unwrap_or(DEFAULT_REFRESH_BEFORE);
+    let lifetime = duration("lifetime", args.lifetime, file.lifetime.clone())?;
+    let timeout =
+        duration("timeout", args.timeout, file.timeout.clone())?.unwrap_or(DEFAULT_TIMEOUT);
+    if lifetime.is_some_and(|l| l.as_secs() < 60) {
+        return Err(origin.bad("lifetime", "must be at least 1m").into());
+    }
+    if timeout.is_zero() {
+        return Err(origin.bad("timeout", "must be more than 0s").into());
+    }
+
+    let vault = resolve_vault(args, &file, env, &origin)?;
+
+    let cache = CacheSettings {
+        backend: args.cache.or(file.cache).unwrap_or(CacheBackend::Auto),
+        dir: args.cache_dir.clone().or(file.cache_dir.clone()),
+        allow_disk: args.allow_disk_cache || file.allow_disk_cache.unwrap_or(false),
+    };
+
+    Ok(Profile {
+        name,
+        server_url,
+        ca_cert: args.ca_cert.clone().or(file.ca_cert.clone()),
+        vault,
+        secret,
+        field,
+        kv_version,
+        cache,
+        refresh_before,
+        lifetime,
+        timeout,
+    })
+}
+
+fn resolve_vault(
+    args: &GlobalArgs,
+    file: &ProfileConfig,
+    env: &dyn Env,
+    origin: &Origin,
+) -> Result<VaultSettings, Failure> {
+    // The vault CLI's default address.
+    let addr = args
+        .vault_addr
+        .clone()
+        .or_else(|| env.var("VAULT_ADDR"))
+        .or_else(|| env.var("BAO_ADDR"))
+        .or_else(|| file.vault_addr.clone())
+        .unwrap_or_else(|| "https://127.0.0.1:8200".to_string());
+    let addr = normalise_url(&addr).map_err(|e| origin.bad("vault_addr", e))?;
+    let namespace = args
+        .vault_namespace
+        .clone()
+        .or_else(|| env.var("VAULT_NAMESPACE"))
+        .or_else(|| env.var("BAO_NAMESPACE"))
+        .or_else(|| file.vault_namespace.clone());
+    let either = |a: &str, b: &str| env.var(a).or_else(|| env.var(b));
+    let path_of = |a: &str, b: &str, key: &Option<PathBuf>| {
+        either(a, b).map(PathBuf::from).or_else(|| key.clone())
+    };
+    let skip_verify = match either("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") {
+        None => false,
+        Some(v) => parse_bool(&v).ok_or_else(|| {
+            Failure::usage(format!(
+                "VAULT_SKIP_VERIFY='{v}' is not a boolean: use true or false"
+            ))
+        })?,
+    };
+
+    let method = args.auth.or(file.auth).unwrap_or(AuthMethod::Token);
+    let auth_mount = args
+        .auth_mount
+        .clone()
+        .or_else(|| file.auth_mount.clone())
+        .unwrap_or_else(|| method.name().to_string())
+        .trim_matches('/')
+        .to_string();
+    let role = args.role.clone().or_else(|| file.role.clone());
+    // A secret value in the environment or a file that holds it; the flag's
+    // file wins over the environment's value, which wins over the config's file.
+    let secret_input = |flag: &Option<PathBuf>, env_name: &'static str, key: &Option<PathBuf>| {
+        if let Some(path) = flag {
+            Some(SecretInput::File(path.clone()))
+        } else if let Some(value) = env.var(env_name) {
+            Some(SecretInput::Env(env_name, SecretString::from(value)))
+        } else {
+            key.clone().map(SecretInput::File)
+        }
+    };
+    let required = |value: Option<String>, what: &str, flag: &str, env_name: &str, key: &str| {
+        value.ok_or_else(|| {
+            Failure::usage(format!(
+                "--auth {} needs {what}: {}",
+                method.name(),
+                origin.hint(flag, env_name, key)
+            ))
+        })
+    };
+
+    let auth = match method {
+        AuthMethod::Token => Auth::Token(
+            if let Some(v) = env.var("VAULT_TOKEN") {
+                SecretInput::Env("VAULT_TOKEN", SecretString::from(v))
+            } else if let Some(v) = env.var("BAO_TOKEN") {
+                SecretInput::Env("BAO_TOKEN", SecretString::from(v))
+            } else if let Some(home) = env.var("HOME") {
+                SecretInput::File(Path::new(&home).join(".vault-token"))
+            } else {
+                SecretInput::Absent("no Vault token: set VAULT_TOKEN or BAO_TOKEN, log in with `bao login`/`vault login`, or choose another --auth".into())
+            },
+        ),
+        AuthMethod::Approle => Auth::AppRole {
+            role_id: required(
+                args.role_id.clone().or_else(|| file.role_id.clone()),
+                "a role-id",
+                "role-id",
+                "SEATABLE_CRED_ROLE_ID",
+                "role_id",
+            )?,
+            secret_id: secret_input(&args.secret_id_file, "SEATABLE_CRED_SECRET_ID", &file.secret_id_file)
+                .unwrap_or_else(|| SecretInput::Absent(String::new())),
+        },
+        AuthMethod::Kubernetes => Auth::Kubernetes {
+            role: required(role, "a role", "role", "SEATABLE_CRED_ROLE", "role")?,
+            jwt: secret_input(&args.jwt_file, "SEATABLE_CRED_JWT", &file.jwt_file)
+                .unwrap_or_else(|| SecretInput::File(PathBuf::from(KUBERNETES_SA_TOKEN))),
+        },
+        AuthMethod::Jwt => Auth::Jwt {
+            role,
+            jwt: secret_input(&args.jwt_file, "SEATABLE_CRED_JWT", &file.jwt_file).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--auth jwt needs a JWT: set --jwt-file, SEATABLE_CRED_JWT (the token itself) or jwt_file in [profiles.{}]",
+                    origin.profile
+                ))
+            })?,
+        },
+        AuthMethod::Userpass => {
+            let username = required(
+                args.username.clone().or_else(|| file.username.clone()),
+                "a username",
+                "username",
+                "SEATABLE_CRED_USERNAME",
+                "username",
+            )?;
+            let password = match env.var("SEATABLE_CRED_PASSWORD") {
+                Some(v) => SecretInput::Env("SEATABLE_CRED_PASSWORD", SecretString::from(v)),
+                None => SecretInput::Prompt(format!("Vault password for {username}: ")),
+            };
+            Auth::Userpass { username, password }
+        }
+        AuthMethod::Cert => Auth::Cert { role },
+    };
+
+    let client_cert = path_of(
+        "VAULT_CLIENT_CERT",
+        "BAO_CLIENT_CERT",
+        &file.vault_client_cert,
+    );
+    let client_key = path_of("VAULT_CLIENT_KEY", "BAO_CLIENT_KEY", &file.vault_client_key);
+    if method == AuthMethod::Cert && (client_cert.is_none() || client_key.is_none()) {
+        return Err(Failure::usage(
+            "--auth cert needs a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (or vault_client_cert and vault_client_key in the profile)",
+        ));
+    }
+    if client_cert.is_some() != client_key.is_some() {
+        return Err(Failure::usage(
+            "a Vault client certificate needs both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
+        ));
+    }
+
+    Ok(VaultSettings {
+        addr,
+        namespace,
+        ca_cert: path_of("VAULT_CACERT", "BAO_CACERT", &file.vault_ca_cert),
+        ca_path: path_of("VAULT_CAPATH", "BAO_CAPATH", &file.vault_ca_path),
+        client_cert,
+        client_key,
+        skip_verify,
+        auth,
+        auth_method: method,
+        auth_mount,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, String>);
+    impl Env for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned().filter(|v| !v.is_empty())
+        }
+    }
+    fn env(pairs: &[(&'static str, &str)]) -> FakeEnv {
+        FakeEnv(pairs.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn args_with(config: &Path) -> GlobalArgs {
+        GlobalArgs {
+            config: Some(config.to_path_buf()),
+            ..GlobalArgs::default()
+        }
+    }
+
+    fn err_text(r: Result<Profile>) -> String {
+        crate::error::one_line(&r.unwrap_err())
+    }
+
+    const BASIC: &str = r#"
+[profiles.default]
+server_url = "https://file.example.com/"
+vault_addr = "https://vault-file:8200"
+secret = "secret/seatable/crm"
+refresh_before = "10m"
+
+[profiles.crm]
+server_url = "https://crm.example.com"
+secret = "kv/crm"
+auth = "approle"
+role_id = "role-123"
+secret_id_file = "/run/secrets/sid"
+lifetime = "1h"
+"#;
+
+    #[test]
+    fn file_values_apply_and_urls_are_normalised() {
+        let (_d, path) = write_config(BASIC);
+        let p = resolve(&args_with(&path), &env(&[])).unwrap();
+        assert_eq!(p.name, "default");
+        assert_eq!(p.server_url, "https://file.example.com");
+        assert_eq!(p.vault.addr, "https://vault-file:8200");
+        assert_eq!(
+            p.secret,
+            SecretRef {
+                mount: "secret".into(),
+                path: "seatable/crm".into()
+            }
+        );
+        assert_eq!(p.field, "api_token");
+        assert_eq!(p.refresh_before, Duration::from_secs(600));
+        assert_eq!(p.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(p.lifetime, None);
+        assert_eq!(p.cache.backend, CacheBackend::Auto);
+    }
+
+    #[test]
+    fn flags_beat_env_beats_file() {
+        let (_d, path) = write_config(BASIC);
+        let mut args = args_with(&path);
+        // clap has already folded SEATABLE_SERVER_URL into the flag value;
+        // the Vault address is merged here.
+        let p = resolve(
+            &args,
+            &env(&[
+                ("VAULT_ADDR", "http://env-vault:8200"),
+                ("BAO_ADDR", "http://bao:1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(p.vault.addr, "http://env-vault:8200");
+        let p = resolve(&args, &env(&[("BAO_ADDR", "http://bao:1")])).unwrap();
+        assert_eq!(p.vault.addr, "http://bao:1");
+        args.vault_addr = Some("http://flag-vault:8200".into());
+        args.refresh_before = Some(Duration::from_secs(30));
+        let p = resolve(&args, &env(&[("VAULT_ADDR", "http://env-vault:8200")])).unwrap();
+        assert_eq!(p.vault.addr, "http://flag-vault:8200");
+        assert_eq!(p.refresh_before, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn named_profile_with_approle() {
+        let (_d, path) = write_config(BASIC);
+        let mut args = args_with(&path);
+        args.profile = Some("crm".into());
+        let p = resolve(&args, &env(&[])).unwrap();
+        assert_eq!(p.lifetime, Some(Duration::from_secs(3600)));
+        assert_eq!(p.vault.auth_mount, "approle");
+        match &p.vault.auth {
+            Auth::AppRole { role_id, secret_id } => {
+                assert_eq!(role_id, "role-123");
+                assert!(
+                    matches!(secret_id, SecretInput::File(p) if p == Path::new("/run/secrets/sid"))
+                );
+            }
+            other => panic!("unexpected auth {other:?}"),
+        }
+        // The environment's value beats the config's file.
+        let p = resolve(&args, &env(&[("SEATABLE_CRED_SECRET_ID", "sid-value")])).unwrap();
+        assert!(matches!(
+            &p.vault.auth,
+            Auth::AppRole {
+                secret_id: SecretInput::Env("SEATABLE_CRED_SECRET_ID", _),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let (_d, path) =
+            write_config("[profiles.default]\nserver_url = \"https://x\"\nsever_url = \"typo\"\n");
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert!(text.contains("sever_url"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+        let (_d, path) = write_config("[profile.default]\nserver_url = \"https://x\"\n");
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert!(text.contains("profile"), "{text}");
+    }
+
+    #[test]
+    fn broken_toml_is_one_line_usage_error() {
+        let (_d, path) = write_config("[profiles.default\nserver_url = ");
+        let err = resolve(&args_with(&path), &env(&[])).unwrap_err();
+        assert_eq!(crate::error::kind_of(&err), crate::error::Kind::Usage);
+        assert!(!crate::error::one_line(&err).contains('\n'));
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_missing_explicit_file_is_not() {
+        let args = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            ..GlobalArgs::default()
+        };
+        let home = tempfile::tempdir().unwrap();
+        let e = env(&[("HOME", home.path().to_str().unwrap())]);
+        assert!(resolve(&args, &e).is_ok());
+        let args = GlobalArgs {
+            config: Some(home.path().join("nope.toml")),
+            ..args
+        };
+        assert!(err_text(resolve(&args, &e)).contains("nope.toml"));
+    }
+
+    #[test]
+    fn missing_settings_say_where_to_set_them() {
+        let (_d, path) = write_config("[profiles.default]\nsecret = \"secret/x\"\n");
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert!(
+            text.contains("--server-url")
+                && text.contains("SEATABLE_SERVER_URL")
+                && text.contains("server_url"),
+            "{text}"
+        );
+        let mut args = args_with(&path);
+        args.server_url = Some("https://s".into());
+        args.auth = Some(AuthMethod::Approle);
+        let text = err_text(resolve(&args, &env(&[])));
+        assert!(text.contains("role-id"), "{text}");
+        args.profile = Some("nope".into());
+        assert!(err_text(resolve(&args, &env(&[]))).contains("profile 'nope'"));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let base = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            config: Some(PathBuf::from("/nonexistent-dir/none.toml")),
+            ..GlobalArgs::default()
+        };
+        let mut a = base.clone();
+        a.config = None;
+        a.server_url = Some("ftp://s".into());
+        assert!(err_text(resolve(&a, &env(&[]))).contains("https://"));
+        a.server_url = Some("https://user:pw@s".into());
+        assert!(err_text(resolve(&a, &env(&[]))).contains("credentials"));
+        let mut a = base.clone();
+        a.config = None;
+        a.secret = Some("justmount".into());
+        assert!(err_text(resolve(&a, &env(&[]))).contains("MOUNT/PATH"));
+        let mut a = base.clone();
+        a.config = None;
+        assert!(
+            err_text(resolve(&a, &env(&[("VAULT_SKIP_VERIFY", "maybe")])))
+                .contains("VAULT_SKIP_VERIFY")
+        );
+        assert!(
+            resolve(&a, &env(&[("VAULT_SKIP_VERIFY", "true")]))
+                .unwrap()
+                .vault
+                .skip_verify
+        );
+    }
+
+    #[test]
+    fn token_auth_sources() {
+        let args = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            ..GlobalArgs::default()
+        };
+        let p = resolve(&args, &env(&[("BAO_TOKEN", "b"), ("HOME", "/h")])).unwrap();
+        assert!(matches!(
+            p.vault.auth,
+            Auth::Token(SecretInput::Env("BAO_TOKEN", _))
+        ));
+        let p = resolve(&args, &env(&[("HOME", "/h")])).unwrap();
+        assert!(
+            matches!(p.vault.auth, Auth::Token(SecretInput::File(ref f)) if f == Path::new("/h/.vault-token"))
+        );
+    }
+
+    #[test]
+    fn secret_ref_parsing() {
+        assert_eq!(
+            SecretRef::parse("/secret/a/b/").unwrap().to_string(),
+            "secret/a/b"
+        );
+        assert!(SecretRef::parse("secret").is_none());
+        assert!(SecretRef::parse("secret/").is_none());
+        assert!(SecretRef::parse("secret//x").is_none());
+    }
+}

@@ -1,0 +1,142 @@
+//! Failures as SPEC §8 classifies them, and the one line that reports them.
+//!
+//! Code deep inside the helper returns `anyhow::Error`s whose root (or any link
+//! of the chain) is a [`Failure`]; the kind of the first `Failure` in the chain
+//! decides the exit code. Anything without one is an internal error (exit 1).
+
+use std::fmt;
+
+/// The exit-code classes of SPEC §8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 1: a bug or an unexpected local condition.
+    Internal,
+    /// 2: bad flag, unknown config key, missing setting, unreadable file.
+    Usage,
+    /// 3: Vault refused: login failed, permission denied, secret or field missing.
+    Vault,
+    /// 4: SeaTable rejected the API token or the base is gone (403/404).
+    SeaTable,
+    /// 5: a service was unreachable or kept failing — try again later.
+    Unavailable,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Internal => 1,
+            Kind::Usage => 2,
+            Kind::Vault => 3,
+            Kind::SeaTable => 4,
+            Kind::Unavailable => 5,
+        }
+    }
+}
+
+/// A classified failure with a message written for the user: what failed and
+/// what to do. Messages never contain secret values.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    message: String,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Kind::Usage, message)
+    }
+    pub fn vault(message: impl Into<String>) -> Self {
+        Self::new(Kind::Vault, message)
+    }
+    pub fn seatable(message: impl Into<String>) -> Self {
+        Self::new(Kind::SeaTable, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unavailable, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Kind::Internal, message)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The class of an error: that of the first [`Failure`] in its chain.
+pub fn kind_of(err: &anyhow::Error) -> Kind {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map_or(Kind::Internal, |f| f.kind)
+}
+
+/// The single stderr line for an error: its context chain joined by ": ",
+/// with any line breaks (from a server or the OS) folded into spaces.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    let mut line = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    line
+}
+
+/// The innermost cause of a library error, e.g. "Connection refused (os error
+/// 111)" under reqwest's "error sending request", as a short reason.
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last: &dyn std::error::Error = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn kind_survives_context() {
+        let err = Err::<(), _>(Failure::vault("denied"))
+            .context("reading secret/x")
+            .unwrap_err();
+        assert_eq!(kind_of(&err), Kind::Vault);
+        assert_eq!(one_line(&err), "reading secret/x: denied");
+    }
+
+    #[test]
+    fn plain_errors_are_internal_and_folded_to_one_line() {
+        let err = anyhow::anyhow!("first\nsecond\r\n  third");
+        assert_eq!(kind_of(&err), Kind::Internal);
+        assert_eq!(one_line(&err), "first second third");
+    }
+
+    #[test]
+    fn exit_codes_match_the_spec() {
+        let codes: Vec<u8> = [
+            Kind::Internal,
+            Kind::Usage,
+            Kind::Vault,
+            Kind::SeaTable,
+            Kind::Unavailable,
+        ]
+        .iter()
+        .map(|k| k.exit_code())
+        .collect();
+        assert_eq!(codes, [1, 2, 3, 4, 5]);
+    }
+}

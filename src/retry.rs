@@ -1,0 +1,148 @@
+//! Retry policy shared by the network clients: exponential backoff with full
+//! jitter, and the server's own hints (`Retry-After`, `x-ratelimit-reset`).
+//! Every wait is bounded by the call's deadline, which the caller checks.
+
+use std::time::Duration;
+
+/// Exponential backoff with "full jitter": the n-th delay is uniform in
+/// `[cap_n / 2, cap_n]`, `cap_n = min(base · 2ⁿ, max)`. Spreading the waits
+/// keeps a fleet of helpers that failed together from retrying in lockstep.
+pub struct Backoff {
+    attempt: u32,
+    base: Duration,
+    max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            attempt: 0,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt += 1;
+        let half = ceiling / 2;
+        half + half.mul_f64(random_unit())
+    }
+}
+
+/// A uniform number in [0, 1) from the OS generator (no seeding cost).
+fn random_unit() -> f64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 4];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// How long the server asked us to wait: `Retry-After` (seconds or an HTTP
+/// date) or `x-ratelimit-reset` (a Unix time, or seconds when small).
+pub fn server_hint(headers: &reqwest::header::HeaderMap, now_unix: u64) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(value) = text("retry-after") {
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(when) = httpdate_to_unix(value) {
+            return Some(Duration::from_secs(when.saturating_sub(now_unix)));
+        }
+    }
+    if let Some(value) = text("x-ratelimit-reset")
+        && let Ok(n) = value.parse::<f64>()
+        && n.is_finite()
+        && n >= 0.0
+    {
+        let n = n.ceil() as u64;
+        // Unix times are large; a small number is a count of seconds.
+        let secs = if n > 1_000_000_000 {
+            n.saturating_sub(now_unix)
+        } else {
+            n
+        };
+        return Some(Duration::from_secs(secs));
+    }
+    None
+}
+
+fn httpdate_to_unix(text: &str) -> Result<u64, ()> {
+    let time = humantime::parse_rfc3339_weak(text)
+        .or_else(|_| parse_imf_fixdate(text))
+        .map_err(|_| ())?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| ())
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP date format servers send today.
+fn parse_imf_fixdate(text: &str) -> Result<std::time::SystemTime, ()> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return Err(());
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month).ok_or(())? + 1;
+    let rfc = format!("{year}-{month:02}-{day:0>2}T{clock}Z");
+    humantime::parse_rfc3339(&rfc).map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn backoff_grows_and_stays_within_bounds() {
+        let mut b = Backoff::default();
+        let ceilings = [100, 200, 400, 800, 1600, 3200, 5000, 5000];
+        for ceiling in ceilings {
+            let d = b.next_delay().as_millis() as u64;
+            assert!(
+                d >= ceiling / 2 && d <= ceiling,
+                "{d} not in [{}, {ceiling}]",
+                ceiling / 2
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(server_hint(&h, 0), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(server_hint(&h, 784_111_770), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn ratelimit_reset_as_unix_time_or_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1764540000"));
+        assert_eq!(
+            server_hint(&h, 1_764_539_990),
+            Some(Duration::from_secs(10))
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("3"));
+        assert_eq!(server_hint(&h, 1_764_539_990), Some(Duration::from_secs(3)));
+        assert_eq!(server_hint(&HeaderMap::new(), 0), None);
+    }
+}

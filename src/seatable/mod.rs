@@ -1,0 +1,455 @@
+//! The SeaTable exchange of SPEC §5: API token in, base token out.
+//!
+//! `GET {server}/api/v2.1/dtable/app-access-token/` with
+//! `Authorization: Token <api token>` (every SeaTable version accepts it;
+//! `Bearer` only from 4.0). 403/404 are permanent; 429, 5xx, resets and
+//! timeouts are retried inside the call's deadline; bodies are capped.
+
+pub mod jwt;
+mod response;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use zeroize::Zeroizing;
+
+use crate::error::{Failure, root_cause};
+use crate::retry::{Backoff, server_hint};
+use response::AccessTokenResponse;
+
+/// Response bodies beyond this are refused before parsing.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// What SeaTable issues when no lifetime is asked for.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// What a SeaTable client needs besides the token; nothing here is secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaseContext {
+    pub server_url: String,
+    pub api_gateway_url: String,
+    pub dtable_server: Option<String>,
+    pub dtable_uuid: Option<String>,
+    pub dtable_name: Option<String>,
+    pub workspace_id: Option<i64>,
+    pub app_name: Option<String>,
+    /// `r` or `rw`, from the token's payload.
+    pub permission: Option<String>,
+    pub use_api_gateway: Option<bool>,
+}
+
+/// A base token stamped with its expiry.
+pub struct BaseToken {
+    pub token: SecretString,
+    /// Unix seconds: the JWT's `exp`.
+    pub expires_at: u64,
+    /// Unix seconds: when it was obtained.
+    pub fetched_at: u64,
+    pub context: BaseContext,
+}
+
+/// Where a token stands, relative to now and the refresh window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it; no network.
+    Fresh,
+    /// Still valid but inside the refresh window: refresh, and serve it if
+    /// the refresh fails for a transient reason.
+    Refresh,
+    /// Unusable.
+    Expired,
+}
+
+impl BaseToken {
+    /// When to ask again: `refresh_before` ahead of the expiry — but never
+    /// more than half the token's lifetime ahead, so that short-lived tokens
+    /// (`--lifetime 2m`) are still served from cache for a while.
+    pub fn refresh_at(&self, refresh_before: Duration) -> u64 {
+        let lifetime = self.expires_at.saturating_sub(self.fetched_at);
+        let window = refresh_before.as_secs().min(lifetime / 2);
+        self.expires_at - window
+    }
+
+    pub fn freshness(&self, now: u64, refresh_before: Duration) -> Freshness {
+        if now >= self.expires_at {
+            Freshness::Expired
+        } else if now >= self.refresh_at(refresh_before) {
+            Freshness::Refresh
+        } else {
+            Freshness::Fresh
+        }
+    }
+}
+
+/// An HTTP client for SeaTable: rustls with the system roots plus an
+/// optional private CA.
+pub fn http_client(server_url: &str, ca_cert: Option<&Path>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    if server_url.starts_with("http://") {
+        // Plain HTTP needs no roots; skip loading the system's.
+        builder = builder.tls_certs_only(Vec::new());
+    } else if let Some(path) = ca_cert {
+        builder = builder.tls_certs_merge(crate::tls::ca_bundle(path)?);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Done(BaseToken),
+    /// Worth retrying; with the server's requested wait, if any.
+    Transient(Failure, Option<Duration>),
+    Permanent(Failure),
+}
+
+/// Trades the API token for a base token, retrying transient failures with
+/// backoff until `deadline`.
+pub async fn exchange(
+    client: &reqwest::Client,
+    server_url: &str,
+    lifetime: Option<Duration>,
+    api_token: &SecretString,
+    deadline: Instant,
+) -> Result<BaseToken> {
+    let mut url = format!("{server_url}/api/v2.1/dtable/app-access-token/");
+    if let Some(lifetime) = lifetime {
+        url.push_str("?exp=");
+        url.push_str(&crate::time::compact(lifetime));
+    }
+    let mut auth = {
+        let value = Zeroizing::new(format!("Token {}", api_token.expose_secret()));
+        HeaderValue::from_str(&value).map_err(|_| {
+            Failure::vault("the API token read from Vault contains characters that cannot be sent in an HTTP header: store the token exactly as SeaTable shows it")
+        })?
+    };
+    auth.set_sensitive(true);
+
+    let mut backoff = Backoff::default();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(Failure::unavailable(format!("SeaTable at {server_url} did not answer in time: try again later or raise --timeout")).into());
+        }
+        debug!(attempt = attempts, url = %url, "exchanging the API token for a base token");
+        let request = client
+            .get(&url)
+            .header(AUTHORIZATION, auth.clone())
+            .header("accept", "application/json")
+            .timeout(remaining);
+        match attempt(request, server_url, lifetime).await {
+            Attempt::Done(token) => {
+                info!(attempts, expires_at = %crate::time::rfc3339(token.expires_at), "SeaTable issued a base token");
+                return Ok(token);
+            }
+            Attempt::Permanent(failure) => return Err(failure.into()),
+            Attempt::Transient(failure, hint) => {
+                let delay = hint.unwrap_or_else(|| backoff.next_delay());
+                let left = deadline.saturating_duration_since(Instant::now());
+                if delay >= left {
+                    let after = if attempts > 1 {
+                        format!(" after {attempts} attempts")
+                    } else {
+                        String::new()
+                    };
+                    return Err(
+                        Failure::unavailable(format!("{failure}{after}: try again later")).into(),
+                    );
+                }
+                warn!("{failure}; retrying in {} ms", delay.as_millis());
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn attempt(
+    request: reqwest::RequestBuilder,
+    server_url: &str,
+    lifetime: Option<Duration>,
+) -> Attempt {
+    let requested_at = crate::time::now();
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return send_error(&e, server_url),
+    };
+    let status = response.status();
+    let hint = server_hint(response.headers(), crate::time::now());
+    let body = match read_capped(response).await {
+        Ok(body) => body,
+        Err(Some(too_big)) => return Attempt::Transient(too_big, None),
+        Err(None) => {
+            return Attempt::Transient(
+                Failure::unavailable(format!(
+                    "SeaTable at {server_url} dropped the connection while answering"
+                )),
+                None,
+            );
+        }
+    };
+    match status {
+        StatusCode::OK => match AccessTokenResponse::parse(&body) {
+            Some(parsed) => Attempt::Done(base_token(parsed, server_url, lifetime, requested_at)),
+            None => Attempt::Transient(
+                Failure::unavailable(format!(
+                    "SeaTable at {server_url} answered 200 with something that is not a base token (a maintenance page?)"
+                )),
+                None,
+            ),
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+            Attempt::Permanent(Failure::seatable(format!(
+                "SeaTable at {server_url} rejected the API token ({}{}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
+                status.as_u16(),
+                error_msg(&body)
+                    .map(|m| format!(" {m}"))
+                    .unwrap_or_default()
+            )))
+        }
+        StatusCode::TOO_MANY_REQUESTS => Attempt::Transient(
+            Failure::unavailable(format!(
+                "SeaTable at {server_url} is rate limiting this client (429)"
+            )),
+            hint,
+        ),
+        s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => Attempt::Transient(
+            Failure::unavailable(format!("SeaTable at {server_url} failed ({})", s.as_u16())),
+            hint.filter(|_| s == StatusCode::SERVICE_UNAVAILABLE),
+        ),
+        s => Attempt::Permanent(Failure::internal(format!(
+            "SeaTable at {server_url} answered the token exchange with an unexpected {}{}: check --server-url{}",
+            s.as_u16(),
+            error_msg(&body)
+                .map(|m| format!(" {m}"))
+                .unwrap_or_default(),
+            if s == StatusCode::BAD_REQUEST && lifetime.is_some() {
+                " and --lifetime"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
+    let cause = root_cause(e);
+    if is_tls_verification_error(e) {
+        return Attempt::Permanent(Failure::unavailable(format!(
+            "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
+        )));
+    }
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        format!("unreachable: {cause}")
+    };
+    Attempt::Transient(
+        Failure::unavailable(format!("SeaTable at {server_url} {what}")),
+        None,
+    )
+}
+
+/// Certificate problems do not heal by retrying.
+fn is_tls_verification_error(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return matches!(tls, rustls::Error::InvalidCertificate(_));
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Reads at most [`MAX_BODY`] bytes. `Err(Some)` for an oversize body,
+/// `Err(None)` when the connection broke. The buffer is zeroed on drop: a
+/// 200 body holds the base token.
+async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<Zeroizing<Vec<u8>>, Option<Failure>> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(Some(Failure::unavailable(format!(
+            "SeaTable sent a response larger than {} KiB",
+            MAX_BODY / 1024
+        ))));
+    }
+    let mut body = Zeroizing::new(Vec::new());
+    while let Some(chunk) = response.chunk().await.map_err(|_| None)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Some(Failure::unavailable(format!(
+                "SeaTable sent a response larger than {} KiB",
+                MAX_BODY / 1024
+            ))));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// SeaTable's `{"error_msg": "..."}`, when short and printable.
+fn error_msg(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error_msg: String,
+    }
+    let msg = serde_json::from_slice::<ErrorBody>(body).ok()?.error_msg;
+    let msg: String = msg.chars().filter(|c| !c.is_control()).take(200).collect();
+    (!msg.is_empty()).then_some(msg)
+}
+
+fn base_token(
+    r: AccessTokenResponse,
+    server_url: &str,
+    lifetime: Option<Duration>,
+    requested_at: u64,
+) -> BaseToken {
+    let claims = jwt::claims(r.access_token.expose_secret()).unwrap_or_default();
+    let expires_at = match claims.exp {
+        Some(exp) => exp,
+        None => {
+            let assumed = lifetime.unwrap_or(DEFAULT_LIFETIME);
+            info!(
+                "the base token's expiry (JWT exp) cannot be read; assuming {} from the time of the request",
+                crate::time::compact(assumed)
+            );
+            requested_at + assumed.as_secs()
+        }
+    };
+    let gateway_flag = r.use_api_gateway == Some(true);
+    let api_gateway_url = match &r.dtable_server {
+        Some(s) if gateway_flag || s.trim_end_matches('/').ends_with("/api-gateway") => {
+            format!("{}/", s.trim_end_matches('/'))
+        }
+        _ => format!("{server_url}/api-gateway/"),
+    };
+    BaseToken {
+        token: r.access_token,
+        expires_at,
+        fetched_at: requested_at,
+        context: BaseContext {
+            server_url: server_url.to_string(),
+            api_gateway_url,
+            dtable_server: r.dtable_server,
+            dtable_uuid: r.dtable_uuid.or(claims.dtable_uuid),
+            dtable_name: r.dtable_name,
+            workspace_id: r.workspace_id,
+            app_name: r.app_name.or(claims.app_name),
+            permission: claims.permission,
+            use_api_gateway: r.use_api_gateway,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(fetched_at: u64, expires_at: u64) -> BaseToken {
+        BaseToken {
+            token: SecretString::from("t"),
+            expires_at,
+            fetched_at,
+            context: BaseContext::default(),
+        }
+    }
+
+    #[test]
+    fn freshness_follows_the_refresh_window() {
+        let t = token(0, 3 * 24 * 3600);
+        let rb = Duration::from_secs(300);
+        assert_eq!(t.refresh_at(rb), 3 * 24 * 3600 - 300);
+        assert_eq!(t.freshness(0, rb), Freshness::Fresh);
+        assert_eq!(t.freshness(t.refresh_at(rb) - 1, rb), Freshness::Fresh);
+        assert_eq!(t.freshness(t.refresh_at(rb), rb), Freshness::Refresh);
+        assert_eq!(t.freshness(t.expires_at - 1, rb), Freshness::Refresh);
+        assert_eq!(t.freshness(t.expires_at, rb), Freshness::Expired);
+    }
+
+    #[test]
+    fn window_is_at_most_half_the_lifetime() {
+        let t = token(1000, 1120);
+        assert_eq!(t.refresh_at(Duration::from_secs(300)), 1060);
+        assert_eq!(
+            t.freshness(1059, Duration::from_secs(300)),
+            Freshness::Fresh
+        );
+    }
+
+    #[test]
+    fn gateway_url_from_6x_and_4x() {
+        let parse = |body: &str| AccessTokenResponse::parse(body.as_bytes()).unwrap();
+        let t = base_token(
+            parse(
+                r#"{"access_token":"x","dtable_server":"https://s/api-gateway/","use_api_gateway":true}"#,
+            ),
+            "https://s",
+            None,
+            10,
+        );
+        assert_eq!(t.context.api_gateway_url, "https://s/api-gateway/");
+        let t = base_token(
+            parse(r#"{"access_token":"x","dtable_server":"https://s/dtable-server/"}"#),
+            "https://s",
+            None,
+            10,
+        );
+        assert_eq!(t.context.api_gateway_url, "https://s/api-gateway/");
+        assert_eq!(
+            t.context.dtable_server.as_deref(),
+            Some("https://s/dtable-server/")
+        );
+    }
+
+    #[test]
+    fn expiry_without_exp_assumes_the_lifetime() {
+        let parse = |body: &str| AccessTokenResponse::parse(body.as_bytes()).unwrap();
+        let t = base_token(
+            parse(r#"{"access_token":"opaque"}"#),
+            "https://s",
+            None,
+            100,
+        );
+        assert_eq!(t.expires_at, 100 + 3 * 24 * 3600);
+        let t = base_token(
+            parse(r#"{"access_token":"opaque"}"#),
+            "https://s",
+            Some(Duration::from_secs(3600)),
+            100,
+        );
+        assert_eq!(t.expires_at, 3700);
+    }
+
+    #[test]
+    fn error_msg_is_short_and_clean() {
+        assert_eq!(
+            error_msg(br#"{"error_msg":"Permission denied."}"#).as_deref(),
+            Some("Permission denied.")
+        );
+        assert_eq!(error_msg(b"<html>"), None);
+        assert_eq!(error_msg(br#"{"error_msg":"a\nb"}"#).as_deref(), Some("ab"));
+    }
+}

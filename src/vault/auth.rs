@@ -1,0 +1,151 @@
+//! Vault logins: token, AppRole, Kubernetes, JWT/OIDC, userpass, TLS cert.
+
+use anyhow::Result;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::debug;
+use vaultrs::client::{Client, VaultClient};
+
+use super::classify;
+use crate::config::{Auth, SecretInput, VaultSettings};
+use crate::error::Failure;
+
+impl SecretInput {
+    /// Reads the secret: `what` names it in messages ("the AppRole secret-id").
+    pub fn read(&self, what: &str) -> Result<Option<SecretString>> {
+        match self {
+            SecretInput::Env(_, value) => {
+                Ok(Some(SecretString::from(value.expose_secret().to_owned())))
+            }
+            SecretInput::File(path) => {
+                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    Failure::usage(format!("cannot read {what} from {}: {e}", path.display()))
+                })?);
+                let value = text.trim();
+                if value.is_empty() {
+                    return Err(Failure::usage(format!(
+                        "{} is empty: it should hold {what}",
+                        path.display()
+                    ))
+                    .into());
+                }
+                Ok(Some(SecretString::from(value.to_owned())))
+            }
+            SecretInput::Prompt(prompt) => {
+                let value = rpassword::prompt_password(prompt).map_err(|e| {
+                    Failure::usage(format!(
+                        "cannot ask for {what} on the terminal ({e}): set SEATABLE_CRED_PASSWORD"
+                    ))
+                })?;
+                Ok(Some(SecretString::from(value)))
+            }
+            SecretInput::Absent(hint) if hint.is_empty() => Ok(None),
+            SecretInput::Absent(hint) => Err(Failure::usage(hint.clone()).into()),
+        }
+    }
+}
+
+/// The secret material of a login, read before the network deadline starts
+/// (a password prompt must not eat into `--timeout`).
+pub enum Login {
+    Token(SecretString),
+    AppRole {
+        role_id: String,
+        secret_id: Option<SecretString>,
+    },
+    Kubernetes {
+        role: String,
+        jwt: SecretString,
+    },
+    Jwt {
+        role: Option<String>,
+        jwt: SecretString,
+    },
+    Userpass {
+        username: String,
+        password: SecretString,
+    },
+    Cert {
+        role: Option<String>,
+    },
+}
+
+fn required(value: Option<SecretString>) -> SecretString {
+    value.unwrap_or_else(|| SecretString::from(String::new()))
+}
+
+/// Reads what the profile's login needs: files, environment, a prompt.
+pub fn prepare(auth: &Auth) -> Result<Login> {
+    Ok(match auth {
+        Auth::Token(input) => Login::Token(required(input.read("the Vault token")?)),
+        Auth::AppRole { role_id, secret_id } => Login::AppRole {
+            role_id: role_id.clone(),
+            secret_id: secret_id.read("the AppRole secret-id")?,
+        },
+        Auth::Kubernetes { role, jwt } => Login::Kubernetes {
+            role: role.clone(),
+            jwt: required(jwt.read("the Kubernetes service-account token")?),
+        },
+        Auth::Jwt { role, jwt } => Login::Jwt {
+            role: role.clone(),
+            jwt: required(jwt.read("the JWT")?),
+        },
+        Auth::Userpass { username, password } => Login::Userpass {
+            username: username.clone(),
+            password: required(password.read("the Vault password")?),
+        },
+        Auth::Cert { role } => Login::Cert { role: role.clone() },
+    })
+}
+
+/// Logs the client in and leaves the resulting token set on it.
+pub async fn login(client: &mut VaultClient, v: &VaultSettings, login: &Login) -> Result<()> {
+    let mount = v.auth_mount.as_str();
+    let addr = v.addr.as_str();
+    let method = v.auth_method.name();
+    let doing = format!("the {method} login at auth/{mount}");
+    let denied = format!("check the {method} role and what it is bound to");
+    let missing =
+        format!("Vault at {addr} has no {method} auth method at auth/{mount}: check --auth-mount");
+    let fail = |e| classify(e, addr, &doing, &denied, &missing);
+    let info = match login {
+        Login::Token(token) => {
+            client.set_token(token.expose_secret());
+            return Ok(());
+        }
+        Login::AppRole { role_id, secret_id } => {
+            let secret_id = secret_id.as_ref().map_or("", |s| s.expose_secret());
+            vaultrs::auth::approle::login(client, mount, role_id, secret_id)
+                .await
+                .map_err(fail)?
+        }
+        Login::Kubernetes { role, jwt } => {
+            vaultrs::auth::kubernetes::login(client, mount, role, jwt.expose_secret())
+                .await
+                .map_err(fail)?
+        }
+        Login::Jwt { role, jwt } => {
+            vaultrs::auth::oidc::login(client, mount, jwt.expose_secret(), role.clone())
+                .await
+                .map_err(fail)?
+        }
+        Login::Userpass { username, password } => {
+            vaultrs::auth::userpass::login(client, mount, username, password.expose_secret())
+                .await
+                .map_err(fail)?
+        }
+        Login::Cert { role } => {
+            vaultrs::auth::cert::login(client, mount, role.as_deref().unwrap_or(""))
+                .await
+                .map_err(fail)?
+        }
+    };
+    let token = SecretString::from(info.client_token);
+    debug!(
+        method,
+        ttl_secs = info.lease_duration,
+        renewable = info.renewable,
+        "logged in to Vault"
+    );
+    client.set_token(token.expose_secret());
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The secret source: Vault or OpenBao, through vaultrs (SPEC §4).
+//!
+//! vaultrs' settings builder reads `VAULT_*` variables on its own and panics
+//! on a bad URL, so the client is built from an explicit
+//! [`VaultClientSettings`] made of the already-validated profile.
+
+mod auth;
+mod kv;
+
+use anyhow::Result;
+use secrecy::SecretString;
+use tracing::{debug, warn};
+use vaultrs::client::{VaultClient, VaultClientSettings};
+use vaultrs::error::ClientError;
+
+use crate::config::{SecretRef, VaultSettings};
+use crate::error::{Failure, root_cause};
+
+pub use auth::{Login, prepare};
+
+/// Logs in with `login` and reads the API token from the profile's secret.
+pub async fn read_api_token(
+    vault: &VaultSettings,
+    login: &Login,
+    secret: &SecretRef,
+    field: &str,
+    kv_version: Option<u8>,
+) -> Result<SecretString> {
+    let mut client = client(vault)?;
+    auth::login(&mut client, vault, login).await?;
+    let (secret, version) = match kv_version {
+        Some(v) => (secret.clone(), v),
+        None => kv::detect(&client, vault, secret).await?,
+    };
+    debug!(secret = %secret, kv_version = version, "reading the API token");
+    kv::read_field(&client, vault, &secret, version, field).await
+}
+
+/// A vaultrs client with every setting given explicitly.
+fn client(v: &VaultSettings) -> Result<VaultClient> {
+    let address = url::Url::parse(&v.addr)
+        .map_err(|e| Failure::usage(format!("vault_addr '{}' is not a URL ({e})", v.addr)))?;
+    let https = address.scheme() == "https";
+    let mut ca_certs = Vec::new();
+    if https {
+        if let Some(path) = &v.ca_cert {
+            crate::tls::ca_bundle(path)?; // fail early with our message, not vaultrs'
+            ca_certs.push(path.display().to_string());
+        }
+        if let Some(dir) = &v.ca_path {
+            crate::tls::ca_dir(dir)?;
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .map_err(|e| {
+                    Failure::usage(format!("cannot read CA directory {}: {e}", dir.display()))
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| crate::tls::ca_bundle(p).is_ok())
+                .map(|p| p.display().to_string())
+                .collect();
+            files.sort();
+            ca_certs.extend(files);
+        }
+    }
+    let identity = match (&v.client_cert, &v.client_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::identity(cert, key)?),
+        _ => None,
+    };
+    if v.skip_verify {
+        warn!("VAULT_SKIP_VERIFY is set: the Vault server's certificate is not checked");
+    }
+    let settings = VaultClientSettings {
+        address,
+        ca_certs,
+        identity,
+        timeout: None, // the broker's deadline bounds the whole call
+        token: String::new(),
+        verify: !v.skip_verify,
+        version: 1,
+        wrapping: false,
+        namespace: v.namespace.clone(),
+        proxy: None,
+    };
+    VaultClient::new(settings).map_err(|e| {
+        Failure::usage(format!(
+            "cannot set up the Vault client for {}: {e}",
+            v.addr
+        ))
+        .into()
+    })
+}
+
+/// Vault's own `errors` text, one line and short; it never holds secrets
+/// (it says "permission denied", "invalid role or secret ID", ...).
+fn server_errors(errors: &[String]) -> String {
+    let text: String = errors
+        .join("; ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text: String = text.chars().take(300).collect();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}
+
+/// Maps a vaultrs error of an operation (`doing`, e.g. "reading
+/// secret/seatable/crm") to a classified failure. `denied_hint` says what to
+/// do about a 403; `missing` is the message for a 404.
+fn classify(e: ClientError, addr: &str, doing: &str, denied_hint: &str, missing: &str) -> Failure {
+    match e {
+        ClientError::APIError { code, errors } => classify_status(
+            code,
+            &server_errors(&errors),
+            addr,
+            doing,
+            denied_hint,
+            missing,
+        ),
+        ClientError::RestClientError { source } => match source {
+            rustify::errors::ClientError::ServerResponseError { code, .. } => {
+                classify_status(code, "", addr, doing, denied_hint, missing)
+            }
+            rustify::errors::ClientError::RequestError { source, .. } => {
+                unreachable(&*source, addr)
+            }
+            other => Failure::unavailable(format!(
+                "Vault at {addr} failed while {doing}: {}",
+                root_cause(&other)
+            )),
+        },
+        ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
+            Failure::vault(format!("Vault at {addr} returned nothing while {doing}"))
+        }
+        ClientError::JsonParseError { .. } => Failure::vault(format!(
+            "Vault at {addr} returned unexpected data while {doing}"
+        )),
+        other => Failure::internal(format!("{doing} at {addr}: {other}")),
+    }
+}
+
+fn classify_status(
+    code: u16,
+    errors: &str,
+    addr: &str,
+    doing: &str,
+    denied_hint: &str,
+    missing: &str,
+) -> Failure {
+    match code {
+        403 => Failure::vault(format!("Vault denied {doing} (403{errors}): {denied_hint}")),
+        404 => Failure::vault(format!("{missing} (404{errors})")),
+        429 => Failure::unavailable(format!(
+            "Vault at {addr} is rate limiting this client (429) while {doing}: try again later"
+        )),
+        503 if errors.contains("sealed") => Failure::unavailable(format!(
+            "Vault at {addr} is sealed: try again once it is unsealed"
+        )),
+        500..=599 | 412 => Failure::unavailable(format!(
+            "Vault at {addr} failed ({code}{errors}) while {doing}: try again later"
+        )),
+        _ => Failure::vault(format!("Vault refused {doing} ({code}{errors})")),
+    }
+}
+
+/// A request that never got an answer.
+fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failure {
+    let cause = root_cause(source);
+    let mut err: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(e) = err {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return Failure::unavailable(format!(
+                "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
+            ));
+        }
+        err = e.source();
+    }
+    Failure::unavailable(format!("cannot reach Vault at {addr}: {cause}"))
+}
