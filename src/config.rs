@@ -86,6 +86,8 @@ pub enum SecretInput {
     Env(&'static str, SecretString),
     /// A file whose content (trimmed) is the secret.
     File(PathBuf),
+    /// A file that may not exist; then this hint says what to do.
+    FileOr(PathBuf, String),
     /// Ask on the terminal with this prompt.
     Prompt(String),
     /// Not configured; the method proceeds without it (e.g. AppRole with
@@ -97,7 +99,9 @@ impl std::fmt::Debug for SecretInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretInput::Env(name, _) => write!(f, "Env({name})"),
-            SecretInput::File(path) => write!(f, "File({})", path.display()),
+            SecretInput::File(path) | SecretInput::FileOr(path, _) => {
+                write!(f, "File({})", path.display())
+            }
             SecretInput::Prompt(_) => f.write_str("Prompt"),
             SecretInput::Absent(_) => f.write_str("Absent"),
         }
@@ -484,10 +488,12 @@ fn resolve_vault(
                 SecretInput::Env("VAULT_TOKEN", SecretString::from(v))
             } else if let Some(v) = env.var("BAO_TOKEN") {
                 SecretInput::Env("BAO_TOKEN", SecretString::from(v))
-            } else if let Some(home) = env.var("HOME") {
-                SecretInput::File(Path::new(&home).join(".vault-token"))
             } else {
-                SecretInput::Absent("no Vault token: set VAULT_TOKEN or BAO_TOKEN, log in with `bao login`/`vault login`, or choose another --auth".into())
+                const HINT: &str = "no Vault token: set VAULT_TOKEN or BAO_TOKEN, log in with `bao login`/`vault login`, or choose another --auth";
+                match env.var("HOME") {
+                    Some(home) => SecretInput::FileOr(Path::new(&home).join(".vault-token"), HINT.into()),
+                    None => SecretInput::Absent(HINT.into()),
+                }
             },
         ),
         AuthMethod::Approle => Auth::AppRole {

@@ -71,3 +71,28 @@ pub fn identity(cert: &Path, key: &Path) -> Result<reqwest::Identity> {
         .into()
     })
 }
+
+/// Whether an error (anywhere in its chain, including the io::Errors that
+/// tokio-rustls wraps it in) is rustls refusing the peer's certificate —
+/// something retrying cannot fix.
+pub fn is_certificate_problem(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            // io::Error::source() skips the wrapped error itself; look inside.
+            if is_certificate_problem(inner) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}

@@ -245,7 +245,7 @@ async fn attempt(
 
 fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
     let cause = root_cause(e);
-    if is_tls_verification_error(e) {
+    if crate::tls::is_certificate_problem(e) {
         return Attempt::Permanent(Failure::unavailable(format!(
             "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
         )));
@@ -259,27 +259,6 @@ fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
         Failure::unavailable(format!("SeaTable at {server_url} {what}")),
         None,
     )
-}
-
-/// Certificate problems do not heal by retrying.
-fn is_tls_verification_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return matches!(tls, rustls::Error::InvalidCertificate(_));
-        }
-        source = err.source();
-    }
-    false
 }
 
 /// Reads at most [`MAX_BODY`] bytes. `Err(Some)` for an oversize body,
@@ -451,5 +430,31 @@ mod tests {
         );
         assert_eq!(error_msg(b"<html>"), None);
         assert_eq!(error_msg(br#"{"error_msg":"a\nb"}"#).as_deref(), Some("ab"));
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    /// rustls' verdict arrives wrapped in two io::Errors; it must still be
+    /// recognised, or a bad certificate is retried until the deadline.
+    #[test]
+    fn unknown_issuer_is_a_certificate_problem() {
+        crate::tls::install_provider();
+        let standin = seatable_standin::Standin::start_tls();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = super::http_client(&standin.url, None).unwrap();
+        let err = rt.block_on(client.get(&standin.url).send()).unwrap_err();
+        assert!(crate::tls::is_certificate_problem(&err));
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), standin.ca_pem.as_ref().unwrap()).unwrap();
+        let client = super::http_client(&standin.url, Some(ca.path())).unwrap();
+        let status = rt
+            .block_on(client.get(format!("{}/nothing", standin.url)).send())
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "with the private CA the connection works");
     }
 }

@@ -16,10 +16,21 @@ impl SecretInput {
             SecretInput::Env(_, value) => {
                 Ok(Some(SecretString::from(value.expose_secret().to_owned())))
             }
-            SecretInput::File(path) => {
-                let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    Failure::usage(format!("cannot read {what} from {}: {e}", path.display()))
-                })?);
+            SecretInput::File(path) | SecretInput::FileOr(path, _) => {
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(
+                        |e| match self {
+                            SecretInput::FileOr(_, hint)
+                                if e.kind() == std::io::ErrorKind::NotFound =>
+                            {
+                                Failure::usage(hint.clone())
+                            }
+                            _ => Failure::usage(format!(
+                                "cannot read {what} from {}: {e}",
+                                path.display()
+                            )),
+                        },
+                    )?);
                 let value = text.trim();
                 if value.is_empty() {
                     return Err(Failure::usage(format!(

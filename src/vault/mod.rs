@@ -167,14 +167,10 @@ fn classify_status(
 /// A request that never got an answer.
 fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failure {
     let cause = root_cause(source);
-    let mut err: Option<&(dyn std::error::Error + 'static)> = Some(source);
-    while let Some(e) = err {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return Failure::unavailable(format!(
-                "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
-            ));
-        }
-        err = e.source();
+    if crate::tls::is_certificate_problem(source) {
+        return Failure::unavailable(format!(
+            "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
+        ));
     }
     Failure::unavailable(format!("cannot reach Vault at {addr}: {cause}"))
 }

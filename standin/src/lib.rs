@@ -1,1 +1,10 @@
+//! Test peers for seatable-cred: the SeaTable stand-in of SPEC §5 (also the
+//! bits of a Kubernetes API that kubectl and Vault's kubernetes auth need),
+//! JWT signing and a throwaway PKI. Used in-process by the Rust tests and as
+//! the `seatable-standin` binary by the demo, benchmarks and Python tests.
 
+pub mod jwt;
+pub mod pki;
+mod server;
+
+pub use server::{Base, Fault, Standin, Stats, random_hex};

@@ -1,0 +1,693 @@
+//! The SeaTable stand-in: the facts of SPEC §5 and nothing more.
+//!
+//! * `GET /api/v2.1/dtable/app-access-token/[?exp=1h]` with
+//!   `Authorization: Token <api token>` (or `Bearer`, as 4.0+ accept) →
+//!   the 6.x (or 4.x) JSON with a real HS256 base token carrying `exp`,
+//!   `dtable_uuid`, `permission`, `app_name`; 403 `{"error_msg":"Permission
+//!   denied."}` for unknown tokens, 404 for a deleted base. Every answered
+//!   exchange is counted.
+//! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/` (and a few more
+//!   gateway calls) accept only a valid, unexpired base token of that base.
+//! * Faults can be queued for the exchange: a status, 429 with hints, an
+//!   HTML page with 200, a slow answer, a dropped connection, a huge body.
+//! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
+//!   token) and `POST /apis/authentication.k8s.io/v1/tokenreviews`.
+//! * Control: `GET /_standin/stats`, `POST /_standin/bases`,
+//!   `POST /_standin/faults`, for the demo, benchmarks and Python tests.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::pki::{Leaf, Pki};
+
+/// A base and the API token that opens it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Base {
+    #[serde(default)]
+    pub api_token: String,
+    #[serde(default = "default_uuid")]
+    pub dtable_uuid: String,
+    #[serde(default = "default_name")]
+    pub dtable_name: String,
+    #[serde(default = "default_workspace")]
+    pub workspace_id: i64,
+    #[serde(default = "default_app")]
+    pub app_name: String,
+    /// `r` or `rw`.
+    #[serde(default = "default_permission")]
+    pub permission: String,
+    /// Answer like SeaTable 4.x (no API gateway) instead of 6.x.
+    #[serde(default)]
+    pub v4: bool,
+    /// The base was deleted: exchanges answer 404.
+    #[serde(default)]
+    pub gone: bool,
+    /// Issue tokens living this long, whatever `exp` asks (for expiry tests).
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
+}
+
+fn default_uuid() -> String {
+    random_hex(16)
+}
+fn default_name() -> String {
+    "Demo base".to_string()
+}
+fn default_workspace() -> i64 {
+    7
+}
+fn default_app() -> String {
+    "seatable-cred".to_string()
+}
+fn default_permission() -> String {
+    "rw".to_string()
+}
+
+impl Default for Base {
+    fn default() -> Self {
+        Base {
+            api_token: random_hex(20),
+            dtable_uuid: default_uuid(),
+            dtable_name: default_name(),
+            workspace_id: default_workspace(),
+            app_name: default_app(),
+            permission: default_permission(),
+            v4: false,
+            gone: false,
+            lifetime_secs: None,
+        }
+    }
+}
+
+/// What the next exchange request gets instead of a normal answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    Status {
+        code: u16,
+    },
+    RateLimited {
+        retry_after: Option<u64>,
+        ratelimit_reset: Option<String>,
+    },
+    Html,
+    Slow {
+        millis: u64,
+    },
+    Drop,
+    Oversize,
+}
+
+#[derive(Default, Debug, Clone, Serialize, Deserialize)]
+pub struct Stats {
+    /// Base tokens issued.
+    pub exchanges: u64,
+    /// Requests to the exchange endpoint, answered or not.
+    pub exchange_requests: u64,
+    /// Gateway requests with a valid token.
+    pub gateway_ok: u64,
+    /// Gateway requests refused (expired or invalid token).
+    pub gateway_refused: u64,
+    /// The `exp` query of the last exchange.
+    pub last_exp: Option<String>,
+    /// The scheme of the last exchange's Authorization header.
+    pub last_scheme: Option<String>,
+}
+
+struct State {
+    jwt_secret: Vec<u8>,
+    bases: Mutex<HashMap<String, Base>>,
+    faults: Mutex<VecDeque<Fault>>,
+    exchanges: AtomicU64,
+    exchange_requests: AtomicU64,
+    gateway_ok: AtomicU64,
+    gateway_refused: AtomicU64,
+    last: Mutex<(Option<String>, Option<String>)>,
+    /// Service-account tokens the fake TokenReview accepts: token → (namespace, name).
+    service_accounts: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// A running stand-in; stops when dropped.
+pub struct Standin {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The CA that signed the server certificate (HTTPS only).
+    pub ca_pem: Option<String>,
+    state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Standin {
+    /// Plain HTTP on a free loopback port.
+    pub fn start() -> Standin {
+        Self::start_with(None)
+    }
+
+    /// HTTPS with a fresh CA.
+    pub fn start_tls() -> Standin {
+        let pki = Pki::new("seatable-standin test CA");
+        let leaf = pki.server();
+        let ca = pki.ca_pem().to_string();
+        Self::start_with(Some((leaf, ca)))
+    }
+
+    fn start_with(tls: Option<(Leaf, String)>) -> Standin {
+        let state = Arc::new(State {
+            jwt_secret: random_hex(32).into_bytes(),
+            bases: Mutex::default(),
+            faults: Mutex::default(),
+            exchanges: AtomicU64::new(0),
+            exchange_requests: AtomicU64::new(0),
+            gateway_ok: AtomicU64::new(0),
+            gateway_refused: AtomicU64::new(0),
+            last: Mutex::default(),
+            service_accounts: Mutex::default(),
+        });
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("local addr");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}", addr.port());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let ca_pem = tls.as_ref().map(|(_, ca)| ca.clone());
+        let acceptor =
+            tls.map(|(leaf, _)| tokio_rustls::TlsAcceptor::from(crate::pki::server_config(&leaf)));
+        let thread_state = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("seatable-standin".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                    tokio::select! {
+                        _ = accept_loop(listener, acceptor, thread_state) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })
+            .expect("spawn stand-in");
+        Standin {
+            url,
+            addr,
+            ca_pem,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Registers a base; returns it (with its API token).
+    pub fn add_base(&self, base: Base) -> Base {
+        self.state
+            .bases
+            .lock()
+            .unwrap()
+            .insert(base.api_token.clone(), base.clone());
+        base
+    }
+
+    /// Changes a registered base in place (e.g. mark it gone).
+    pub fn update_base(&self, api_token: &str, f: impl FnOnce(&mut Base)) {
+        if let Some(b) = self.state.bases.lock().unwrap().get_mut(api_token) {
+            f(b);
+        }
+    }
+
+    /// Queues faults for the next exchange requests, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.lock().unwrap().extend(faults);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().unwrap().clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Base tokens issued so far.
+    pub fn exchanges(&self) -> u64 {
+        self.state.exchanges.load(Ordering::SeqCst)
+    }
+
+    /// Whether `token` is a valid, unexpired base token of base `uuid`.
+    pub fn accepts(&self, token: &str, uuid: &str) -> bool {
+        self.state.check_base_token(token, Some(uuid)).is_ok()
+    }
+
+    /// Lets the fake TokenReview accept `token` as this service account.
+    pub fn add_service_account(&self, token: &str, namespace: &str, name: &str) {
+        self.state
+            .service_accounts
+            .lock()
+            .unwrap()
+            .insert(token.to_string(), (namespace.to_string(), name.to_string()));
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl State {
+    fn stats(&self) -> Stats {
+        let last = self.last.lock().unwrap().clone();
+        Stats {
+            exchanges: self.exchanges.load(Ordering::SeqCst),
+            exchange_requests: self.exchange_requests.load(Ordering::SeqCst),
+            gateway_ok: self.gateway_ok.load(Ordering::SeqCst),
+            gateway_refused: self.gateway_refused.load(Ordering::SeqCst),
+            last_exp: last.0,
+            last_scheme: last.1,
+        }
+    }
+
+    /// The claims of a valid, unexpired base token (of `uuid`, if given).
+    fn check_base_token(
+        &self,
+        token: &str,
+        uuid: Option<&str>,
+    ) -> Result<serde_json::Value, &'static str> {
+        let claims = crate::jwt::verify_hs256(&self.jwt_secret, token).ok_or("invalid token")?;
+        let exp = claims["exp"].as_u64().ok_or("invalid token")?;
+        if exp <= now() {
+            return Err("Token expired");
+        }
+        if let Some(uuid) = uuid
+            && claims["dtable_uuid"].as_str() != Some(uuid)
+        {
+            return Err("Permission denied.");
+        }
+        Ok(claims)
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<State>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let state = state.clone();
+        let tls = tls.clone();
+        let https = tls.is_some();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(req, state.clone(), https));
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+                None => {
+                    let _ = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+        });
+    }
+}
+
+/// Returning `Err` makes hyper drop the connection without an answer.
+#[derive(Debug)]
+struct DropConnection;
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dropped on purpose")
+    }
+}
+impl std::error::Error for DropConnection {}
+
+type Answer = Result<Response<Full<Bytes>>, DropConnection>;
+
+async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answer {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    match (method, path.as_str()) {
+        (Method::GET, "/api/v2.1/dtable/app-access-token/") => exchange(req, &state, https).await,
+        (Method::GET, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
+            Ok(gateway(&req, p, &state))
+        }
+        (Method::POST, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
+            Ok(gateway(&req, p, &state))
+        }
+        (Method::GET, "/api") => Ok(kube_api(&req, &state)),
+        (Method::POST, "/apis/authentication.k8s.io/v1/tokenreviews") => {
+            Ok(token_review(req, &state).await)
+        }
+        (Method::GET, "/_standin/stats") => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::to_value(state.stats()).unwrap(),
+        )),
+        (Method::POST, "/_standin/bases") => {
+            let Some(base) = read_json::<Base>(req).await else {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "bad base"}),
+                ));
+            };
+            let base = Base {
+                api_token: if base.api_token.is_empty() {
+                    random_hex(20)
+                } else {
+                    base.api_token
+                },
+                ..base
+            };
+            state
+                .bases
+                .lock()
+                .unwrap()
+                .insert(base.api_token.clone(), base.clone());
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::to_value(base).unwrap(),
+            ))
+        }
+        (Method::POST, "/_standin/faults") => {
+            let Some(faults) = read_json::<Vec<Fault>>(req).await else {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "bad faults"}),
+                ));
+            };
+            state.faults.lock().unwrap().extend(faults);
+            Ok(json_response(StatusCode::OK, &json!({})))
+        }
+        _ => Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error_msg": "Not found."}),
+        )),
+    }
+}
+
+async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer {
+    state.exchange_requests.fetch_add(1, Ordering::SeqCst);
+    let fault = state.faults.lock().unwrap().pop_front();
+    match fault {
+        Some(Fault::Status { code }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(json_response(
+                status,
+                &json!({"error_msg": "Internal Server Error"}),
+            ));
+        }
+        Some(Fault::RateLimited {
+            retry_after,
+            ratelimit_reset,
+        }) => {
+            let mut r = Response::builder().status(StatusCode::TOO_MANY_REQUESTS);
+            if let Some(s) = retry_after {
+                r = r.header("Retry-After", s.to_string());
+            }
+            if let Some(reset) = ratelimit_reset {
+                r = r.header("x-ratelimit-reset", reset);
+            }
+            return Ok(r.body(Full::new(Bytes::new())).unwrap());
+        }
+        Some(Fault::Html) => {
+            return Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/html")
+                .body(Full::new(Bytes::from_static(
+                    b"<html><body><h1>SeaTable is being upgraded</h1></body></html>",
+                )))
+                .unwrap());
+        }
+        Some(Fault::Drop) => return Err(DropConnection),
+        Some(Fault::Oversize) => {
+            let mut body = br#"{"access_token":""#.to_vec();
+            body.resize(2 * 1024 * 1024, b'a');
+            body.extend_from_slice(br#""}"#);
+            return Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap());
+        }
+        Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+        None => {}
+    }
+
+    let auth = header(&req, "authorization").unwrap_or_default();
+    let (scheme, token) = auth.split_once(' ').unwrap_or(("", ""));
+    let exp_param = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("exp=")))
+        .map(str::to_string);
+    *state.last.lock().unwrap() = (exp_param.clone(), Some(scheme.to_string()));
+    if scheme != "Token" && scheme != "Bearer" {
+        return Ok(json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error_msg": "Permission denied."}),
+        ));
+    }
+    let base = state.bases.lock().unwrap().get(token.trim()).cloned();
+    let Some(base) = base else {
+        return Ok(json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error_msg": "Permission denied."}),
+        ));
+    };
+    if base.gone {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error_msg": "dtable not found."}),
+        ));
+    }
+    let lifetime = match (&base.lifetime_secs, &exp_param) {
+        (Some(secs), _) => *secs,
+        (None, Some(exp)) => match parse_exp(exp) {
+            Some(secs) => secs,
+            None => {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "exp invalid."}),
+                ));
+            }
+        },
+        (None, None) => 3 * 24 * 3600,
+    };
+    let claims = json!({
+        "exp": now() + lifetime,
+        "dtable_uuid": base.dtable_uuid,
+        "username": "",
+        "permission": base.permission,
+        "app_name": base.app_name,
+        // Not in SeaTable's tokens; makes two tokens of one second differ.
+        "jti": random_hex(8),
+    });
+    let access_token = crate::jwt::hs256(&state.jwt_secret, &claims);
+    state.exchanges.fetch_add(1, Ordering::SeqCst);
+    let host = header(&req, "host").unwrap_or_default();
+    let scheme = if https { "https" } else { "http" };
+    let origin = format!("{scheme}://{host}");
+    let body = if base.v4 {
+        json!({
+            "app_name": base.app_name,
+            "access_token": access_token,
+            "dtable_uuid": base.dtable_uuid,
+            "dtable_server": format!("{origin}/dtable-server/"),
+            "dtable_socket": format!("{origin}/"),
+            "dtable_db": format!("{origin}/dtable-db/"),
+            "workspace_id": base.workspace_id,
+            "dtable_name": base.dtable_name,
+        })
+    } else {
+        json!({
+            "app_name": base.app_name,
+            "access_token": access_token,
+            "dtable_uuid": base.dtable_uuid,
+            "dtable_server": format!("{origin}/api-gateway/"),
+            "dtable_socket": format!("{origin}/"),
+            "dtable_db": format!("{origin}/api-gateway/"),
+            "workspace_id": base.workspace_id,
+            "dtable_name": base.dtable_name,
+            "use_api_gateway": true,
+        })
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `3d`, `1h`, `30m`, `90s` (or bare seconds) → seconds.
+fn parse_exp(text: &str) -> Option<u64> {
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = num.parse().ok()?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+fn gateway(req: &Request<Incoming>, path: &str, state: &State) -> Response<Full<Bytes>> {
+    // /api-gateway/api/v2/dtables/<uuid>/<rest>
+    let rest = &path["/api-gateway/api/v2/dtables/".len()..];
+    let (uuid, what) = rest.split_once('/').unwrap_or((rest, ""));
+    let token = header(req, "authorization")
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("Token "))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let claims = match state.check_base_token(&token, Some(uuid)) {
+        Ok(c) => c,
+        Err(why) => {
+            state.gateway_refused.fetch_add(1, Ordering::SeqCst);
+            return json_response(StatusCode::UNAUTHORIZED, &json!({"error_msg": why}));
+        }
+    };
+    state.gateway_ok.fetch_add(1, Ordering::SeqCst);
+    let name = state
+        .bases
+        .lock()
+        .unwrap()
+        .values()
+        .find(|b| b.dtable_uuid == uuid)
+        .map(|b| b.dtable_name.clone())
+        .unwrap_or_default();
+    match what.trim_end_matches('/') {
+        "metadata" => json_response(
+            StatusCode::OK,
+            &json!({"metadata": {"tables": [{"_id": "0000", "name": "Table1", "columns": [{"key": "0000", "name": "Name", "type": "text"}], "views": [{"_id": "0000", "name": "Default View"}]}], "base_name": name, "permission": claims["permission"]}}),
+        ),
+        "rows" => json_response(
+            StatusCode::OK,
+            &json!({"rows": [{"_id": "row1", "Name": "Ada"}]}),
+        ),
+        _ => json_response(StatusCode::OK, &json!({"dtable_uuid": uuid})),
+    }
+}
+
+fn kube_api(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    let token = header(req, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+        .unwrap_or_default();
+    if state.check_base_token(&token, None).is_err() {
+        state.gateway_refused.fetch_add(1, Ordering::SeqCst);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
+        );
+    }
+    state.gateway_ok.fetch_add(1, Ordering::SeqCst);
+    json_response(
+        StatusCode::OK,
+        &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": header(req, "host").unwrap_or_default()}]}),
+    )
+}
+
+async fn token_review(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    #[derive(Deserialize)]
+    struct Review {
+        spec: Spec,
+    }
+    #[derive(Deserialize)]
+    struct Spec {
+        token: String,
+    }
+    let Some(review) = read_json::<Review>(req).await else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"kind": "Status", "code": 400}),
+        );
+    };
+    let found = state
+        .service_accounts
+        .lock()
+        .unwrap()
+        .get(&review.spec.token)
+        .cloned();
+    let status = match found {
+        Some((ns, name)) => json!({
+            "authenticated": true,
+            "user": {"username": format!("system:serviceaccount:{ns}:{name}"), "uid": format!("uid-{name}"), "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{ns}")]},
+        }),
+        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+    };
+    json_response(
+        StatusCode::CREATED,
+        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}),
+    )
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Option<T> {
+    let body = Limited::new(req.into_body(), 1024 * 1024)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("random");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

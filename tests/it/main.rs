@@ -1,0 +1,10 @@
+//! Integration tests: the helper binary against a real OpenBao dev server and
+//! the SeaTable stand-in, on loopback only.
+
+mod support;
+
+mod auth;
+mod cache;
+mod errors;
+mod get;
+mod kubectl;
