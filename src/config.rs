@@ -794,7 +794,7 @@ lifetime = "1h"
         ));
         let p = resolve(&args, &env(&[("HOME", "/h")])).unwrap();
         assert!(
-            matches!(p.vault.auth, Auth::Token(SecretInput::File(ref f)) if f == Path::new("/h/.vault-token"))
+            matches!(p.vault.auth, Auth::Token(SecretInput::FileOr(ref f, _)) if f == Path::new("/h/.vault-token"))
         );
     }
 
