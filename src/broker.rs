@@ -1,18 +1,28 @@
 //! The broker: the only place that decides when to use the cache and when
 //! to go to Vault and SeaTable (SPEC §2, §6).
 //!
-//! A fresh cache entry is answered without a runtime, a socket or a Vault
-//! read. Otherwise a current-thread tokio runtime does the network work under
-//! one deadline (`--timeout`).
+//! * A fresh local entry is answered without a runtime, a socket or a Vault
+//!   read.
+//! * Otherwise one refresh at a time per key: the per-key lock is taken
+//!   (waiting at most `--timeout`), the cache looked at again — another
+//!   process may have refreshed meanwhile — and only then Vault and SeaTable
+//!   are asked, under one network deadline (`--timeout`), on a
+//!   current-thread tokio runtime.
+//! * With `--cache vault` every call reads the shared entry in Vault, and a
+//!   check-and-set claim makes one host of the fleet refresh it.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::cache::{self, Key, Store};
+use crate::cache::shared::{Claim, Shared, holder_id};
+use crate::cache::{Cache, Key};
+use crate::cli::CacheBackend;
 use crate::config::Profile;
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::{self, BaseToken, Freshness};
+use crate::vault::{Prepared, Session};
 
 /// A token and where it came from.
 pub struct Outcome {
@@ -21,117 +31,350 @@ pub struct Outcome {
     pub cached: bool,
 }
 
+impl Outcome {
+    fn cached(token: BaseToken) -> Outcome {
+        Outcome {
+            token,
+            cached: true,
+        }
+    }
+    fn fresh(token: BaseToken) -> Outcome {
+        Outcome {
+            token,
+            cached: false,
+        }
+    }
+}
+
 /// The credential for the profile: from cache while fresh, else refreshed.
 /// `force` skips the cache lookup (`get --refresh`).
 pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
-    let store = cache::open(&profile.cache)?;
+    let cache = Cache::open(&profile.cache)?;
+    if profile.cache.backend == CacheBackend::Vault {
+        return get_shared(profile, &cache, force);
+    }
     let key = Key::for_profile(profile);
-    let now = crate::time::now();
-    let mut still_valid = None;
-    if !force && let Some(token) = store.load(&key) {
-        match token.freshness(now, profile.refresh_before) {
-            Freshness::Fresh => {
-                debug!(backend = store.name(), "cache hit");
-                return Ok(Outcome {
-                    token,
-                    cached: true,
-                });
-            }
-            Freshness::Refresh => {
-                info!(
-                    backend = store.name(),
-                    "cached token is inside the refresh window; refreshing"
-                );
-                still_valid = Some(token);
-            }
-            Freshness::Expired => debug!(backend = store.name(), "cached token has expired"),
+    let mut stale = None;
+    if !force {
+        match look(&cache, &key, profile) {
+            Look::Fresh(token) => return Ok(Outcome::cached(token)),
+            Look::Stale(token) => stale = Some(token),
+            Look::Miss => {}
         }
     }
-    match fetch(profile) {
+    let _lock = match cache.lock(&key, Instant::now() + profile.timeout) {
+        Ok(lock) => lock,
+        Err(busy) => {
+            let err = Failure::unavailable(format!(
+                "another seatable-cred has been refreshing this token for {}s (lock in {}); try again later",
+                busy.waited.as_secs(),
+                cache
+                    .lock_dir
+                    .as_deref()
+                    .map_or(String::new(), |d| d.display().to_string())
+            ));
+            return settle(err.into(), stale, || {});
+        }
+    };
+    // Whoever held the lock may have refreshed the entry meanwhile.
+    if !force && let Look::Fresh(token) = look(&cache, &key, profile) {
+        debug!("another process refreshed the token while we waited");
+        return Ok(Outcome::cached(token));
+    }
+    let result = with_vault(profile, &cache, async |session, deadline| {
+        let api_token = session
+            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+            .await?;
+        exchange(profile, &api_token, deadline).await
+    });
+    match result {
         Ok(token) => {
-            remember(store.as_ref(), &key, &token, now);
-            Ok(Outcome {
-                token,
-                cached: false,
-            })
+            cache.save_token(&key, &token);
+            Ok(Outcome::fresh(token))
         }
-        Err(err) => {
-            match kind_of(&err) {
-                // The API token is invalid or the base is gone: the cached
-                // token will not come back to life.
-                Kind::SeaTable => {
-                    if let Err(e) = store.remove(&key) {
-                        warn!("{}", one_line(&e));
-                    }
-                }
-                Kind::Unavailable => {
-                    if let Some(token) = still_valid {
-                        warn!(
-                            "refresh failed ({}); using the cached token, valid until {}",
-                            one_line(&err),
-                            crate::time::rfc3339(token.expires_at)
-                        );
-                        return Ok(Outcome {
-                            token,
-                            cached: true,
-                        });
-                    }
-                }
-                _ => {}
+        Err(err) => settle(err, stale, || cache.remove(&key)),
+    }
+}
+
+enum Look {
+    Fresh(BaseToken),
+    /// Valid but inside the refresh window.
+    Stale(BaseToken),
+    Miss,
+}
+
+fn look(cache: &Cache, key: &Key, profile: &Profile) -> Look {
+    let Some(token) = cache.load_token(key) else {
+        return Look::Miss;
+    };
+    match token.freshness(crate::time::now(), profile.refresh_before) {
+        Freshness::Fresh => {
+            debug!(backend = cache.name(), "cache hit");
+            Look::Fresh(token)
+        }
+        Freshness::Refresh => {
+            info!(
+                backend = cache.name(),
+                "the cached token is inside the refresh window; refreshing"
+            );
+            Look::Stale(token)
+        }
+        Freshness::Expired => {
+            debug!(backend = cache.name(), "the cached token has expired");
+            Look::Miss
+        }
+    }
+}
+
+/// The policy for a failed refresh: a permanent SeaTable rejection drops the
+/// entry; a transient failure is answered with the still-valid token, with a
+/// warning; anything else is the caller's error.
+fn settle(
+    err: anyhow::Error,
+    stale: Option<BaseToken>,
+    drop_entry: impl FnOnce(),
+) -> Result<Outcome> {
+    match kind_of(&err) {
+        Kind::SeaTable => drop_entry(),
+        Kind::Unavailable => {
+            if let Some(token) = stale.filter(|t| t.expires_at > crate::time::now()) {
+                warn!(
+                    "refresh failed ({}); using the cached token, valid until {}",
+                    one_line(&err),
+                    crate::time::rfc3339(token.expires_at)
+                );
+                return Ok(Outcome::cached(token));
             }
-            Err(err)
         }
+        _ => {}
     }
+    Err(err)
 }
 
-/// Caches a new token unless it is already unusable by the local clock.
-fn remember(store: &dyn Store, key: &Key, token: &BaseToken, now: u64) {
-    if token.expires_at <= now {
-        warn!(
-            "SeaTable's token expired at {}, before the local time {}: check this machine's clock; not caching it",
-            crate::time::rfc3339(token.expires_at),
-            crate::time::rfc3339(now)
-        );
-        return;
-    }
-    match store.save(key, token) {
-        Ok(()) => debug!(backend = store.name(), "cached the new token"),
-        Err(e) => warn!("{}; the token is not cached", one_line(&e)),
-    }
-}
-
-/// Vault read and SeaTable exchange, under the call's deadline.
-fn fetch(profile: &Profile) -> Result<BaseToken> {
-    // Secret material (files, a password prompt) is read before the clock starts.
-    let login = crate::vault::prepare(&profile.vault.auth)?;
+/// Runs `work` with a logged-in Vault session, on a current-thread runtime,
+/// under the network deadline it is given. Login material (files, a
+/// password prompt) is read before the clock starts.
+fn with_vault<T>(
+    profile: &Profile,
+    cache: &Cache,
+    work: impl AsyncFnOnce(&mut Session<'_>, tokio::time::Instant) -> Result<T>,
+) -> Result<T> {
+    let prepared = Prepared::new(&profile.vault, cache)?;
     crate::tls::install_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::internal(format!("cannot start the network runtime: {e}")))?;
     runtime.block_on(async {
-        let deadline = Instant::now() + profile.timeout;
-        let work = async {
-            let api_token = crate::vault::read_api_token(
-                &profile.vault,
-                &login,
-                &profile.secret,
-                &profile.field,
-                profile.kv_version,
-            )
-            .await?;
-            let client = seatable::http_client(&profile.server_url, profile.ca_cert.as_deref())?;
-            seatable::exchange(&client, &profile.server_url, profile.lifetime, &api_token, deadline).await
+        let deadline = tokio::time::Instant::now() + profile.timeout;
+        let run = async {
+            let mut session = Session::connect(&profile.vault, prepared, cache).await?;
+            work(&mut session, deadline).await
         };
-        match tokio::time::timeout_at(deadline, work).await {
+        // A moment of grace, so that a step that watches the deadline itself
+        // (the exchange's retries) reports its own, more precise error.
+        match tokio::time::timeout_at(deadline + Duration::from_millis(250), run).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::unavailable(format!(
-                "gave up after {} (--timeout): Vault at {} or SeaTable at {} did not answer in time; try again later",
-                crate::time::compact(profile.timeout),
-                profile.vault.addr,
-                profile.server_url
-            ))
-            .into()),
+            Err(_) => Err(timed_out(profile).into()),
         }
+    })
+}
+
+fn timed_out(profile: &Profile) -> Failure {
+    Failure::unavailable(format!(
+        "gave up after {} (--timeout): Vault at {} or SeaTable at {} did not answer in time; try again later",
+        crate::time::compact(profile.timeout),
+        profile.vault.addr,
+        profile.server_url
+    ))
+}
+
+/// The SeaTable half of a refresh.
+async fn exchange(
+    profile: &Profile,
+    api_token: &secrecy::SecretString,
+    deadline: tokio::time::Instant,
+) -> Result<BaseToken> {
+    let client = seatable::http_client(&profile.server_url, profile.ca_cert.as_deref())?;
+    seatable::exchange(
+        &client,
+        &profile.server_url,
+        profile.lifetime,
+        api_token,
+        deadline,
+    )
+    .await
+}
+
+/// `--cache vault`: the shared entry in Vault, refreshed by whichever host
+/// wins the check-and-set claim; the others wait for its entry.
+fn get_shared(profile: &Profile, cache: &Cache, force: bool) -> Result<Outcome> {
+    let Some(shared_at) = &profile.cache.shared else {
+        return Err(Failure::usage("--cache vault needs --shared-cache").into());
+    };
+    let key = Key::for_profile(profile);
+    let started = Instant::now();
+    let mut stale: Option<BaseToken> = None;
+    let stale_slot = &mut stale;
+    let key = &key;
+    let result = with_vault(profile, cache, async |session, deadline| {
+        let stale = stale_slot;
+        {
+            let shared = Shared::new(shared_at, key, &profile.vault.addr);
+            let me = holder_id();
+            let mut local_lock = None;
+            let mut pause = Duration::from_millis(50);
+            loop {
+                let state = shared.read(&session.client).await?;
+                let now = crate::time::now();
+                *stale = None;
+                if let Some(token) = state.token.as_ref() {
+                    match token.freshness(now, profile.refresh_before) {
+                        Freshness::Fresh if !force => {
+                            debug!("shared cache hit");
+                            return Ok((state.token.unwrap(), true));
+                        }
+                        Freshness::Fresh | Freshness::Refresh => {
+                            *stale = state.token.as_ref().map(clone_token);
+                        }
+                        Freshness::Expired => {}
+                    }
+                }
+                // On this host, one process at a time goes further; the
+                // others find the refreshed entry when they get the lock.
+                if local_lock.is_none() && cache.lock_dir.is_some() {
+                    match cache.lock(key, started + profile.timeout) {
+                        Ok(lock) => {
+                            local_lock = Some(lock);
+                            if !force {
+                                continue;
+                            }
+                        }
+                        Err(_) => return Err(Failure::unavailable("another seatable-cred on this host holds the refresh lock; try again later").into()),
+                    }
+                }
+                if let Some(claim) = state.claim.as_ref()
+                    && claim.until > now
+                    && claim.holder != me
+                {
+                    debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
+                    if started.elapsed() + pause >= profile.timeout {
+                        return Err(Failure::unavailable(format!(
+                            "{} has been refreshing the shared entry for too long; try again later",
+                            claim.holder
+                        ))
+                        .into());
+                    }
+                    tokio::time::sleep(jitter(pause)).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                let claim = Claim {
+                    holder: me.clone(),
+                    until: now + profile.timeout.as_secs().max(1),
+                };
+                let Some(claimed) = shared
+                    .write(
+                        &session.client,
+                        state.version,
+                        state.token.as_ref(),
+                        Some(&claim),
+                    )
+                    .await?
+                else {
+                    debug!("another host claimed the shared entry first");
+                    continue;
+                };
+                debug!("claimed the shared entry; refreshing it");
+                let refreshed = async {
+                    let api_token = session
+                        .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+                        .await?;
+                    exchange(profile, &api_token, deadline).await
+                }
+                .await;
+                return match refreshed {
+                    Ok(token) => {
+                        match shared
+                            .write(&session.client, claimed, Some(&token), None)
+                            .await
+                        {
+                            Ok(Some(_)) => debug!("published the new token to the shared cache"),
+                            Ok(None) => warn!(
+                                "the shared cache changed while refreshing; the new token was not published"
+                            ),
+                            Err(e) => warn!("{}; the new token was not published", one_line(&e)),
+                        }
+                        Ok((token, false))
+                    }
+                    Err(err) => {
+                        // Release the claim; a permanent rejection also drops the entry.
+                        let keep = if kind_of(&err) == Kind::SeaTable {
+                            None
+                        } else {
+                            state.token.as_ref()
+                        };
+                        let _ = shared.write(&session.client, claimed, keep, None).await;
+                        Err(err)
+                    }
+                };
+            }
+        }
+    });
+    match result {
+        Ok((token, cached)) => Ok(Outcome { token, cached }),
+        Err(err) => settle(err, stale, || {}),
+    }
+}
+
+/// Spreads waiting hosts' polls: 75–125 % of `base`.
+fn jitter(base: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
+    base.mul_f64(0.75 + f64::from(byte[0]) / 510.0)
+}
+
+fn clone_token(t: &BaseToken) -> BaseToken {
+    use secrecy::ExposeSecret;
+    BaseToken {
+        token: secrecy::SecretString::from(t.token.expose_secret().to_owned()),
+        expires_at: t.expires_at,
+        fetched_at: t.fetched_at,
+        context: t.context.clone(),
+    }
+}
+
+/// The shared entry of the profile, without refreshing it (`status`).
+pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>> {
+    let Some(shared_at) = &profile.cache.shared else {
+        return Ok(None);
+    };
+    let key = Key::for_profile(profile);
+    with_vault(profile, cache, async |session, _| {
+        let shared = Shared::new(shared_at, &key, &profile.vault.addr);
+        Ok(shared.read(&session.client).await?.token)
+    })
+}
+
+/// Empties the profile's shared entry, or with `all` every entry under the
+/// shared path (which needs `list` on its metadata).
+pub fn erase_shared(profile: &Profile, all: bool) -> Result<()> {
+    let Some(shared_at) = &profile.cache.shared else {
+        return Ok(());
+    };
+    let cache = Cache::open(&profile.cache)?;
+    with_vault(profile, &cache, async |session, _| {
+        let keys = if all {
+            crate::cache::shared::list(&session.client, shared_at, &profile.vault.addr).await?
+        } else {
+            vec![Key::for_profile(profile)]
+        };
+        for key in &keys {
+            Shared::new(shared_at, key, &profile.vault.addr)
+                .erase(&session.client)
+                .await?;
+        }
+        info!("erased {} shared entries", keys.len());
+        Ok(())
     })
 }

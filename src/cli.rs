@@ -32,6 +32,30 @@ pub struct Cli {
 pub enum Command {
     /// Print the credential (from cache while it is fresh).
     Get(GetArgs),
+    /// Show what is cached for the profile — never the token.
+    Status(StatusArgs),
+    /// Drop the cached base token of the profile (or of every profile).
+    Erase(EraseArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct EraseArgs {
+    /// Every cached token of every profile, and cached Vault logins.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -74,9 +98,28 @@ impl AuthMethod {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheBackend {
+    /// The kernel keyring if usable, else a memory-backed file directory, else none.
     Auto,
+    /// The Linux kernel user keyring.
+    Keyring,
+    /// Files in a memory-backed directory.
     File,
+    /// One entry shared by every host, in Vault (see --shared-cache).
+    Vault,
+    /// No caching: every call exchanges.
     None,
+}
+
+impl CacheBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheBackend::Auto => "auto",
+            CacheBackend::Keyring => "keyring",
+            CacheBackend::File => "file",
+            CacheBackend::Vault => "vault",
+            CacheBackend::None => "none",
+        }
+    }
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -179,6 +222,14 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub cache_dir: Option<PathBuf>,
+    /// KV v2 path of the shared cache for --cache vault, e.g. secret/seatable-cred/cache.
+    #[arg(
+        long,
+        global = true,
+        env = "SEATABLE_CRED_SHARED_CACHE",
+        value_name = "MOUNT/PATH"
+    )]
+    pub shared_cache: Option<String>,
     /// Accept a cache directory on a persistent filesystem (tokens would lie on disk).
     #[arg(long, global = true)]
     pub allow_disk_cache: bool,

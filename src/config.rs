@@ -58,6 +58,7 @@ struct ProfileConfig {
     username: Option<String>,
     cache: Option<CacheBackend>,
     cache_dir: Option<PathBuf>,
+    shared_cache: Option<String>,
     allow_disk_cache: Option<bool>,
     refresh_before: Option<String>,
     lifetime: Option<String>,
@@ -184,6 +185,8 @@ pub struct CacheSettings {
     pub backend: CacheBackend,
     pub dir: Option<PathBuf>,
     pub allow_disk: bool,
+    /// The KV v2 path of the `vault` tier.
+    pub shared: Option<SecretRef>,
 }
 
 /// A resolved, validated profile.
@@ -304,8 +307,8 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// Resolves the profile for this call.
-pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
+/// The profile's table of the config file, and where it came from.
+fn profile_table(args: &GlobalArgs, env: &dyn Env) -> Result<(String, ProfileConfig, Origin)> {
     let name = args
         .profile
         .clone()
@@ -328,7 +331,51 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
         ))
         .into());
     }
-    let file = file.unwrap_or_default();
+    Ok((name, file.unwrap_or_default(), origin))
+}
+
+/// Only the cache settings of the profile: enough for `erase --all`, which
+/// must work without a server or secret configured.
+pub fn resolve_cache(args: &GlobalArgs, env: &dyn Env) -> Result<CacheSettings> {
+    let (_, file, origin) = profile_table(args, env)?;
+    cache_settings(args, &file, &origin)
+}
+
+fn cache_settings(
+    args: &GlobalArgs,
+    file: &ProfileConfig,
+    origin: &Origin,
+) -> Result<CacheSettings> {
+    let backend = args.cache.or(file.cache).unwrap_or(CacheBackend::Auto);
+    let shared = match args.shared_cache.clone().or(file.shared_cache.clone()) {
+        Some(text) => Some(SecretRef::parse(&text).ok_or_else(|| {
+            origin.bad(
+                "shared_cache",
+                format!(
+                    "'{text}' is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache"
+                ),
+            )
+        })?),
+        None if backend == CacheBackend::Vault => {
+            return Err(Failure::usage(format!(
+                "--cache vault needs a KV v2 path for the shared entries: {}",
+                origin.hint("shared-cache", "SEATABLE_CRED_SHARED_CACHE", "shared_cache")
+            ))
+            .into());
+        }
+        None => None,
+    };
+    Ok(CacheSettings {
+        backend,
+        dir: args.cache_dir.clone().or(file.cache_dir.clone()),
+        allow_disk: args.allow_disk_cache || file.allow_disk_cache.unwrap_or(false),
+        shared,
+    })
+}
+
+/// Resolves the profile for this call.
+pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
+    let (name, file, origin) = profile_table(args, env)?;
 
     let server_url = args
         .server_url
@@ -397,11 +444,7 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
 
     let vault = resolve_vault(args, &file, env, &origin)?;
 
-    let cache = CacheSettings {
-        backend: args.cache.or(file.cache).unwrap_or(CacheBackend::Auto),
-        dir: args.cache_dir.clone().or(file.cache_dir.clone()),
-        allow_disk: args.allow_disk_cache || file.allow_disk_cache.unwrap_or(false),
-    };
+    let cache = cache_settings(args, &file, &origin)?;
 
     Ok(Profile {
         name,

@@ -39,6 +39,8 @@ impl Kind {
 pub struct Failure {
     pub kind: Kind,
     message: String,
+    /// The HTTP status behind the failure, when a server answered.
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -46,7 +48,13 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            status: None,
         }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(Kind::Usage, message)
@@ -78,6 +86,13 @@ pub fn kind_of(err: &anyhow::Error) -> Kind {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
         .map_or(Kind::Internal, |f| f.kind)
+}
+
+/// The HTTP status of the first [`Failure`] in the chain, if any.
+pub fn status_of(err: &anyhow::Error) -> Option<u16> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .and_then(|f| f.status)
 }
 
 /// The single stderr line for an error: its context chain joined by ": ",

@@ -1,7 +1,12 @@
-//! The serialised form of a cache entry, shared by the local backends.
+//! The serialised form of cache entries, shared by all backends.
 //!
+//! A base token:
 //! ```json
 //! {"v":1,"key":"…","token":"…","expires_at":1764539700,"fetched_at":1764280500,"context":{…}}
+//! ```
+//! A Vault login:
+//! ```json
+//! {"v":1,"key":"vault-…","vault_token":"…","issued_at":…,"expires_at":…,"renewable":true}
 //! ```
 //! The key is stored inside so that an entry copied or renamed into another
 //! key's place is foreign, hence a miss.
@@ -12,13 +17,16 @@ use zeroize::Zeroizing;
 
 use super::Key;
 use crate::seatable::{BaseContext, BaseToken};
+use crate::vault::CachedLogin;
 
 const VERSION: u8 = 1;
 /// Entries are small; anything bigger is not ours.
 pub const MAX_ENTRY: usize = 64 * 1024;
 
+/// The serialisable form of a base-token entry (the Vault tier stores it as
+/// a JSON value inside its KV secret).
 #[derive(Serialize)]
-struct Out<'a> {
+pub struct Out<'a> {
     v: u8,
     key: &'a str,
     token: &'a str,
@@ -37,17 +45,20 @@ struct In {
     context: BaseContext,
 }
 
-pub fn encode(key: &Key, token: &BaseToken) -> Zeroizing<Vec<u8>> {
-    let out = Out {
+pub fn record<'a>(key: &'a Key, token: &'a BaseToken) -> Out<'a> {
+    Out {
         v: VERSION,
         key: key.as_str(),
         token: token.token.expose_secret(),
         expires_at: token.expires_at,
         fetched_at: token.fetched_at,
         context: &token.context,
-    };
+    }
+}
+
+pub fn encode(key: &Key, token: &BaseToken) -> Zeroizing<Vec<u8>> {
     // Serialising plain data into a Vec cannot fail.
-    Zeroizing::new(serde_json::to_vec(&out).unwrap_or_default())
+    Zeroizing::new(serde_json::to_vec(&record(key, token)).unwrap_or_default())
 }
 
 /// `None` for anything that is not a well-formed entry of this key.
@@ -65,6 +76,55 @@ pub fn decode(key: &Key, bytes: &[u8]) -> Option<BaseToken> {
         expires_at: entry.expires_at,
         fetched_at: entry.fetched_at,
         context: entry.context,
+    })
+}
+
+#[derive(Serialize)]
+struct LoginOut<'a> {
+    v: u8,
+    key: &'a str,
+    vault_token: &'a str,
+    issued_at: u64,
+    expires_at: u64,
+    renewable: bool,
+}
+
+#[derive(Deserialize)]
+struct LoginIn {
+    v: u8,
+    key: String,
+    vault_token: SecretString,
+    issued_at: u64,
+    expires_at: u64,
+    renewable: bool,
+}
+
+pub fn encode_login(key: &Key, login: &CachedLogin) -> Zeroizing<Vec<u8>> {
+    let out = LoginOut {
+        v: VERSION,
+        key: key.as_str(),
+        vault_token: login.token.expose_secret(),
+        issued_at: login.issued_at,
+        expires_at: login.expires_at,
+        renewable: login.renewable,
+    };
+    Zeroizing::new(serde_json::to_vec(&out).unwrap_or_default())
+}
+
+pub fn decode_login(key: &Key, bytes: &[u8]) -> Option<CachedLogin> {
+    if bytes.len() > MAX_ENTRY || !crate::json::is_object(bytes) {
+        return None;
+    }
+    let entry: LoginIn = serde_json::from_slice(bytes).ok()?;
+    let valid = entry.v == VERSION
+        && entry.key == key.as_str()
+        && !entry.vault_token.expose_secret().is_empty()
+        && entry.expires_at > entry.issued_at;
+    valid.then_some(CachedLogin {
+        token: entry.vault_token,
+        issued_at: entry.issued_at,
+        expires_at: entry.expires_at,
+        renewable: entry.renewable,
     })
 }
 
@@ -114,5 +174,31 @@ mod tests {
         assert!(decode(&key, text.replace("\"v\":1", "\"v\":2").as_bytes()).is_none());
         assert!(decode(&key, text.replace("\"tok\"", "\"\"").as_bytes()).is_none());
         assert!(decode(&key, text.replace("200", "50").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn login_round_trip_pins_the_format() {
+        let key = Key("vault-k".into());
+        let login = CachedLogin {
+            token: SecretString::from("s.abc"),
+            issued_at: 10,
+            expires_at: 3610,
+            renewable: true,
+        };
+        let bytes = encode_login(&key, &login);
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"key":"vault-k","vault_token":"s.abc","issued_at":10,"expires_at":3610,"renewable":true}"#
+        );
+        let back = decode_login(&key, &bytes).unwrap();
+        assert_eq!(back.token.expose_secret(), "s.abc");
+        assert_eq!(
+            (back.issued_at, back.expires_at, back.renewable),
+            (10, 3610, true)
+        );
+        assert!(decode_login(&Key("vault-other".into()), &bytes).is_none());
+        // A base-token entry is not a login, and the other way round.
+        assert!(decode(&key, &bytes).is_none());
+        assert!(decode_login(&Key("k1".into()), &encode(&Key("k1".into()), &sample())).is_none());
     }
 }

@@ -12,10 +12,9 @@ use anyhow::Result;
 use tracing::debug;
 use zeroize::Zeroizing;
 
-use super::entry::{self, MAX_ENTRY};
-use super::{Key, Store};
+use super::Store;
+use super::entry::MAX_ENTRY;
 use crate::error::Failure;
-use crate::seatable::BaseToken;
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
@@ -60,8 +59,8 @@ impl FileStore {
         Ok(FileStore { dir })
     }
 
-    fn path(&self, key: &Key) -> PathBuf {
-        self.dir.join(format!("{}.json", key.as_str()))
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
     }
 
     pub fn dir(&self) -> &Path {
@@ -108,7 +107,7 @@ fn euid() -> u32 {
 
 /// Creates the directory 0700 or checks an existing one: a real directory,
 /// owned by us; group/other access is removed.
-fn ensure_private_dir(dir: &Path) -> Result<()> {
+pub(super) fn ensure_private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -157,8 +156,8 @@ impl Store for FileStore {
         "file"
     }
 
-    fn load(&self, key: &Key) -> Option<BaseToken> {
-        let path = self.path(key);
+    fn load(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        let path = self.path(id);
         let mut file = match File::options()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -193,22 +192,17 @@ impl Store for FileStore {
             .take(MAX_ENTRY as u64 + 1)
             .read_to_end(&mut bytes)
             .ok()?;
-        let token = entry::decode(key, &bytes);
-        if token.is_none() {
-            debug!(path = %path.display(), "ignoring corrupt or foreign cache entry");
-        }
-        token
+        Some(bytes)
     }
 
-    fn save(&self, key: &Key, token: &BaseToken) -> Result<()> {
-        let bytes = entry::encode(key, token);
+    fn save(&self, id: &str, bytes: &[u8], _expires_at: u64) -> Result<()> {
         let write = || -> std::io::Result<()> {
             // tempfile creates the file 0600 with O_EXCL in our 0700 directory.
             let mut tmp = tempfile::Builder::new()
                 .prefix(".tmp-")
                 .tempfile_in(&self.dir)?;
-            tmp.write_all(&bytes)?;
-            tmp.persist(self.path(key)).map_err(|e| e.error)?;
+            tmp.write_all(bytes)?;
+            tmp.persist(self.path(id)).map_err(|e| e.error)?;
             Ok(())
         };
         write().map_err(|e| {
@@ -220,8 +214,8 @@ impl Store for FileStore {
         })
     }
 
-    fn remove(&self, key: &Key) -> Result<()> {
-        match fs::remove_file(self.path(key)) {
+    fn remove(&self, id: &str) -> Result<()> {
+        match fs::remove_file(self.path(id)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Failure::internal(format!(
@@ -231,13 +225,25 @@ impl Store for FileStore {
             .into()),
         }
     }
+
+    fn ids(&self) -> Result<Vec<String>> {
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| Failure::internal(format!("cannot list {}: {e}", self.dir.display())))?;
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".json")
+                    .filter(|id| !id.starts_with('.'))
+                    .map(str::to_string)
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seatable::BaseContext;
-    use secrecy::{ExposeSecret, SecretString};
 
     fn shm_dir() -> tempfile::TempDir {
         tempfile::Builder::new()
@@ -246,32 +252,23 @@ mod tests {
             .unwrap()
     }
 
-    fn token() -> BaseToken {
-        BaseToken {
-            token: SecretString::from("tok"),
-            expires_at: 200,
-            fetched_at: 100,
-            context: BaseContext::default(),
-        }
-    }
-
     #[test]
     fn round_trip_with_private_modes() {
         let root = shm_dir();
         let dir = root.path().join("cache");
         let store = FileStore::open(Some(&dir), false).unwrap();
-        let key = Key("abc".into());
-        assert!(store.load(&key).is_none());
-        store.save(&key, &token()).unwrap();
+        assert!(store.load("abc").is_none());
+        store.save("abc", b"{\"x\":1}", 0).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         assert_eq!(
             fs::metadata(dir.join("abc.json")).unwrap().mode() & 0o777,
             0o600
         );
-        assert_eq!(store.load(&key).unwrap().token.expose_secret(), "tok");
-        store.remove(&key).unwrap();
-        assert!(store.load(&key).is_none());
-        store.remove(&key).unwrap();
+        assert_eq!(&**store.load("abc").unwrap(), b"{\"x\":1}");
+        assert_eq!(store.ids().unwrap(), vec!["abc".to_string()]);
+        store.remove("abc").unwrap();
+        assert!(store.load("abc").is_none());
+        store.remove("abc").unwrap();
     }
 
     #[test]
@@ -282,17 +279,16 @@ mod tests {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let store = FileStore::open(Some(&dir), false).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
-        let key = Key("abc".into());
-        store.save(&key, &token()).unwrap();
+        store.save("abc", b"{}", 0).unwrap();
         fs::set_permissions(dir.join("abc.json"), fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(store.load(&key).is_none());
+        assert!(store.load("abc").is_none());
         // A symlink in place of the entry is not followed.
         fs::remove_file(dir.join("abc.json")).unwrap();
         let elsewhere = root.path().join("elsewhere.json");
-        fs::write(&elsewhere, entry::encode(&key, &token())).unwrap();
+        fs::write(&elsewhere, b"{}").unwrap();
         fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink(&elsewhere, dir.join("abc.json")).unwrap();
-        assert!(store.load(&key).is_none());
+        assert!(store.load("abc").is_none());
     }
 
     #[test]

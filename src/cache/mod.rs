@@ -1,58 +1,106 @@
-//! Where base tokens are kept between calls (SPEC §6). Every backend keeps
-//! them in memory-backed storage only; the broker alone decides when an entry
-//! is fresh, stale or gone.
+//! Where tokens are kept between calls (SPEC §6): base tokens, and the Vault
+//! tokens of logins. Every backend keeps them in memory-backed storage only;
+//! the broker alone decides when an entry is fresh, stale or gone.
 //!
-//! One folder per backend, as docker-credential-helpers does: each
-//! implements [`Store`]; [`open`] picks one from the profile.
+//! One file per backend, as docker-credential-helpers does: each local
+//! backend is a [`Store`] of opaque entries with an expiry; [`entry`] is
+//! their serialised form; [`lock`] serialises refreshes; [`shared`] is the
+//! Vault-hosted tier that one deployment's hosts share.
 
 pub mod entry;
 pub mod file;
+pub mod keyring;
+pub mod lock;
+pub mod shared;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use tracing::info;
+use tracing::{debug, info, warn};
+use zeroize::Zeroizing;
 
 use crate::cli::CacheBackend;
-use crate::config::{CacheSettings, Profile};
+use crate::config::{CacheSettings, Profile, VaultSettings};
 use crate::seatable::BaseToken;
 
-/// A local cache backend. Loading never fails: a missing, corrupt,
-/// truncated or foreign entry is a miss.
+/// A local cache backend: entries by id, each with an expiry. Loading never
+/// fails: a missing, corrupt, truncated or foreign entry is a miss.
 pub trait Store {
     /// The backend's name as `--cache` spells it.
     fn name(&self) -> &'static str;
-    fn load(&self, key: &Key) -> Option<BaseToken>;
-    fn save(&self, key: &Key, token: &BaseToken) -> Result<()>;
-    fn remove(&self, key: &Key) -> Result<()>;
+    fn load(&self, id: &str) -> Option<Zeroizing<Vec<u8>>>;
+    /// Stores `bytes`; backends that can expire entries by themselves (the
+    /// kernel keyring) do so at `expires_at` (Unix seconds).
+    fn save(&self, id: &str, bytes: &[u8], expires_at: u64) -> Result<()>;
+    fn remove(&self, id: &str) -> Result<()>;
+    /// Every entry id this backend holds (for `erase --all`).
+    fn ids(&self) -> Result<Vec<String>>;
 }
 
-/// The cache key of a profile: a hash of the non-secret settings that
-/// determine the token — never of a secret.
+/// The id of a cache entry: a hash of the non-secret settings that determine
+/// what is cached — never of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key(String);
 
 impl Key {
-    pub fn for_profile(p: &Profile) -> Key {
-        let parts = serde_json::json!([
-            "seatable-cred/1",
-            p.server_url,
-            p.vault.addr,
-            p.vault.namespace.as_deref().unwrap_or(""),
-            p.secret.to_string(),
-            p.field,
-            p.lifetime.map(|l| l.as_secs()),
-        ]);
+    fn hashed(prefix: &str, parts: serde_json::Value) -> Key {
         let digest = ring::digest::digest(&ring::digest::SHA256, parts.to_string().as_bytes());
         let hex: String = digest.as_ref()[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        Key(hex)
+        Key(format!("{prefix}{hex}"))
+    }
+
+    /// The base token of a profile: server, Vault address and namespace,
+    /// secret path, field, lifetime.
+    pub fn for_profile(p: &Profile) -> Key {
+        Self::hashed(
+            "",
+            serde_json::json!([
+                "seatable-cred/1",
+                p.server_url,
+                p.vault.addr,
+                p.vault.namespace.as_deref().unwrap_or(""),
+                p.secret.to_string(),
+                p.field,
+                p.lifetime.map(|l| l.as_secs()),
+            ]),
+        )
+    }
+
+    /// The Vault token of a login: address, namespace, method, mount and
+    /// the non-secret identity (role, role-id, username, client certificate).
+    pub fn for_login(v: &VaultSettings) -> Key {
+        use crate::config::Auth;
+        let who = match &v.auth {
+            Auth::Token(_) => String::new(),
+            Auth::AppRole { role_id, .. } => role_id.clone(),
+            Auth::Kubernetes { role, .. } => role.clone(),
+            Auth::Jwt { role, .. } | Auth::Cert { role } => role.clone().unwrap_or_default(),
+            Auth::Userpass { username, .. } => username.clone(),
+        };
+        Self::hashed(
+            "vault-",
+            serde_json::json!([
+                "seatable-cred/vault-token/1",
+                v.addr,
+                v.namespace.as_deref().unwrap_or(""),
+                v.auth_method.name(),
+                v.auth_mount,
+                who,
+                v.client_cert.as_ref().map(|p| p.display().to_string()),
+            ]),
+        )
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this is the key of a base token (not of a Vault login).
+    pub fn is_base_token(id: &str) -> bool {
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
     }
 }
 
@@ -63,38 +111,143 @@ impl Store for NoCache {
     fn name(&self) -> &'static str {
         "none"
     }
-    fn load(&self, _: &Key) -> Option<BaseToken> {
+    fn load(&self, _: &str) -> Option<Zeroizing<Vec<u8>>> {
         None
     }
-    fn save(&self, _: &Key, _: &BaseToken) -> Result<()> {
+    fn save(&self, _: &str, _: &[u8], _: u64) -> Result<()> {
         Ok(())
     }
-    fn remove(&self, _: &Key) -> Result<()> {
+    fn remove(&self, _: &str) -> Result<()> {
         Ok(())
+    }
+    fn ids(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
     }
 }
 
-/// The backend the profile asks for. `auto` takes the memory-backed file
-/// directory when there is one, else none — said once at `-v`.
-pub fn open(settings: &CacheSettings) -> Result<Box<dyn Store>> {
-    match settings.backend {
-        CacheBackend::None => Ok(Box::new(NoCache)),
-        CacheBackend::File => Ok(Box::new(file::FileStore::open(
-            settings.dir.as_deref(),
-            settings.allow_disk,
-        )?)),
-        CacheBackend::Auto => {
-            match file::FileStore::open(settings.dir.as_deref(), settings.allow_disk) {
-                Ok(store) => Ok(Box::new(store)),
-                Err(e) if settings.dir.is_none() => {
-                    info!(
-                        "cache: no usable memory-backed directory ({}); caching is off",
-                        crate::error::one_line(&e)
-                    );
-                    Ok(Box::new(NoCache))
-                }
-                Err(e) => Err(e),
+/// The local cache of one call: a store, and where its lock files go.
+pub struct Cache {
+    pub store: Box<dyn Store>,
+    /// Directory for the per-key lock files (they hold no secret); `None`
+    /// when there is nowhere to put them, and nothing to protect (`none`).
+    pub lock_dir: Option<PathBuf>,
+}
+
+impl Cache {
+    /// The backend the profile asks for. `auto` is the kernel keyring when
+    /// keyutils works (containers often block it), else the memory-backed
+    /// file directory, else none — said once at `-v`. With `vault`, base
+    /// tokens live in Vault and this local store keeps only Vault logins.
+    pub fn open(settings: &CacheSettings) -> Result<Cache> {
+        let lock_dir = || settings.dir.clone().unwrap_or_else(default_dir);
+        match settings.backend {
+            CacheBackend::None => Ok(Cache {
+                store: Box::new(NoCache),
+                lock_dir: None,
+            }),
+            CacheBackend::File => {
+                let store = file::FileStore::open(settings.dir.as_deref(), settings.allow_disk)?;
+                let dir = store.dir().to_path_buf();
+                Ok(Cache {
+                    store: Box::new(store),
+                    lock_dir: Some(dir),
+                })
             }
+            CacheBackend::Keyring => Ok(Cache {
+                store: Box::new(keyring::KeyringStore::open()?),
+                lock_dir: Some(lock_dir()),
+            }),
+            CacheBackend::Auto | CacheBackend::Vault => Ok(Self::auto(settings)),
+        }
+    }
+
+    fn auto(settings: &CacheSettings) -> Cache {
+        let lock_dir = settings.dir.clone().unwrap_or_else(default_dir);
+        match keyring::KeyringStore::open() {
+            Ok(store) => {
+                debug!("cache: kernel keyring");
+                return Cache {
+                    store: Box::new(store),
+                    lock_dir: Some(lock_dir),
+                };
+            }
+            Err(e) => info!(
+                "cache: the kernel keyring is not usable here ({}); trying a memory-backed directory",
+                crate::error::one_line(&e)
+            ),
+        }
+        match file::FileStore::open(settings.dir.as_deref(), settings.allow_disk) {
+            Ok(store) => {
+                let dir = store.dir().to_path_buf();
+                Cache {
+                    store: Box::new(store),
+                    lock_dir: Some(dir),
+                }
+            }
+            Err(e) => {
+                info!(
+                    "cache: no usable memory-backed directory ({}); caching is off",
+                    crate::error::one_line(&e)
+                );
+                Cache {
+                    store: Box::new(NoCache),
+                    lock_dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.store.name()
+    }
+
+    pub fn load_token(&self, key: &Key) -> Option<BaseToken> {
+        let bytes = self.store.load(key.as_str())?;
+        let token = entry::decode(key, &bytes);
+        if token.is_none() {
+            debug!(
+                backend = self.name(),
+                "ignoring a corrupt or foreign cache entry"
+            );
+        }
+        token
+    }
+
+    /// Caches a token unless it is already unusable by the local clock.
+    pub fn save_token(&self, key: &Key, token: &BaseToken) {
+        let now = crate::time::now();
+        if token.expires_at <= now {
+            warn!(
+                "SeaTable's token expired at {}, before the local time {}: check this machine's clock; not caching it",
+                crate::time::rfc3339(token.expires_at),
+                crate::time::rfc3339(now)
+            );
+            return;
+        }
+        match self
+            .store
+            .save(key.as_str(), &entry::encode(key, token), token.expires_at)
+        {
+            Ok(()) => debug!(backend = self.name(), "cached the new token"),
+            Err(e) => warn!("{}; the token is not cached", crate::error::one_line(&e)),
+        }
+    }
+
+    pub fn remove(&self, key: &Key) {
+        if let Err(e) = self.store.remove(key.as_str()) {
+            warn!("{}", crate::error::one_line(&e));
+        }
+    }
+
+    /// Takes the refresh lock of `key`, waiting until `deadline` at most.
+    pub fn lock(
+        &self,
+        key: &Key,
+        deadline: std::time::Instant,
+    ) -> Result<Option<lock::Lock>, lock::Busy> {
+        match &self.lock_dir {
+            Some(dir) => lock::Lock::acquire(dir, key.as_str(), deadline),
+            None => Ok(None),
         }
     }
 }
@@ -102,11 +255,24 @@ pub fn open(settings: &CacheSettings) -> Result<Box<dyn Store>> {
 /// `$XDG_RUNTIME_DIR/seatable-cred`, else `/dev/shm/seatable-cred-<uid>`.
 pub fn default_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if std::path::Path::new(&dir).is_absolute() => {
-            PathBuf::from(dir).join("seatable-cred")
-        }
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir).join("seatable-cred"),
+        // SAFETY: geteuid cannot fail.
         _ => PathBuf::from(format!("/dev/shm/seatable-cred-{}", unsafe {
             libc::geteuid()
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids() {
+        assert!(Key::is_base_token("0123456789abcdef0123456789abcdef"));
+        assert!(!Key::is_base_token(
+            "vault-0123456789abcdef0123456789abcdef"
+        ));
+        assert!(!Key::is_base_token(".tmp-x"));
     }
 }

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::debug;
 use vaultrs::client::{Client, VaultClient};
 
-use super::classify;
+use super::{CachedLogin, classify};
 use crate::config::{Auth, SecretInput, VaultSettings};
 use crate::error::Failure;
 
@@ -108,8 +108,13 @@ pub fn prepare(auth: &Auth) -> Result<Login> {
     })
 }
 
-/// Logs the client in and leaves the resulting token set on it.
-pub async fn login(client: &mut VaultClient, v: &VaultSettings, login: &Login) -> Result<()> {
+/// Logs the client in and leaves the resulting token set on it. Returns the
+/// new token with its lease, or `None` for token auth (nothing new to keep).
+pub async fn login(
+    client: &mut VaultClient,
+    v: &VaultSettings,
+    login: &Login,
+) -> Result<Option<CachedLogin>> {
     let mount = v.auth_mount.as_str();
     let addr = v.addr.as_str();
     let method = v.auth_method.name();
@@ -121,7 +126,7 @@ pub async fn login(client: &mut VaultClient, v: &VaultSettings, login: &Login) -
     let info = match login {
         Login::Token(token) => {
             client.set_token(token.expose_secret());
-            return Ok(());
+            return Ok(None);
         }
         Login::AppRole { role_id, secret_id } => {
             let secret_id = secret_id.as_ref().map_or("", |s| s.expose_secret());
@@ -150,13 +155,25 @@ pub async fn login(client: &mut VaultClient, v: &VaultSettings, login: &Login) -
                 .map_err(fail)?
         }
     };
-    let token = SecretString::from(info.client_token);
+    let now = crate::time::now();
+    let login = CachedLogin {
+        token: SecretString::from(info.client_token),
+        issued_at: now,
+        // A token without a TTL (root-like) is kept for an hour at most.
+        expires_at: now
+            + if info.lease_duration == 0 {
+                3600
+            } else {
+                info.lease_duration
+            },
+        renewable: info.renewable,
+    };
     debug!(
         method,
         ttl_secs = info.lease_duration,
         renewable = info.renewable,
         "logged in to Vault"
     );
-    client.set_token(token.expose_secret());
-    Ok(())
+    client.set_token(login.token.expose_secret());
+    Ok(Some(login))
 }

@@ -6,38 +6,21 @@
 
 mod auth;
 mod kv;
+mod session;
 
 use anyhow::Result;
-use secrecy::SecretString;
-use tracing::{debug, warn};
+use tracing::warn;
 use vaultrs::client::{VaultClient, VaultClientSettings};
 use vaultrs::error::ClientError;
 
-use crate::config::{SecretRef, VaultSettings};
+use crate::config::VaultSettings;
 use crate::error::{Failure, root_cause};
 
-pub use auth::{Login, prepare};
-
-/// Logs in with `login` and reads the API token from the profile's secret.
-pub async fn read_api_token(
-    vault: &VaultSettings,
-    login: &Login,
-    secret: &SecretRef,
-    field: &str,
-    kv_version: Option<u8>,
-) -> Result<SecretString> {
-    let mut client = client(vault)?;
-    auth::login(&mut client, vault, login).await?;
-    let (secret, version) = match kv_version {
-        Some(v) => (secret.clone(), v),
-        None => kv::detect(&client, vault, secret).await?,
-    };
-    debug!(secret = %secret, kv_version = version, "reading the API token");
-    kv::read_field(&client, vault, &secret, version, field).await
-}
+pub use auth::Login;
+pub use session::{CachedLogin, Prepared, Session};
 
 /// A vaultrs client with every setting given explicitly.
-fn client(v: &VaultSettings) -> Result<VaultClient> {
+pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
     let address = url::Url::parse(&v.addr)
         .map_err(|e| Failure::usage(format!("vault_addr '{}' is not a URL ({e})", v.addr)))?;
     let https = address.scheme() == "https";
@@ -108,7 +91,13 @@ fn server_errors(errors: &[String]) -> String {
 /// Maps a vaultrs error of an operation (`doing`, e.g. "reading
 /// secret/seatable/crm") to a classified failure. `denied_hint` says what to
 /// do about a 403; `missing` is the message for a 404.
-fn classify(e: ClientError, addr: &str, doing: &str, denied_hint: &str, missing: &str) -> Failure {
+pub(crate) fn classify(
+    e: ClientError,
+    addr: &str,
+    doing: &str,
+    denied_hint: &str,
+    missing: &str,
+) -> Failure {
     match e {
         ClientError::APIError { code, errors } => classify_status(
             code,
@@ -140,7 +129,7 @@ fn classify(e: ClientError, addr: &str, doing: &str, denied_hint: &str, missing:
     }
 }
 
-fn classify_status(
+pub(crate) fn classify_status(
     code: u16,
     errors: &str,
     addr: &str,
@@ -148,7 +137,7 @@ fn classify_status(
     denied_hint: &str,
     missing: &str,
 ) -> Failure {
-    match code {
+    let failure = match code {
         403 => Failure::vault(format!("Vault denied {doing} (403{errors}): {denied_hint}")),
         404 => Failure::vault(format!("{missing} (404{errors})")),
         429 => Failure::unavailable(format!(
@@ -161,7 +150,8 @@ fn classify_status(
             "Vault at {addr} failed ({code}{errors}) while {doing}: try again later"
         )),
         _ => Failure::vault(format!("Vault refused {doing} ({code}{errors})")),
-    }
+    };
+    failure.with_status(code)
 }
 
 /// A request that never got an answer.

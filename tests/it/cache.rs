@@ -1,11 +1,55 @@
-//! The file cache: where tokens live on disk (memory-backed only).
+//! The local cache: where tokens live (memory only), one refresh at a time,
+//! the refresh window, erase and status, the kernel keyring, Vault logins.
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use crate::support::Case;
+use seatable_standin::Fault;
+
+use crate::support::{Case, Out, shared, wait_bounded};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Starts `n` helpers at once (spawned first, released together through a
+/// barrier on stdin) and collects their outputs.
+pub fn run_concurrently(cases: &[&Case], per_case: usize, args: &[&str]) -> Vec<Out> {
+    let mut children = Vec::new();
+    for case in cases {
+        for _ in 0..per_case {
+            let mut cmd = std::process::Command::new("sh");
+            // Each waits for the go signal on stdin, then execs the helper.
+            cmd.arg("-c")
+                .arg("read go; exec \"$0\" \"$@\"")
+                .arg(crate::support::HELPER)
+                .args(args)
+                .env_clear()
+                .envs(&case.env)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            children.push((case, cmd.spawn().unwrap()));
+        }
+    }
+    for (_, child) in children.iter_mut() {
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(b"go\n");
+    }
+    children
+        .into_iter()
+        .map(|(case, child)| {
+            let output = wait_bounded(child, Duration::from_secs(120));
+            let out = Out {
+                code: output.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            };
+            case.assert_no_secrets(&out);
+            out
+        })
+        .collect()
 }
 
 #[test]
@@ -14,15 +58,16 @@ fn file_cache_is_private_on_tmpfs() {
     case.run(&["get"]).ok();
     let dir = case.cache_dir();
     assert_eq!(mode(&dir), 0o700);
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(mode(&files[0]), 0o600);
+    let entries = case.entry_files();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(mode(&entries[0]), 0o600);
     // The entry holds the base token but never the API token.
-    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let text = std::fs::read_to_string(&entries[0]).unwrap();
     assert!(!text.contains(&case.base.api_token));
+    // Its lock file holds nothing at all.
+    let lock = entries[0].with_extension("lock");
+    assert_eq!(mode(&lock), 0o600);
+    assert_eq!(std::fs::metadata(&lock).unwrap().len(), 0);
 }
 
 #[test]
@@ -47,12 +92,7 @@ fn persistent_cache_dir_is_refused_with_nothing_written() {
 fn corrupt_or_loose_entries_are_misses() {
     let case = Case::new();
     case.run(&["get"]).ok();
-    let entry = std::fs::read_dir(case.cache_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let entry = case.entry_files().remove(0);
     std::fs::write(&entry, b"{\"v\":1,\"key\":\"trunc").unwrap();
     case.run(&["get"]).ok();
     assert_eq!(case.standin.exchanges(), 2, "a truncated entry is a miss");
@@ -76,4 +116,292 @@ fn cache_none_always_exchanges() {
     case.run(&["get"]).ok();
     assert_eq!(case.standin.exchanges(), 2);
     assert!(!case.cache_dir().exists());
+}
+
+#[test]
+fn forty_concurrent_cold_gets_make_one_exchange() {
+    let case = Case::new();
+    // A slow exchange keeps the race window wide open.
+    case.standin.push_faults([Fault::Slow { millis: 300 }]);
+    let outs = run_concurrently(&[&case], 40, &["get", "-o", "token"]);
+    let first = &outs[0].stdout;
+    for out in &outs {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(&out.stdout, first, "every process prints the same token");
+    }
+    assert_eq!(
+        case.standin.stats().exchange_requests,
+        1,
+        "exactly one exchange"
+    );
+}
+
+#[test]
+fn forty_concurrent_cold_gets_in_the_kernel_keyring() {
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_CACHE", "keyring");
+    let outs = run_concurrently(&[&case], 40, &["get", "-o", "token"]);
+    assert!(
+        outs.iter()
+            .all(|o| o.code == 0 && o.stdout == outs[0].stdout)
+    );
+    assert_eq!(case.standin.stats().exchange_requests, 1);
+    assert!(
+        case.entry_files().is_empty(),
+        "nothing in files: the token is in the keyring"
+    );
+    case.run(&["erase"]).ok();
+}
+
+#[test]
+fn keyring_round_trip_status_and_erase() {
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_CACHE", "keyring");
+    let token = case.run(&["get", "-o", "token"]).ok().stdout;
+    assert_eq!(case.run(&["get", "-o", "token"]).ok().stdout, token);
+    assert_eq!(
+        case.standin.exchanges(),
+        1,
+        "second call from the kernel keyring"
+    );
+    let status = case.run(&["status", "-o", "json"]).ok();
+    assert!(
+        !status.stdout.contains(token.trim()),
+        "status never shows the token"
+    );
+    let v = status.json();
+    assert_eq!(v["backend"], "keyring");
+    assert_eq!(v["state"], "fresh");
+    assert_eq!(v["cached"], true);
+    case.run(&["erase"]).ok();
+    let v = case.run(&["status", "-o", "json"]).ok().json();
+    assert_eq!(v["state"], "missing");
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 2, "erased, so exchanged again");
+    case.run(&["erase"]).ok();
+}
+
+#[test]
+fn auto_prefers_the_kernel_keyring() {
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_CACHE", "auto");
+    let v = case.run(&["status", "-o", "json"]).ok().json();
+    // Where keyutils is blocked (some containers), auto falls back to files.
+    let backend = v["backend"].as_str().unwrap().to_string();
+    assert!(backend == "keyring" || backend == "file", "{backend}");
+    case.run(&["get"]).ok();
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 1);
+    assert_eq!(case.entry_files().is_empty(), backend == "keyring");
+    case.run(&["erase"]).ok();
+}
+
+#[test]
+fn status_text_and_json_never_show_the_token() {
+    let case = Case::new();
+    let v = case.run(&["status", "-o", "json"]).ok().json();
+    assert_eq!(v["state"], "missing");
+    assert_eq!(v["cached"], false);
+    let token = case.run(&["get", "-o", "token"]).ok().stdout;
+    let v = case.run(&["status", "-o", "json"]).ok().json();
+    assert_eq!(v["backend"], "file");
+    assert_eq!(v["state"], "fresh");
+    assert_eq!(v["dtable_name"], case.base.dtable_name);
+    assert_eq!(v["dtable_uuid"], case.base.dtable_uuid);
+    assert_eq!(v["permission"], "rw");
+    let left = v["seconds_left"].as_u64().unwrap();
+    assert!(left > 2 * 24 * 3600 && left <= 3 * 24 * 3600);
+    let text = case.run(&["status"]).ok().stdout;
+    assert!(
+        text.contains("yes (fresh)") && text.contains(&case.base.dtable_name),
+        "{text}"
+    );
+    assert!(!text.contains(token.trim()) && !v.to_string().contains(token.trim()));
+}
+
+#[test]
+fn erase_and_erase_all() {
+    let mut case = Case::new();
+    case.run(&["get"]).ok();
+    case.run(&["erase"]).ok();
+    assert!(case.entry_files().is_empty());
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 2);
+    // A second profile (another lifetime, so another key) in the same directory.
+    case.run(&["get", "--lifetime", "1h"]).ok();
+    assert_eq!(case.entry_files().len(), 2);
+    case.run(&["erase", "--all"]).ok();
+    assert!(case.entry_files().is_empty());
+    // --all needs no server or secret configured.
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET");
+    case.run(&["erase", "--all"]).ok();
+}
+
+#[test]
+fn refresh_window_refreshes_and_serves_stale_on_transient_failure() {
+    let mut case = Case::new();
+    // 6-second tokens: the window is min(5m, lifetime/2) = 3 s.
+    case.standin
+        .update_base(&case.base.api_token, |b| b.lifetime_secs = Some(6));
+    let first = case.run(&["get", "-o", "json"]).ok().json();
+    std::thread::sleep(Duration::from_millis(3200));
+    // Inside the window, SeaTable failing: the still-valid token, a warning, exit 0.
+    case.set("SEATABLE_CRED_TIMEOUT", "1s");
+    case.standin
+        .push_faults(std::iter::repeat_n(Fault::Status { code: 502 }, 100));
+    let out = case.run(&["get", "-o", "json"]).ok();
+    assert_eq!(
+        out.json()["token"],
+        first["token"],
+        "the good token is served"
+    );
+    assert_eq!(out.json()["cached"], true);
+    assert!(
+        out.stderr.contains("warning") && out.stderr.contains("refresh failed"),
+        "{}",
+        out.stderr
+    );
+    // The failed refresh did not replace the good entry; a working one does.
+    case.standin.clear_faults();
+    let second = case.run(&["get", "-o", "json"]).ok().json();
+    assert_ne!(second["token"], first["token"]);
+    assert_eq!(second["cached"], false);
+    assert_eq!(case.standin.exchanges(), 2);
+}
+
+#[test]
+fn kill_9_of_the_lock_holder_leaves_no_broken_entry_and_no_stuck_lock() {
+    let case = Case::new();
+    case.standin.push_faults([Fault::Slow { millis: 20_000 }]);
+    let mut holder = case
+        .command(&["get"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the holder's exchange is in flight: it holds the lock.
+    let until = Instant::now() + Duration::from_secs(20);
+    while case.standin.stats().exchange_requests == 0 {
+        assert!(Instant::now() < until, "the holder never reached SeaTable");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    assert!(case.entry_files().is_empty(), "no half-written entry");
+    let started = Instant::now();
+    let out = case.run(&["get", "-o", "token"]).ok();
+    assert!(!out.stdout.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the kernel released the lock"
+    );
+    assert_eq!(case.entry_files().len(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(case.cache_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn waiting_for_the_lock_is_bounded_by_the_timeout() {
+    let mut case = Case::new();
+    case.standin.push_faults([Fault::Slow { millis: 20_000 }]);
+    let holder = case
+        .command(&["get"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while case.standin.stats().exchange_requests == 0 {
+        assert!(Instant::now() < until);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    case.set("SEATABLE_CRED_TIMEOUT", "1s");
+    let started = Instant::now();
+    case.run(&["get"]).fails(5, "refreshing this token");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let _ = wait_bounded(holder, Duration::from_secs(60));
+}
+
+#[test]
+fn vault_login_is_cached_and_renewed_instead_of_repeated() {
+    let shared = shared();
+    let mut case = Case::new();
+    // The secret-id works once: every later Vault access must reuse the token.
+    let (role_id, secret_id) = shared.once_credentials();
+    case.secrets.push(secret_id.clone());
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "approle")
+        .set("SEATABLE_CRED_ROLE_ID", role_id)
+        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    case.run(&["get", "-vv"]).ok();
+    let out = case.run(&["get", "--refresh", "-vv"]).ok();
+    assert!(
+        out.stderr.contains("reusing the cached Vault token"),
+        "{}",
+        out.stderr
+    );
+    let v = case.run(&["status", "-o", "json"]).ok().json();
+    assert_eq!(v["vault_login"]["cached"], true);
+    assert_eq!(v["vault_login"]["method"], "approle");
+    // The login token lives 10 s; past two thirds of that it is renewed.
+    std::thread::sleep(Duration::from_millis(7000));
+    let out = case.run(&["get", "--refresh", "-vv"]).ok();
+    assert!(
+        out.stderr.contains("renewed the cached Vault token"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(case.standin.exchanges(), 3);
+    // The cached login is in the cache directory, private like the rest.
+    let files = case.entry_files();
+    assert!(files.iter().any(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("vault-")
+    }));
+    for f in &files {
+        assert_eq!(mode(f), 0o600);
+    }
+}
+
+#[test]
+fn revoked_cached_vault_token_leads_to_a_fresh_login() {
+    let shared = shared();
+    let mut case = Case::new();
+    let secret_id = shared.secret_id();
+    case.secrets.push(secret_id.clone());
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "approle")
+        .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
+        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    case.run(&["get"]).ok();
+    // Revoke every token of the reader role's logins made so far.
+    let entry = case
+        .entry_files()
+        .into_iter()
+        .find(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vault-")
+        })
+        .unwrap();
+    let cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    let token = cached["vault_token"].as_str().unwrap().to_string();
+    case.secrets.push(token.clone());
+    shared.bao.api(
+        "POST",
+        "auth/token/revoke",
+        Some(serde_json::json!({"token": token})),
+    );
+    let out = case.run(&["get", "--refresh", "-vv"]).ok();
+    assert!(out.stderr.contains("logging in again"), "{}", out.stderr);
+    assert_eq!(case.standin.exchanges(), 2);
 }

@@ -34,10 +34,10 @@ fn no_backtrace_even_when_asked_for() {
     let mut case = Case::new();
     case.set("RUST_BACKTRACE", "full")
         .set("RUST_LIB_BACKTRACE", "1");
-    case.set("SEATABLE_CRED_SECRET", "secret/does/not/exist");
+    case.set("SEATABLE_CRED_SECRET", "secret/it/does-not-exist");
     let out = case
         .run(&["get"])
-        .fails(3, "no secret at secret/does/not/exist");
+        .fails(3, "no secret at secret/it/does-not-exist");
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains("backtrace") && !out.stderr.contains("stack"));
 }
@@ -89,16 +89,7 @@ fn missing_secret_field_or_wrong_type_exit_3() {
 fn seatable_rejection_exits_4_and_drops_the_entry() {
     let case = Case::new();
     case.run(&["get", "-o", "token"]).ok();
-    let entries = std::fs::read_dir(case.cache_dir())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".json")
-        })
-        .count();
+    let entries = case.entry_files().len();
     assert_eq!(entries, 1);
     // The base is deleted: 404 is permanent; --refresh reaches the server.
     case.standin
@@ -110,16 +101,7 @@ fn seatable_rejection_exits_4_and_drops_the_entry() {
         requests + 1,
         "never retried"
     );
-    let entries = std::fs::read_dir(case.cache_dir())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".json")
-        })
-        .count();
+    let entries = case.entry_files().len();
     assert_eq!(entries, 0, "a permanent rejection drops the cached entry");
 }
 

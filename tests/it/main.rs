@@ -8,3 +8,4 @@ mod cache;
 mod errors;
 mod get;
 mod kubectl;
+mod shared;

@@ -272,6 +272,17 @@ pub struct Shared {
 }
 
 pub const READER_POLICY: &str = "seatable-reader";
+/// Read the API tokens; read and write the shared cache (as README's policy).
+pub const READER_HCL: &str = r#"
+path "secret/data/it/*" { capabilities = ["read"] }
+path "kv1/*" { capabilities = ["read"] }
+path "secret/data/seatable-cred/cache/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/seatable-cred/cache/*" { capabilities = ["read", "list"] }
+"#;
+/// An AppRole whose secret-ids work once and whose tokens live 10 seconds
+/// (renewable): a second login is impossible, so only a cached or renewed
+/// Vault token can serve a refresh.
+pub const ONCE_ROLE: &str = "once";
 pub const USERPASS_USER: &str = "alice";
 pub const JWT_ROLE: &str = "ci";
 pub const JWT_AUDIENCE: &str = "seatable-cred";
@@ -288,13 +299,18 @@ impl Shared {
         bao.api(
             "PUT",
             &format!("sys/policies/acl/{READER_POLICY}"),
-            Some(json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"kv1/*\" { capabilities = [\"read\"] }\n"})),
+            Some(json!({"policy": READER_HCL})),
         );
         bao.enable_auth("approle", "approle");
         bao.api(
             "POST",
             "auth/approle/role/reader",
             Some(json!({"token_policies": [READER_POLICY], "token_ttl": "1h"})),
+        );
+        bao.api(
+            "POST",
+            &format!("auth/approle/role/{ONCE_ROLE}"),
+            Some(json!({"token_policies": [READER_POLICY], "token_ttl": "10s", "token_max_ttl": "1h", "secret_id_num_uses": 1})),
         );
         let role_id = bao.api("GET", "auth/approle/role/reader/role-id", None)["data"]["role_id"]
             .as_str()
@@ -330,6 +346,27 @@ impl Shared {
             kube,
             role_id,
         }
+    }
+
+    /// The role-id and a single-use secret-id of the `once` role.
+    pub fn once_credentials(&self) -> (String, String) {
+        let role_id = self.bao.api(
+            "GET",
+            &format!("auth/approle/role/{ONCE_ROLE}/role-id"),
+            None,
+        )["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let secret_id = self.bao.api(
+            "POST",
+            &format!("auth/approle/role/{ONCE_ROLE}/secret-id"),
+            None,
+        )["data"]["secret_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (role_id, secret_id)
     }
 
     /// A fresh AppRole secret-id.

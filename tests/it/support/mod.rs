@@ -267,6 +267,26 @@ impl Case {
         PathBuf::from(&self.env["SEATABLE_CRED_CACHE_DIR"])
     }
 
+    /// The cache entries (not lock files) in the file cache directory.
+    pub fn entry_files(&self) -> Vec<PathBuf> {
+        let Ok(dir) = std::fs::read_dir(self.cache_dir()) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = dir
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The helper as a command with this case's environment (for spawning).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(HELPER);
+        cmd.args(args).env_clear().envs(&self.env);
+        cmd
+    }
+
     /// Runs the helper with this case's environment only; also checks that
     /// no secret known to the case (nor any base token the run printed)
     /// reached stderr.
@@ -275,9 +295,7 @@ impl Case {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Out {
-        let mut cmd = Command::new(HELPER);
-        cmd.args(args).env_clear().envs(&self.env);
-        let out = run_with_input(cmd, stdin);
+        let out = run_with_input(self.command(args), stdin);
         self.assert_no_secrets(&out);
         out
     }

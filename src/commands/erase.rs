@@ -1,0 +1,53 @@
+//! `erase [--all]`: drop cached tokens.
+
+use anyhow::Result;
+use tracing::info;
+
+use crate::cache::{Cache, Key, Store, file::FileStore, keyring::KeyringStore};
+use crate::cli::{CacheBackend, EraseArgs, GlobalArgs};
+use crate::config::{self, ProcessEnv};
+
+pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
+    if args.all {
+        let settings = config::resolve_cache(global, &ProcessEnv)?;
+        if settings.backend == CacheBackend::Vault {
+            let profile = config::resolve(global, &ProcessEnv)?;
+            crate::broker::erase_shared(&profile, true)?;
+        }
+        // Whatever the profile says now, tokens cached under another
+        // backend earlier are dropped too.
+        let mut stores: Vec<Box<dyn Store>> = Vec::new();
+        if let Ok(store) = KeyringStore::open() {
+            stores.push(Box::new(store));
+        }
+        if let Some(dir) = settings
+            .dir
+            .clone()
+            .or_else(|| Some(crate::cache::default_dir()))
+            .filter(|d| d.is_dir())
+            && let Ok(store) = FileStore::open(Some(&dir), true)
+        {
+            stores.push(Box::new(store));
+        }
+        for store in stores {
+            let ids = store.ids()?;
+            for id in &ids {
+                store.remove(id)?;
+            }
+            info!(backend = store.name(), "erased {} entries", ids.len());
+        }
+        return Ok(0);
+    }
+    let profile = config::resolve(global, &ProcessEnv)?;
+    if profile.cache.backend == CacheBackend::Vault {
+        crate::broker::erase_shared(&profile, false)?;
+        return Ok(0);
+    }
+    let cache = Cache::open(&profile.cache)?;
+    cache.store.remove(Key::for_profile(&profile).as_str())?;
+    info!(
+        backend = cache.name(),
+        "erased the cached token of profile {}", profile.name
+    );
+    Ok(0)
+}

@@ -1,0 +1,30 @@
+//! One file per subcommand: each turns parsed arguments into broker and
+//! protocol calls and returns the exit code.
+
+mod erase;
+mod get;
+mod status;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::error::Failure;
+
+/// Runs a parsed command line; the `Ok` value is the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Get(args) => get::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Erase(args) => erase::run(&cli.global, args),
+    }
+}
+
+/// Writes everything in one go; a closed pipe is an error, not a panic.
+pub(crate) fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")).into())
+}

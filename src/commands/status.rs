@@ -1,0 +1,155 @@
+//! `status`: what is cached for the profile — never the token.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cache::{Cache, Key, entry};
+use crate::cli::{CacheBackend, GlobalArgs, StatusArgs, StatusFormat};
+use crate::config::{self, Auth, ProcessEnv, Profile};
+use crate::seatable::{BaseToken, Freshness};
+
+#[derive(Serialize)]
+struct Status {
+    profile: String,
+    backend: &'static str,
+    cached: bool,
+    /// `fresh`, `refresh` (inside the refresh window), `expired` or `missing`.
+    state: &'static str,
+    expires_at: Option<String>,
+    refresh_at: Option<String>,
+    fetched_at: Option<String>,
+    seconds_left: Option<u64>,
+    server_url: String,
+    dtable_name: Option<String>,
+    dtable_uuid: Option<String>,
+    workspace_id: Option<i64>,
+    permission: Option<String>,
+    vault_login: Option<VaultLogin>,
+}
+
+#[derive(Serialize)]
+struct VaultLogin {
+    method: &'static str,
+    cached: bool,
+    expires_at: Option<String>,
+    renewable: Option<bool>,
+}
+
+pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
+    let profile = config::resolve(global, &ProcessEnv)?;
+    let cache = Cache::open(&profile.cache)?;
+    let key = Key::for_profile(&profile);
+    let (backend, token) = if profile.cache.backend == CacheBackend::Vault {
+        ("vault", crate::broker::peek_shared(&profile, &cache)?)
+    } else {
+        (cache.name(), cache.load_token(&key))
+    };
+    let status = describe(&profile, &cache, backend, token.as_ref());
+    let text = match args.format {
+        StatusFormat::Json => serde_json::to_string(&status).unwrap_or_default() + "\n",
+        StatusFormat::Text => text(&status),
+    };
+    super::print(&text)?;
+    Ok(0)
+}
+
+fn describe(
+    profile: &Profile,
+    cache: &Cache,
+    backend: &'static str,
+    token: Option<&BaseToken>,
+) -> Status {
+    let now = crate::time::now();
+    let state = match token.map(|t| t.freshness(now, profile.refresh_before)) {
+        None => "missing",
+        Some(Freshness::Fresh) => "fresh",
+        Some(Freshness::Refresh) => "refresh",
+        Some(Freshness::Expired) => "expired",
+    };
+    let vault_login = match &profile.vault.auth {
+        Auth::Token(_) => None,
+        _ => {
+            let key = Key::for_login(&profile.vault);
+            let login = cache
+                .store
+                .load(key.as_str())
+                .and_then(|b| entry::decode_login(&key, &b))
+                .filter(|l| l.expires_at > now);
+            Some(VaultLogin {
+                method: profile.vault.auth_method.name(),
+                cached: login.is_some(),
+                expires_at: login.as_ref().map(|l| crate::time::rfc3339(l.expires_at)),
+                renewable: login.as_ref().map(|l| l.renewable),
+            })
+        }
+    };
+    Status {
+        profile: profile.name.clone(),
+        backend,
+        cached: token.is_some_and(|t| t.expires_at > now),
+        state,
+        expires_at: token.map(|t| crate::time::rfc3339(t.expires_at)),
+        refresh_at: token.map(|t| crate::time::rfc3339(t.refresh_at(profile.refresh_before))),
+        fetched_at: token.map(|t| crate::time::rfc3339(t.fetched_at)),
+        seconds_left: token.map(|t| t.expires_at.saturating_sub(now)),
+        server_url: profile.server_url.clone(),
+        dtable_name: token.and_then(|t| t.context.dtable_name.clone()),
+        dtable_uuid: token.and_then(|t| t.context.dtable_uuid.clone()),
+        workspace_id: token.and_then(|t| t.context.workspace_id),
+        permission: token.and_then(|t| t.context.permission.clone()),
+        vault_login,
+    }
+}
+
+/// Minutes are precise enough for people.
+fn left(secs: u64) -> String {
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    humantime::format_duration(Duration::from_secs(secs / 60 * 60)).to_string()
+}
+
+fn text(s: &Status) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
+    line("profile", s.profile.clone());
+    line("backend", s.backend.to_string());
+    line("server", s.server_url.clone());
+    let state = match s.state {
+        "fresh" => "yes (fresh)",
+        "refresh" => "yes (inside the refresh window: the next get refreshes it)",
+        "expired" => "no (expired)",
+        _ => "no",
+    };
+    line("cached", state.to_string());
+    if let (Some(expires), Some(secs)) = (&s.expires_at, s.seconds_left) {
+        line("expires at", format!("{expires} (in {})", left(secs)));
+    }
+    if let Some(refresh) = &s.refresh_at {
+        line("refresh at", refresh.clone());
+    }
+    if let Some(name) = &s.dtable_name {
+        let uuid = s.dtable_uuid.as_deref().unwrap_or("?");
+        line("base", format!("{name} ({uuid})"));
+    }
+    if let Some(p) = &s.permission {
+        line(
+            "permission",
+            if p == "rw" {
+                "rw (read-write)".into()
+            } else {
+                format!("{p} (read-only)")
+            },
+        );
+    }
+    if let Some(v) = &s.vault_login {
+        let what = match &v.expires_at {
+            Some(exp) => format!("{} token cached until {exp}", v.method),
+            None => format!("{} (no cached token)", v.method),
+        };
+        line("vault login", what);
+    }
+    out
+}

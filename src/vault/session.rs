@@ -1,0 +1,188 @@
+//! A logged-in Vault client, reusing the Vault token of an earlier login.
+//!
+//! After an AppRole, Kubernetes, JWT, userpass or cert login the Vault token
+//! is kept in the same memory-only cache as base tokens until its TTL, so a
+//! refresh does not log in again; a renewable token is renewed (past two
+//! thirds of its TTL) rather than replaced. Token auth keeps nothing: the
+//! token is the user's own.
+
+use anyhow::Result;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{debug, info};
+use vaultrs::client::{Client, VaultClient};
+
+use super::auth::{self, Login};
+use crate::cache::{Cache, Key, entry};
+use crate::config::{Auth, SecretRef, VaultSettings};
+
+/// A Vault token obtained by a login, with its lease.
+pub struct CachedLogin {
+    pub token: SecretString,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub renewable: bool,
+}
+
+impl CachedLogin {
+    /// Still valid, with a moment to spare for the requests of this call.
+    fn usable(&self, now: u64) -> bool {
+        now + 2 < self.expires_at
+    }
+
+    /// Past two thirds of its TTL, a renewable token is renewed.
+    fn wants_renewal(&self, now: u64) -> bool {
+        let ttl = self.expires_at - self.issued_at;
+        now >= self.issued_at + ttl * 2 / 3
+    }
+}
+
+/// What a session will start from, decided before the network deadline
+/// starts so that a password prompt does not eat into `--timeout`.
+pub enum Prepared {
+    /// Log in with this material.
+    Login(Login),
+    /// Reuse the Vault token of an earlier login.
+    Cached(CachedLogin),
+}
+
+impl Prepared {
+    /// Looks for a reusable login; reads login material (files, environment,
+    /// a prompt) only when there is none.
+    pub fn new(v: &VaultSettings, cache: &Cache) -> Result<Prepared> {
+        if !matches!(v.auth, Auth::Token(_))
+            && let Some(bytes) = cache.store.load(Key::for_login(v).as_str())
+            && let Some(login) = entry::decode_login(&Key::for_login(v), &bytes)
+            && login.usable(crate::time::now())
+        {
+            debug!(backend = cache.name(), "reusing the cached Vault token");
+            return Ok(Prepared::Cached(login));
+        }
+        Ok(Prepared::Login(auth::prepare(&v.auth)?))
+    }
+}
+
+/// A Vault client with a token set.
+pub struct Session<'a> {
+    pub client: VaultClient,
+    settings: &'a VaultSettings,
+    cache: &'a Cache,
+    /// The token came from the cache (it may have been revoked since).
+    reused: bool,
+}
+
+impl<'a> Session<'a> {
+    pub async fn connect(
+        v: &'a VaultSettings,
+        prepared: Prepared,
+        cache: &'a Cache,
+    ) -> Result<Session<'a>> {
+        let mut session = Session {
+            client: super::client(v)?,
+            settings: v,
+            cache,
+            reused: false,
+        };
+        match prepared {
+            Prepared::Login(login) => session.login(&login).await?,
+            Prepared::Cached(cached) => {
+                session.client.set_token(cached.token.expose_secret());
+                session.reused = true;
+                if cached.renewable && cached.wants_renewal(crate::time::now()) {
+                    session.renew().await?;
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    async fn login(&mut self, login: &Login) -> Result<()> {
+        if let Some(fresh) = auth::login(&mut self.client, self.settings, login).await? {
+            self.remember(&fresh);
+        }
+        self.reused = false;
+        Ok(())
+    }
+
+    /// Renews the reused token; if Vault will not, logs in afresh.
+    async fn renew(&mut self) -> Result<()> {
+        match vaultrs::token::renew_self(&self.client, None).await {
+            Ok(info) if info.lease_duration > 0 => {
+                let now = crate::time::now();
+                let renewed = CachedLogin {
+                    token: SecretString::from(info.client_token),
+                    issued_at: now,
+                    expires_at: now + info.lease_duration,
+                    renewable: info.renewable,
+                };
+                debug!(
+                    ttl_secs = info.lease_duration,
+                    "renewed the cached Vault token"
+                );
+                self.client.set_token(renewed.token.expose_secret());
+                self.remember(&renewed);
+                Ok(())
+            }
+            _ => {
+                info!("the cached Vault token could not be renewed; logging in again");
+                self.relogin().await
+            }
+        }
+    }
+
+    async fn relogin(&mut self) -> Result<()> {
+        self.cache
+            .store
+            .remove(Key::for_login(self.settings).as_str())
+            .ok();
+        let login = auth::prepare(&self.settings.auth)?;
+        self.login(&login).await
+    }
+
+    fn remember(&self, login: &CachedLogin) {
+        let key = Key::for_login(self.settings);
+        if let Err(e) = self.cache.store.save(
+            key.as_str(),
+            &entry::encode_login(&key, login),
+            login.expires_at,
+        ) {
+            debug!(
+                "the Vault token is not cached: {}",
+                crate::error::one_line(&e)
+            );
+        }
+    }
+
+    /// Reads the API token: `field` of `secret`, detecting the KV version
+    /// unless given. A reused Vault token that Vault now refuses (revoked,
+    /// or its policy changed) is dropped, and the read retried once after a
+    /// fresh login.
+    pub async fn read_api_token(
+        &mut self,
+        secret: &SecretRef,
+        field: &str,
+        kv_version: Option<u8>,
+    ) -> Result<SecretString> {
+        match self.read_once(secret, field, kv_version).await {
+            Err(e) if self.reused && crate::error::status_of(&e) == Some(403) => {
+                info!("Vault refused the cached Vault token; logging in again");
+                self.relogin().await?;
+                self.read_once(secret, field, kv_version).await
+            }
+            other => other,
+        }
+    }
+
+    async fn read_once(
+        &self,
+        secret: &SecretRef,
+        field: &str,
+        kv_version: Option<u8>,
+    ) -> Result<SecretString> {
+        let (secret, version) = match kv_version {
+            Some(v) => (secret.clone(), v),
+            None => super::kv::detect(&self.client, self.settings, secret).await?,
+        };
+        debug!(secret = %secret, kv_version = version, "reading the API token");
+        super::kv::read_field(&self.client, self.settings, &secret, version, field).await
+    }
+}
