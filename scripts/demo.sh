@@ -26,7 +26,8 @@ export VAULT_ADDR="$BAO_URL"
 export VAULT_TOKEN=demo-root-token          # the dev server's root token; use a policy-bound token in real life
 export SEATABLE_SERVER_URL="$STANDIN_URL"
 export SEATABLE_CRED_SECRET=secret/seatable/demo
-export SEATABLE_CRED_CACHE_DIR="$WORK/cache"  # tmpfs
+export SEATABLE_CRED_CACHE_DIR="$WORK/cache"  # tmpfs; used if the kernel keyring is not available
+trap '"$BIN" erase >/dev/null 2>&1 || true; cleanup' EXIT
 
 show() {
   # Shorten the token for the screen; the rest as printed.
@@ -51,5 +52,9 @@ echo "==> the default output, for kubectl and other client-go tools:  seatable-c
 d = json.load(sys.stdin); t = d["status"]["token"]; d["status"]["token"] = t[:16] + "…"
 print(json.dumps(d, ensure_ascii=False))'
 [ "$(standin_stat exchanges)" = 1 ] || { echo "expected exactly one exchange" >&2; exit 1; }
+
 echo
-echo "Done: one exchange, every later call served from the cache in $WORK/cache (removed now)."
+echo "==> what is cached, and where:  seatable-cred status"
+"$BIN" status
+echo
+echo "Done: one exchange; every later call was served from the cache (erased now)."
