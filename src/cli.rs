@@ -36,6 +36,46 @@ pub enum Command {
     Status(StatusArgs),
     /// Drop the cached base token of the profile (or of every profile).
     Erase(EraseArgs),
+    /// Run CMD with the base token and its context in its environment.
+    Exec(ExecArgs),
+    /// git's credential-helper protocol (credential.helper = "!seatable-cred git-credential").
+    GitCredential(GitCredentialArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct GitCredentialArgs {
+    #[arg(value_enum)]
+    pub action: GitAction,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitAction {
+    /// Answer with the base token as the password.
+    Get,
+    /// Accepted and ignored: the cache is the helper's own.
+    Store,
+    /// Drop the cached token (git calls this when the server rejected it).
+    Erase,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

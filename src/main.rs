@@ -33,10 +33,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
+            // clap's paragraphs up to the usage, folded into one line.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("seatable-cred: {first}; see 'seatable-cred --help'");
+            let said: Vec<String> = text
+                .split("\n\n")
+                .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+                .take_while(|p| !p.starts_with("Usage:") && !p.starts_with("For more information"))
+                .filter(|p| !p.is_empty())
+                .collect();
+            let said = said.join("; ");
+            let said = said.strip_prefix("error: ").unwrap_or(&said);
+            eprintln!("seatable-cred: {said}; see 'seatable-cred --help'");
             ExitCode::from(2)
         }
     }

@@ -1,5 +1,23 @@
 //! Process-wide hardening and the panic report.
 
+static ORIGINAL_CORE_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Gives `exec`'s child the core-dump limit the helper started with (the
+/// "dumpable" flag is reset by execve itself).
+pub fn restore_core_dumps() {
+    // SAFETY: plain syscalls with valid arguments.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+            limit.rlim_cur = ORIGINAL_CORE_LIMIT.load(std::sync::atomic::Ordering::Relaxed);
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+        }
+    }
+}
+
 /// Core dumps off (a dump would hold every secret in memory), no ptrace
 /// attach or /proc/PID/mem reads by other processes of the same user, and a
 /// panic reported as one line with exit 1 — never a backtrace, whatever

@@ -5,7 +5,7 @@ use tracing::info;
 
 use crate::cache::{Cache, Key, Store, file::FileStore, keyring::KeyringStore};
 use crate::cli::{CacheBackend, EraseArgs, GlobalArgs};
-use crate::config::{self, ProcessEnv};
+use crate::config::{self, ProcessEnv, Profile};
 
 pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     if args.all {
@@ -38,16 +38,20 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
         }
         return Ok(0);
     }
-    let profile = config::resolve(global, &ProcessEnv)?;
+    profile(&config::resolve(global, &ProcessEnv)?)?;
+    Ok(0)
+}
+
+/// Drops the cached base token of one profile.
+pub fn profile(profile: &Profile) -> Result<()> {
     if profile.cache.backend == CacheBackend::Vault {
-        crate::broker::erase_shared(&profile, false)?;
-        return Ok(0);
+        return crate::broker::erase_shared(profile, false);
     }
     let cache = Cache::open(&profile.cache)?;
-    cache.store.remove(Key::for_profile(&profile).as_str())?;
+    cache.store.remove(Key::for_profile(profile).as_str())?;
     info!(
         backend = cache.name(),
         "erased the cached token of profile {}", profile.name
     );
-    Ok(0)
+    Ok(())
 }

@@ -1,8 +1,11 @@
 //! One file per subcommand: each turns parsed arguments into broker and
 //! protocol calls and returns the exit code.
 
+mod completions;
 mod erase;
+mod exec;
 mod get;
+mod git_credential;
 mod status;
 
 use std::io::Write;
@@ -18,6 +21,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Get(args) => get::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Erase(args) => erase::run(&cli.global, args),
+        Command::Exec(args) => exec::run(&cli.global, args),
+        Command::GitCredential(args) => git_credential::run(&cli.global, args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod exec_credential;
+pub mod git_credential;
 pub mod json;
 
 use std::time::Duration;

@@ -6,8 +6,9 @@
 //!   `dtable_uuid`, `permission`, `app_name`; 403 `{"error_msg":"Permission
 //!   denied."}` for unknown tokens, 404 for a deleted base. Every answered
 //!   exchange is counted.
-//! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/` (and a few more
-//!   gateway calls) accept only a valid, unexpired base token of that base.
+//! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/` and `…/rows/` accept
+//!   only a valid, unexpired base token of that base (`Bearer` or `Token`);
+//!   an expired one gets 403 `{"error_msg":"Token expired."}` as from SeaTable.
 //! * Faults can be queued for the exchange: a status, 429 with hints, an
 //!   HTML page with 200, a slow answer, a dropped connection, a huge body.
 //! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
@@ -296,7 +297,7 @@ impl State {
         let claims = crate::jwt::verify_hs256(&self.jwt_secret, token).ok_or("invalid token")?;
         let exp = claims["exp"].as_u64().ok_or("invalid token")?;
         if exp <= now() {
-            return Err("Token expired");
+            return Err("Token expired.");
         }
         if let Some(uuid) = uuid
             && claims["dtable_uuid"].as_str() != Some(uuid)
@@ -575,7 +576,14 @@ fn gateway(req: &Request<Incoming>, path: &str, state: &State) -> Response<Full<
         Ok(c) => c,
         Err(why) => {
             state.gateway_refused.fetch_add(1, Ordering::SeqCst);
-            return json_response(StatusCode::UNAUTHORIZED, &json!({"error_msg": why}));
+            // SeaTable says 403 "Token expired." for an expired base token;
+            // the Python SDK turns exactly that into AuthExpiredError.
+            let status = if why == "invalid token" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            return json_response(status, &json!({"error_msg": why}));
         }
     };
     state.gateway_ok.fetch_add(1, Ordering::SeqCst);

@@ -9,3 +9,4 @@ mod errors;
 mod get;
 mod kubectl;
 mod shared;
+mod tools;
