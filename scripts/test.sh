@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every test: format, lints, unit and integration tests (real OpenBao,
-# installed into a venv under target/ when not found), and the demo.
+# installed into a venv under target/ when not found), the plugin tests
+# (pytest in a venv under target/ with the real seatable-api and httpie),
+# and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,18 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
+cargo build --quiet --workspace --bins
+
+echo "==> plugin tests (pytest, real seatable-api and httpie)"
+venv=target/tmp/plugins-venv
+if [ ! -x "$venv/bin/pytest" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet pytest==8.3.5 seatable-api==4.0.0 httpie==3.2.4
+fi
+# Our two packages are reinstalled every run, so the tests see this checkout.
+"$venv/bin/pip" install --quiet --no-deps --force-reinstall ./plugins/python ./plugins/httpie
+rm -rf plugins/*/build plugins/*/*.egg-info   # setuptools builds in the source tree
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -q -p no:cacheprovider plugins
 echo "==> demo"
 ./scripts/demo.sh >/dev/null
 echo "all tests passed"
