@@ -168,7 +168,7 @@ fn with_vault<T>(
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + profile.timeout;
         let run = async {
-            let mut session = Session::connect(&profile.vault, prepared, cache).await?;
+            let mut session = Session::connect(&profile.vault, prepared, cache, deadline).await?;
             work(&mut session, deadline).await
         };
         // A moment of grace, so that a step that watches the deadline itself
@@ -225,7 +225,12 @@ fn get_shared(profile: &Profile, cache: &Cache, force: bool) -> Result<Outcome> 
             let mut local_lock = None;
             let mut pause = Duration::from_millis(50);
             loop {
-                let state = shared.read(&session.client).await?;
+                let client = &session.client;
+                let state =
+                    crate::retry::transient(deadline, "reading the shared cache", async || {
+                        shared.read(client).await
+                    })
+                    .await?;
                 let now = crate::time::now();
                 *stale = None;
                 if let Some(token) = state.token.as_ref() {

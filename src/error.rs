@@ -41,6 +41,8 @@ pub struct Failure {
     message: String,
     /// The HTTP status behind the failure, when a server answered.
     pub status: Option<u16>,
+    /// Worth trying again within the deadline (a service briefly away).
+    pub transient: bool,
 }
 
 impl Failure {
@@ -49,6 +51,7 @@ impl Failure {
             kind,
             message: message.into(),
             status: None,
+            transient: false,
         }
     }
 
@@ -65,8 +68,18 @@ impl Failure {
     pub fn seatable(message: impl Into<String>) -> Self {
         Self::new(Kind::SeaTable, message)
     }
+    /// A service unreachable or failing: transient unless said otherwise.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(Kind::Unavailable, message)
+        Failure {
+            transient: true,
+            ..Self::new(Kind::Unavailable, message)
+        }
+    }
+
+    /// Not worth retrying, whatever its kind (e.g. a certificate error).
+    pub fn permanent(mut self) -> Self {
+        self.transient = false;
+        self
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Kind::Internal, message)
@@ -93,6 +106,13 @@ pub fn status_of(err: &anyhow::Error) -> Option<u16> {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
         .and_then(|f| f.status)
+}
+
+/// Whether a retry within the deadline may succeed.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .is_some_and(|f| f.transient)
 }
 
 /// The single stderr line for an error: its context chain joined by ": ",

@@ -45,6 +45,34 @@ fn random_unit() -> f64 {
     f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
 }
 
+/// Runs `op` until it succeeds, fails for good, or the deadline leaves no
+/// room for another try; transient failures ([`crate::error::is_transient`])
+/// are retried with backoff. `what` names the operation in warnings.
+pub async fn transient<T>(
+    deadline: tokio::time::Instant,
+    what: &str,
+    mut op: impl AsyncFnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut backoff = Backoff::default();
+    loop {
+        match op().await {
+            Err(err) if crate::error::is_transient(&err) => {
+                let delay = backoff.next_delay();
+                if tokio::time::Instant::now() + delay >= deadline {
+                    return Err(err);
+                }
+                tracing::warn!(
+                    "{what}: {}; retrying in {} ms",
+                    crate::error::one_line(&err),
+                    delay.as_millis()
+                );
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How long the server asked us to wait: `Retry-After` (seconds or an HTTP
 /// date) or `x-ratelimit-reset` (a Unix time, or seconds when small).
 pub fn server_hint(headers: &reqwest::header::HeaderMap, now_unix: u64) -> Option<Duration> {

@@ -246,9 +246,12 @@ async fn attempt(
 fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
     let cause = root_cause(e);
     if crate::tls::is_certificate_problem(e) {
-        return Attempt::Permanent(Failure::unavailable(format!(
-            "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
-        )));
+        return Attempt::Permanent(
+            Failure::unavailable(format!(
+                "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
+            ))
+            .permanent(),
+        );
     }
     let what = if e.is_timeout() {
         "timed out".to_string()

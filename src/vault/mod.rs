@@ -160,7 +160,8 @@ fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failur
     if crate::tls::is_certificate_problem(source) {
         return Failure::unavailable(format!(
             "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
-        ));
+        ))
+        .permanent();
     }
     Failure::unavailable(format!("cannot reach Vault at {addr}: {cause}"))
 }

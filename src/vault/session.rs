@@ -68,6 +68,8 @@ pub struct Session<'a> {
     cache: &'a Cache,
     /// The token came from the cache (it may have been revoked since).
     reused: bool,
+    /// Transient Vault failures are retried until then.
+    deadline: tokio::time::Instant,
 }
 
 impl<'a> Session<'a> {
@@ -75,12 +77,14 @@ impl<'a> Session<'a> {
         v: &'a VaultSettings,
         prepared: Prepared,
         cache: &'a Cache,
+        deadline: tokio::time::Instant,
     ) -> Result<Session<'a>> {
         let mut session = Session {
             client: super::client(v)?,
             settings: v,
             cache,
             reused: false,
+            deadline,
         };
         match prepared {
             Prepared::Login(login) => session.login(&login).await?,
@@ -96,7 +100,12 @@ impl<'a> Session<'a> {
     }
 
     async fn login(&mut self, login: &Login) -> Result<()> {
-        if let Some(fresh) = auth::login(&mut self.client, self.settings, login).await? {
+        let (client, settings) = (&mut self.client, self.settings);
+        let fresh = crate::retry::transient(self.deadline, "Vault login", async || {
+            auth::login(client, settings, login).await
+        })
+        .await?;
+        if let Some(fresh) = fresh {
             self.remember(&fresh);
         }
         self.reused = false;
@@ -105,7 +114,15 @@ impl<'a> Session<'a> {
 
     /// Renews the reused token; if Vault will not, logs in afresh.
     async fn renew(&mut self) -> Result<()> {
-        match vaultrs::token::renew_self(&self.client, None).await {
+        let (client, addr) = (&self.client, self.settings.addr.as_str());
+        let renewed = crate::retry::transient(self.deadline, "Vault token renewal", async || {
+            vaultrs::token::renew_self(client, None).await.map_err(|e| {
+                super::classify(e, addr, "renewing the cached Vault token", "", "").into()
+            })
+        })
+        .await;
+        match renewed {
+            Err(e) if crate::error::is_transient(&e) => Err(e),
             Ok(info) if info.lease_duration > 0 => {
                 let now = crate::time::now();
                 let renewed = CachedLogin {
@@ -178,11 +195,14 @@ impl<'a> Session<'a> {
         field: &str,
         kv_version: Option<u8>,
     ) -> Result<SecretString> {
-        let (secret, version) = match kv_version {
-            Some(v) => (secret.clone(), v),
-            None => super::kv::detect(&self.client, self.settings, secret).await?,
-        };
-        debug!(secret = %secret, kv_version = version, "reading the API token");
-        super::kv::read_field(&self.client, self.settings, &secret, version, field).await
+        crate::retry::transient(self.deadline, "reading the API token", async || {
+            let (secret, version) = match kv_version {
+                Some(v) => (secret.clone(), v),
+                None => super::kv::detect(&self.client, self.settings, secret).await?,
+            };
+            debug!(secret = %secret, kv_version = version, "reading the API token");
+            super::kv::read_field(&self.client, self.settings, &secret, version, field).await
+        })
+        .await
     }
 }
