@@ -265,18 +265,33 @@ fn load_profile(
             )));
         }
     };
-    let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let mut file = parse(&text, path)?;
+    Ok(file.profiles.remove(name))
+}
+
+fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| {
+            let upto = s.start.min(text.len());
+            text.as_bytes()[..upto]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        });
         let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
         Failure::usage(format!(
             "config file {}{at}: {}",
             path.display(),
             e.message().trim()
         ))
-    })?;
-    Ok(file.profiles.get(name).cloned())
+    })
+}
+
+/// Checks a config file's text; the names of its profiles. (For `doctor`
+/// and the fuzzer: the same parser `resolve` uses.)
+pub fn check(text: &str, path: &Path) -> Result<Vec<String>, Failure> {
+    Ok(parse(text, path)?.profiles.into_keys().collect())
 }
 
 /// Validates an http(s) URL and drops a trailing slash. URLs carrying

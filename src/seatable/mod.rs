@@ -200,8 +200,8 @@ async fn attempt(
         }
     };
     match status {
-        StatusCode::OK => match AccessTokenResponse::parse(&body) {
-            Some(parsed) => Attempt::Done(base_token(parsed, server_url, lifetime, requested_at)),
+        StatusCode::OK => match parse_exchange(&body, server_url, lifetime, requested_at) {
+            Some(token) => Attempt::Done(token),
             None => Attempt::Transient(
                 Failure::unavailable(format!(
                     "SeaTable at {server_url} answered 200 with something that is not a base token (a maintenance page?)"
@@ -301,6 +301,17 @@ fn error_msg(body: &[u8]) -> Option<String> {
     let msg = serde_json::from_slice::<ErrorBody>(body).ok()?.error_msg;
     let msg: String = msg.chars().filter(|c| !c.is_control()).take(200).collect();
     (!msg.is_empty()).then_some(msg)
+}
+
+/// A base token from the body of a 200 answer; `None` when the body is not
+/// the exchange's JSON.
+pub fn parse_exchange(
+    body: &[u8],
+    server_url: &str,
+    lifetime: Option<Duration>,
+    requested_at: u64,
+) -> Option<BaseToken> {
+    AccessTokenResponse::parse(body).map(|r| base_token(r, server_url, lifetime, requested_at))
 }
 
 fn base_token(

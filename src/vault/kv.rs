@@ -78,19 +78,28 @@ pub async fn detect(
         .bytes()
         .await
         .map_err(|e| unreachable(&e, &v.addr))?;
-    let info: MountInfo = serde_json::from_slice(&body).map_err(|_| {
+    let (mount, version) = parse_mount_info(&body).ok_or_else(|| {
         Failure::vault(format!("Vault at {} answered the mount lookup of {secret} with unexpected data: pass --kv-version", v.addr))
     })?;
+    Ok((remount(secret, &mount), version))
+}
+
+/// The mount path and KV version in an answer of `sys/internal/ui/mounts`.
+pub fn parse_mount_info(body: &[u8]) -> Option<(String, u8)> {
+    if body.len() > crate::seatable::MAX_BODY {
+        return None;
+    }
+    let info: MountInfo = serde_json::from_slice(body).ok()?;
     let version = match info.data.options.as_ref().and_then(|o| o.get("version")) {
         Some(Value::String(s)) if s == "2" => 2,
         _ => 1,
     };
-    Ok((remount(secret, &info.data.path), version))
+    Some((info.data.path, version))
 }
 
 /// Splits the full secret path at the mount Vault reported, so that
 /// multi-segment mounts (`team/kv/app`) work as in the vault CLI.
-fn remount(secret: &SecretRef, mount_path: &str) -> SecretRef {
+pub fn remount(secret: &SecretRef, mount_path: &str) -> SecretRef {
     let mount = mount_path.trim_matches('/');
     let full = secret.to_string();
     match full
@@ -141,7 +150,8 @@ pub fn policy_path(secret: &SecretRef, version: u8) -> String {
     }
 }
 
-fn field_value(
+/// The API token in a KV secret's data: `field`, a non-empty string.
+pub fn field_value(
     mut data: HashMap<String, Value>,
     secret: &SecretRef,
     field: &str,

@@ -5,7 +5,7 @@
 //! [`VaultClientSettings`] made of the already-validated profile.
 
 mod auth;
-mod kv;
+pub mod kv;
 mod session;
 
 use anyhow::Result;

@@ -145,8 +145,8 @@ pub struct Standin {
     /// The CA that signed the server certificate (HTTPS only).
     pub ca_pem: Option<String>,
     state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Standin {
@@ -209,8 +209,8 @@ impl Standin {
             addr,
             ca_pem,
             state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
         }
     }
 
@@ -264,14 +264,21 @@ impl Standin {
     }
 }
 
-impl Drop for Standin {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+impl Standin {
+    /// Stops serving: the port is closed afterwards (connections refused).
+    pub fn stop(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
             let _ = stop.send(());
         }
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.lock().unwrap().take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Standin {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -5,8 +5,9 @@ mod support;
 
 mod auth;
 mod cache;
-mod errors;
+mod faults;
 mod get;
+mod hygiene;
 mod kubectl;
 mod shared;
 mod tools;

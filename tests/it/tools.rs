@@ -162,20 +162,6 @@ fn git_credential_ignores_other_hosts_and_store() {
 }
 
 #[test]
-fn git_credential_refuses_noise() {
-    let case = Case::new();
-    case.run_with_stdin(
-        &["git-credential", "get"],
-        "\u{1}\u{2}binary noise without equals\n",
-    )
-    .fails(2, "key=value");
-    let huge = format!("host={}\n", "a".repeat(100 * 1024));
-    case.run_with_stdin(&["git-credential", "get"], &huge)
-        .fails(2, "larger than");
-    assert_eq!(case.standin.stats().exchange_requests, 0);
-}
-
-#[test]
 fn completions_for_bash_zsh_fish() {
     let case = Case::new();
     let bash = case.run(&["completions", "bash"]).ok().stdout;

@@ -1,0 +1,106 @@
+//! Entry points for the fuzz targets in `fuzz/` (and the corpus replay in
+//! `tests/fuzz_corpus.rs`): every parser that reads outside input, fed
+//! arbitrary bytes. Each must return — never panic, whatever the input —
+//! and the invariants checked here must hold.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cache::{Key, entry};
+use crate::config::SecretRef;
+use crate::protocol::exec_credential::ApiVersion;
+use crate::protocol::git_credential::Request;
+
+/// The targets, by name: what `cargo fuzz run NAME` exercises.
+pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+    ("jwt_claims", jwt_claims),
+    ("exchange_response", exchange_response),
+    ("vault_response", vault_response),
+    ("git_credential", git_credential),
+    ("exec_info", exec_info),
+    ("config_file", config_file),
+    ("cache_entry", cache_entry),
+];
+
+/// The JWT payload of a base token.
+pub fn jwt_claims(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::seatable::jwt::claims(text);
+    }
+}
+
+/// SeaTable's answer to the exchange.
+pub fn exchange_response(data: &[u8]) {
+    if let Some(token) =
+        crate::seatable::parse_exchange(data, "https://s", Some(Duration::from_secs(3600)), 1000)
+    {
+        // Whatever the server says, the derived times stay ordered.
+        let refresh = token.refresh_at(Duration::from_secs(300));
+        assert!(refresh <= token.expires_at);
+        let _ = token.freshness(1000, Duration::from_secs(300));
+    }
+}
+
+/// Vault's answers: a KV secret's data (the field extraction), the mount
+/// lookup, and the shared cache's entry inside a KV secret.
+pub fn vault_response(data: &[u8]) {
+    let secret = SecretRef {
+        mount: "secret".into(),
+        path: "seatable/crm".into(),
+    };
+    if let Ok(map) = serde_json::from_slice(data) {
+        let _ = crate::vault::kv::field_value(map, &secret, "api_token");
+    }
+    if let Some((mount, version)) = crate::vault::kv::parse_mount_info(data) {
+        assert!(version == 1 || version == 2);
+        let _ = crate::vault::kv::remount(&secret, &mount);
+    }
+}
+
+/// git's credential request on stdin.
+pub fn git_credential(data: &[u8]) {
+    if let Ok(request) = Request::read(data) {
+        for (key, value) in &request.attrs {
+            assert!(!key.contains('\n') && !value.contains('\n'));
+        }
+    }
+}
+
+/// `KUBERNETES_EXEC_INFO`.
+pub fn exec_info(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(version) = ApiVersion::from_exec_info(Some(text))
+    {
+        assert!(
+            version
+                .as_str()
+                .starts_with("client.authentication.k8s.io/")
+        );
+    }
+}
+
+/// The config file.
+pub fn config_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Err(e) = crate::config::check(text, Path::new("/fuzz/config.toml"))
+    {
+        assert!(!e.to_string().contains('\n'), "one-line errors");
+    }
+}
+
+/// A cache entry (base token or Vault login) read back from a backend;
+/// what decodes re-encodes to something that decodes the same.
+pub fn cache_entry(data: &[u8]) {
+    let key = Key::fuzz();
+    if let Some(token) = entry::decode(&key, data) {
+        let again =
+            entry::decode(&key, &entry::encode(&key, &token)).expect("re-encoded entry decodes");
+        assert_eq!(again.expires_at, token.expires_at);
+        assert_eq!(again.context, token.context);
+    }
+    if let Some(login) = entry::decode_login(&key, data) {
+        let again = entry::decode_login(&key, &entry::encode_login(&key, &login))
+            .expect("re-encoded login decodes");
+        assert_eq!(again.expires_at, login.expires_at);
+    }
+}

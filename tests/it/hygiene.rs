@@ -1,0 +1,224 @@
+//! Secret hygiene: every command at -vvvv, through success and failure
+//! paths and every kind of login, with no secret — API token, base token,
+//! Vault token, secret-id, JWT, password — on stderr or in any file outside
+//! the cache; and no core dumps.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use seatable_standin::Fault;
+
+use crate::support::{Case, Out, bao, shared};
+
+/// Every file under `root`, except those under `skip`.
+fn files(root: &Path, skip: &Path, found: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.starts_with(skip) {
+            continue;
+        }
+        if path.is_dir() {
+            files(&path, skip, found);
+        } else {
+            found.push(path);
+        }
+    }
+}
+
+/// Runs every command of the helper, in working and failing variants.
+fn every_command(case: &Case) -> Vec<Out> {
+    let host = case.standin.url.trim_start_matches("http://").to_string();
+    let git_request = format!("protocol=http\nhost={host}\n\n");
+    let mut outs = Vec::new();
+    for format in ["exec-credential", "json", "env", "header", "token"] {
+        outs.push(case.run(&["get", "-vvvv", "-o", format]));
+    }
+    outs.push(case.run(&["get", "-vvvv", "--refresh"]));
+    outs.push(case.run(&["status", "-vvvv"]));
+    outs.push(case.run(&["status", "-vvvv", "-o", "json"]));
+    outs.push(case.run_with_stdin(&["git-credential", "get", "-vvvv"], &git_request));
+    outs.push(case.run_with_stdin(&["git-credential", "store", "-vvvv"], &git_request));
+    outs.push(case.run(&["exec", "-vvvv", "--", "true"]));
+    outs.push(case.run(&["completions", "bash", "-vvvv"]));
+    // Failure paths: SeaTable failing, refusing, then a broken config.
+    case.standin
+        .push_faults(std::iter::repeat_n(Fault::Status { code: 500 }, 50));
+    outs.push(case.run(&["get", "-vvvv", "--refresh", "--timeout", "1s"]));
+    case.standin.clear_faults();
+    outs.push(case.run(&["get", "-vvvv", "--refresh", "--field", "missing"]));
+    outs.push(case.run(&[
+        "get",
+        "-vvvv",
+        "--refresh",
+        "--server-url",
+        "http://127.0.0.1:9",
+        "--timeout",
+        "1s",
+    ]));
+    outs.push(case.run_with_stdin(&["git-credential", "erase", "-vvvv"], &git_request));
+    outs.push(case.run(&["erase", "-vvvv"]));
+    outs.push(case.run(&["erase", "-vvvv", "--all"]));
+    outs
+}
+
+fn check_world(case: &Case, outs: &[Out]) {
+    check(case, outs, true)
+}
+
+fn check(case: &Case, outs: &[Out], printed_tokens: bool) {
+    // Base tokens printed on stdout count as secrets too.
+    let mut secrets = case.secrets.clone();
+    for out in outs {
+        for word in out
+            .stdout
+            .split(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+        {
+            if word.matches('.').count() == 2 && word.len() > 40 {
+                secrets.push(word.to_string());
+            }
+        }
+    }
+    if printed_tokens {
+        assert!(
+            secrets.len() > case.secrets.len(),
+            "some base tokens were printed"
+        );
+        let chatty = outs
+            .iter()
+            .filter(|o| o.stderr.contains(": debug: "))
+            .count();
+        assert!(
+            chatty * 2 >= outs.len(),
+            "most commands said a lot at -vvvv"
+        );
+    }
+    for out in outs {
+        assert_ne!(out.code, 101, "panic: {}", out.stderr);
+        for secret in &secrets {
+            assert!(
+                !out.stderr.contains(secret.as_str()),
+                "a secret on stderr: {}",
+                out.stderr
+            );
+        }
+    }
+    // No file outside the cache holds a secret (HOME, config, TMPDIR, cwd all live here).
+    let mut found = Vec::new();
+    files(case.dir.path(), &case.cache_dir(), &mut found);
+    for file in found {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+fn isolated(case: &mut Case) {
+    let tmp = case.dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    case.set("TMPDIR", tmp.to_str().unwrap());
+}
+
+#[test]
+fn token_auth() {
+    let mut case = Case::new();
+    isolated(&mut case);
+    let outs = every_command(&case);
+    check_world(&case, &outs);
+}
+
+#[test]
+fn approle_login_with_secret_id() {
+    let shared = shared();
+    let mut case = Case::new();
+    isolated(&mut case);
+    let secret_id = shared.secret_id();
+    case.secrets.push(secret_id.clone());
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "approle")
+        .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
+        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    let outs = every_command(&case);
+    // The Vault token of the login is a secret too; it lives in the cache only.
+    let login = case.entry_files().into_iter().find(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("vault-")
+    });
+    if let Some(login) = login {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(login).unwrap()).unwrap();
+        case.secrets
+            .push(v["vault_token"].as_str().unwrap().to_string());
+    }
+    check_world(&case, &outs);
+    // A wrong secret-id fails without echoing it.
+    case.set(
+        "SEATABLE_CRED_SECRET_ID",
+        "11111111-2222-3333-4444-555555555555",
+    );
+    case.secrets
+        .push("11111111-2222-3333-4444-555555555555".into());
+    let out = case.run(&["get", "-vvvv", "--refresh", "--cache", "none"]);
+    check(&case, &[out.fails(3, "approle")], false);
+}
+
+#[test]
+fn userpass_and_jwt_logins() {
+    let shared = shared();
+    let mut case = Case::new();
+    isolated(&mut case);
+    let password = shared.userpass_password().to_string();
+    case.secrets.push(password.clone());
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "userpass")
+        .set("SEATABLE_CRED_USERNAME", bao::USERPASS_USER)
+        .set("SEATABLE_CRED_PASSWORD", password);
+    let outs = every_command(&case);
+    check_world(&case, &outs);
+
+    let mut case = Case::new();
+    isolated(&mut case);
+    let jwt = shared.ci_jwt();
+    case.secrets.push(jwt.clone());
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "jwt")
+        .set("SEATABLE_CRED_ROLE", bao::JWT_ROLE)
+        .set("SEATABLE_CRED_JWT", jwt);
+    let outs = every_command(&case);
+    check_world(&case, &outs);
+}
+
+#[test]
+fn core_dumps_are_off() {
+    let case = Case::new();
+    case.standin.push_faults([Fault::Slow { millis: 3000 }]);
+    let mut child = case
+        .command(&["get"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while case.standin.stats().exchange_requests == 0 {
+        assert!(Instant::now() < until);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let soft = core.split_whitespace().nth(4).unwrap();
+    assert_eq!(soft, "0", "{core}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
