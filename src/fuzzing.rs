@@ -11,8 +11,11 @@ use crate::config::SecretRef;
 use crate::protocol::exec_credential::ApiVersion;
 use crate::protocol::git_credential::Request;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
