@@ -2,7 +2,7 @@
 # Every test: format, lints, unit and integration tests (real OpenBao,
 # installed into a venv under target/ when not found), the plugin tests
 # (pytest in a venv under target/ with the real seatable-api and httpie),
-# and the demo.
+# a short fuzz run of every parser, and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ fi
 "$venv/bin/pip" install --quiet --no-deps --force-reinstall ./plugins/python ./plugins/httpie
 rm -rf plugins/*/build plugins/*/*.egg-info   # setuptools builds in the source tree
 PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -q -p no:cacheprovider plugins
+echo "==> fuzz (a short run of every target)"
+./scripts/fuzz.sh
 echo "==> demo"
 ./scripts/demo.sh >/dev/null
 echo "all tests passed"

@@ -40,6 +40,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// git's credential-helper protocol (credential.helper = "!seatable-cred git-credential").
     GitCredential(GitCredentialArgs),
+    /// Check each step — config, cache, Vault, login, secret, SeaTable, exchange, clock.
+    Doctor,
     /// Print shell completions.
     Completions(CompletionsArgs),
 }

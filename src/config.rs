@@ -109,6 +109,20 @@ impl std::fmt::Debug for SecretInput {
     }
 }
 
+impl SecretInput {
+    /// Where the secret comes from, for people: never the secret.
+    pub fn origin(&self) -> String {
+        match self {
+            SecretInput::Env(name, _) => format!("from {name}"),
+            SecretInput::File(path) | SecretInput::FileOr(path, _) => {
+                format!("from {}", path.display())
+            }
+            SecretInput::Prompt(_) => "asked on the terminal".to_string(),
+            SecretInput::Absent(_) => "not set".to_string(),
+        }
+    }
+}
+
 /// The Vault login of a profile.
 #[derive(Debug)]
 pub enum Auth {

@@ -86,7 +86,7 @@ pub fn server_hint(headers: &reqwest::header::HeaderMap, now_unix: u64) -> Optio
         if let Ok(secs) = value.parse::<u64>() {
             return Some(Duration::from_secs(secs));
         }
-        if let Ok(when) = httpdate_to_unix(value) {
+        if let Some(when) = httpdate_to_unix(value) {
             return Some(Duration::from_secs(when.saturating_sub(now_unix)));
         }
     }
@@ -107,27 +107,13 @@ pub fn server_hint(headers: &reqwest::header::HeaderMap, now_unix: u64) -> Optio
     None
 }
 
-fn httpdate_to_unix(text: &str) -> Result<u64, ()> {
-    let time = humantime::parse_rfc3339_weak(text)
-        .or_else(|_| parse_imf_fixdate(text))
-        .map_err(|_| ())?;
-    time.duration_since(std::time::UNIX_EPOCH)
+/// An HTTP `Date` as Unix seconds.
+pub fn httpdate_to_unix(text: &str) -> Option<u64> {
+    httpdate::parse_http_date(text)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
         .map(|d| d.as_secs())
-        .map_err(|_| ())
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT`, the one HTTP date format servers send today.
-fn parse_imf_fixdate(text: &str) -> Result<std::time::SystemTime, ()> {
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
-        return Err(());
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month).ok_or(())? + 1;
-    let rfc = format!("{year}-{month:02}-{day:0>2}T{clock}Z");
-    humantime::parse_rfc3339(&rfc).map_err(|_| ())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! protocol calls and returns the exit code.
 
 mod completions;
+mod doctor;
 mod erase;
 mod exec;
 mod get;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Exec(args) => exec::run(&cli.global, args),
         Command::GitCredential(args) => git_credential::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),
+        Command::Doctor => doctor::run(&cli.global),
     }
 }
 

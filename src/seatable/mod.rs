@@ -105,6 +105,34 @@ pub fn http_client(server_url: &str, ca_cert: Option<&Path>) -> Result<reqwest::
         .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
 }
 
+/// `GET /api2/ping/` (unauthenticated): the server's clock from its `Date`
+/// header, when it answers `pong`.
+pub async fn ping(client: &reqwest::Client, server_url: &str) -> Result<Option<u64>> {
+    let response = client
+        .get(format!("{server_url}/api2/ping/"))
+        .send()
+        .await
+        .map_err(|e| match send_error(&e, server_url) {
+            Attempt::Transient(f, _) | Attempt::Permanent(f) => f,
+            Attempt::Done(_) => Failure::internal("ping"),
+        })?;
+    let date = response
+        .headers()
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .and_then(crate::retry::httpdate_to_unix);
+    let status = response.status();
+    let body = read_capped(response).await.unwrap_or_default();
+    if !status.is_success() || !String::from_utf8_lossy(&body).contains("pong") {
+        return Err(Failure::unavailable(format!(
+            "{server_url}/api2/ping/ answered {} without \"pong\": is --server-url a SeaTable server?",
+            status.as_u16()
+        ))
+        .into());
+    }
+    Ok(date)
+}
+
 /// The outcome of one attempt.
 enum Attempt {
     Done(BaseToken),

@@ -72,6 +72,54 @@ pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
     })
 }
 
+/// What `sys/health` says of a server.
+pub struct Health {
+    pub version: String,
+    pub sealed: bool,
+    /// The server's clock (its `Date` header), Unix seconds.
+    pub date: Option<u64>,
+}
+
+/// Asks `sys/health` (unauthenticated), accepting standbys and sealed
+/// servers as answers rather than errors.
+pub async fn health(v: &VaultSettings) -> Result<Health> {
+    let client = client(v)?;
+    let url = format!(
+        "{}/v1/sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200",
+        v.addr
+    );
+    let response = client
+        .http
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| unreachable(&e, &v.addr))?;
+    let date = response
+        .headers()
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .and_then(crate::retry::httpdate_to_unix);
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(&e, &v.addr))?;
+    if status != 200 {
+        return Err(Failure::unavailable(format!(
+            "Vault at {} answered sys/health with {status}",
+            v.addr
+        ))
+        .into());
+    }
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Ok(Health {
+        version: info["version"].as_str().unwrap_or("?").to_string(),
+        sealed: info["sealed"].as_bool().unwrap_or(false),
+        date,
+    })
+}
+
 /// Vault's own `errors` text, one line and short; it never holds secrets
 /// (it says "permission denied", "invalid role or secret ID", ...).
 fn server_errors(errors: &[String]) -> String {

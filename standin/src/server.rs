@@ -134,6 +134,8 @@ struct State {
     gateway_ok: AtomicU64,
     gateway_refused: AtomicU64,
     last: Mutex<(Option<String>, Option<String>)>,
+    /// Seconds the stand-in's clock (its `Date` on ping) is off by.
+    clock_offset: std::sync::atomic::AtomicI64,
     /// Service-account tokens the fake TokenReview accepts: token → (namespace, name).
     service_accounts: Mutex<HashMap<String, (String, String)>>,
 }
@@ -174,6 +176,7 @@ impl Standin {
             gateway_refused: AtomicU64::new(0),
             last: Mutex::default(),
             service_accounts: Mutex::default(),
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         std_listener.set_nonblocking(true).expect("nonblocking");
@@ -252,6 +255,11 @@ impl Standin {
     /// Whether `token` is a valid, unexpired base token of base `uuid`.
     pub fn accepts(&self, token: &str, uuid: &str) -> bool {
         self.state.check_base_token(token, Some(uuid)).is_ok()
+    }
+
+    /// Shifts the clock the stand-in reports (its `Date` header on ping).
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.state.clock_offset.store(seconds, Ordering::SeqCst);
     }
 
     /// Lets the fake TokenReview accept `token` as this service account.
@@ -373,6 +381,22 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
             Ok(gateway(&req, p, &state))
         }
         (Method::GET, "/api") => Ok(kube_api(&req, &state)),
+        (Method::GET, "/api2/ping/") => {
+            // The server's clock, shifted on request (for clock-skew checks).
+            let offset = state.clock_offset.load(Ordering::SeqCst);
+            let date = SystemTime::now()
+                .checked_add(Duration::from_secs(offset.unsigned_abs()))
+                .filter(|_| offset >= 0)
+                .or_else(|| {
+                    SystemTime::now().checked_sub(Duration::from_secs(offset.unsigned_abs()))
+                })
+                .unwrap_or_else(SystemTime::now);
+            let mut response = json_response(StatusCode::OK, &json!("pong"));
+            response
+                .headers_mut()
+                .insert("date", httpdate::fmt_http_date(date).parse().unwrap());
+            Ok(response)
+        }
         (Method::POST, "/apis/authentication.k8s.io/v1/tokenreviews") => {
             Ok(token_review(req, &state).await)
         }

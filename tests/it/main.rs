@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod cache;
+mod doctor;
 mod faults;
 mod get;
 mod hygiene;
