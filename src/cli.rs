@@ -291,3 +291,75 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }
+
+/// Parses the command line. The two commands other tools run on every
+/// request — `get` and `git-credential` — are parsed first by a flat command
+/// made of the same definitions (the subcommand's options and the global
+/// ones) without building every other subcommand and copying the global
+/// options into each, which is most of clap's cost. Anything that does not
+/// parse there (help, errors, options before the subcommand) goes through
+/// the full parser, so what users see is the same.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(name) = args.get(1).and_then(|a| a.to_str())
+        && let Some(cli) = parse_hot(name, &args[1..])
+    {
+        return Ok(cli);
+    }
+    Cli::try_parse_from(args)
+}
+
+fn parse_hot(name: &str, args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::FromArgMatches;
+    let flat = clap::Command::new("seatable-cred");
+    let flat = match name {
+        "get" => GetArgs::augment_args(flat),
+        "git-credential" => GitCredentialArgs::augment_args(flat),
+        _ => return None,
+    };
+    let matches = GlobalArgs::augment_args(flat)
+        .mut_args(|a| a.global(false))
+        .try_get_matches_from(args)
+        .ok()?;
+    let command = match name {
+        "get" => Command::Get(GetArgs::from_arg_matches(&matches).ok()?),
+        _ => Command::GitCredential(GitCredentialArgs::from_arg_matches(&matches).ok()?),
+    };
+    Some(Cli {
+        global: GlobalArgs::from_arg_matches(&matches).ok()?,
+        command,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    /// The hot path reads exactly what the full parser reads.
+    #[test]
+    fn hot_path_agrees_with_the_full_parser() {
+        for args in [
+            &["seatable-cred", "get"][..],
+            &["seatable-cred", "get", "-o", "json", "--refresh", "-p", "crm", "-vv"],
+            &["seatable-cred", "get", "--server-url", "https://s", "--lifetime", "1h", "--cache", "none"],
+            &["seatable-cred", "git-credential", "get", "--profile", "x"],
+            &["seatable-cred", "git-credential", "erase"],
+        ] {
+            let hot = parse_hot(args[1], &os(&args[1..])).expect("hot path parses");
+            let full = Cli::try_parse_from(os(args)).unwrap();
+            assert_eq!(format!("{hot:?}"), format!("{full:?}"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn hot_path_declines_what_it_cannot_parse() {
+        assert!(parse_hot("get", &os(&["get", "--help"])).is_none());
+        assert!(parse_hot("get", &os(&["get", "--bogus"])).is_none());
+        assert!(parse_hot("status", &os(&["status"])).is_none());
+        assert!(parse_hot("git-credential", &os(&["git-credential"])).is_none());
+    }
+}

@@ -1,13 +1,16 @@
-//! Diagnostics on stderr, never stdout. Only this crate's events are shown —
-//! at any verbosity — because dependencies' debug output may quote request
-//! or response bodies, which can hold secrets.
+//! Diagnostics on stderr, never stdout: `seatable-cred: warning: message key=value`.
+//!
+//! A small `tracing` subscriber of our own: it shows only this crate's
+//! events — at any verbosity — because dependencies' debug output may quote
+//! request or response bodies, which can hold secrets; and it costs next to
+//! nothing to set up, which matters on the cache-hit path.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 /// The level for `-q`, `-v…` and `SEATABLE_CRED_LOG` (error, warn, info,
 /// debug, trace, or 0–4). Flags win over the variable; warnings by default.
@@ -31,41 +34,79 @@ pub fn level(verbose: u8, quiet: bool, env: Option<&str>) -> Level {
 }
 
 pub fn init(level: Level) {
-    use tracing_subscriber::prelude::*;
-    let filter =
-        tracing_subscriber::filter::Targets::new().with_target(env!("CARGO_CRATE_NAME"), level);
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .event_format(Line)
-        .with_filter(filter);
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing::subscriber::set_global_default(Stderr { max: level });
 }
 
-/// `seatable-cred: warning: message key=value`.
-struct Line;
+/// This crate's module paths all start with its name.
+const OURS: &str = env!("CARGO_CRATE_NAME");
 
-impl<S, N> FormatEvent<S, N> for Line
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let level = match *event.metadata().level() {
-            Level::ERROR => "error",
-            Level::WARN => "warning",
-            Level::INFO => "info",
-            Level::DEBUG => "debug",
-            Level::TRACE => "trace",
-        };
-        write!(writer, "seatable-cred: {level}: ")?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+struct Stderr {
+    max: Level,
+}
+
+impl Subscriber for Stderr {
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= self.max && meta.target().starts_with(OURS)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(self.max))
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        eprintln!("{}", line(event));
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+fn line(event: &Event<'_>) -> String {
+    let level = match *event.metadata().level() {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    };
+    let mut fields = Fields {
+        message: String::new(),
+        rest: String::new(),
+    };
+    event.record(&mut fields);
+    format!("seatable-cred: {level}: {}{}", fields.message, fields.rest)
+}
+
+/// The message, then ` key=value` for every other field.
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.rest, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.rest, " {}={value:?}", field.name());
+        }
     }
 }
 
@@ -81,5 +122,39 @@ mod tests {
         assert_eq!(level(4, false, None), Level::TRACE);
         assert_eq!(level(0, true, Some("trace")), Level::ERROR);
         assert_eq!(level(0, false, Some("nonsense")), Level::WARN);
+    }
+
+    /// Formats events into a buffer instead of stderr.
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Subscriber for Capture {
+        fn enabled(&self, meta: &Metadata<'_>) -> bool {
+            Stderr { max: Level::INFO }.enabled(meta)
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            self.0.lock().unwrap().push(line(event));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn one_line_per_event_with_fields() {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Capture(lines.clone()), || {
+            tracing::warn!(attempt = 2, url = %"https://s", "refresh failed");
+            tracing::info!("plain");
+            tracing::debug!("hidden at info");
+            tracing::warn!(target: "hyper", "not ours");
+        });
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["seatable-cred: warning: refresh failed attempt=2 url=https://s", "seatable-cred: info: plain"]
+        );
     }
 }

@@ -1,4 +1,25 @@
-//! Process-wide hardening and the panic report.
+//! Process start-up: hardening, the panic report, and what the std runtime
+//! would otherwise have done (the binary has its own C `main`).
+
+/// Everything before the command line is parsed.
+pub fn start() {
+    // SAFETY: plain syscalls with valid arguments.
+    unsafe {
+        // Standard descriptors that are closed get /dev/null, so that no
+        // file the helper opens (a cache entry) can become its stdout.
+        for fd in 0..=2 {
+            if libc::fcntl(fd, libc::F_GETFD) == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+                && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) == -1
+            {
+                libc::abort();
+            }
+        }
+        // A reader that goes away is an error to report, not a signal to die of.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    harden();
+}
 
 static ORIGINAL_CORE_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

@@ -122,6 +122,36 @@ pub async fn read_field(
     version: u8,
     field: &str,
 ) -> Result<SecretString> {
+    field_value(read_data(client, v, secret, version).await?, secret, field)
+}
+
+/// Reads `field` without knowing the KV version: first as KV v2 at the
+/// first segment's mount — the common case, one request — and only when
+/// that finds nothing usable, the way the vault CLI does: ask Vault for the
+/// mount and its version, then read. (The answer is the same as always
+/// asking first; it just costs one round trip less where KV v2 is in use.)
+pub async fn read_field_detecting(
+    client: &VaultClient,
+    v: &VaultSettings,
+    secret: &SecretRef,
+    field: &str,
+) -> Result<SecretString> {
+    match read_data(client, v, secret, 2).await {
+        Ok(data) => return field_value(data, secret, field),
+        Err(e) if crate::error::is_transient(&e) => return Err(e),
+        Err(_) => {}
+    }
+    let (secret, version) = detect(client, v, secret).await?;
+    read_field(client, v, &secret, version, field).await
+}
+
+/// The data of a secret, as Vault returns it.
+async fn read_data(
+    client: &VaultClient,
+    v: &VaultSettings,
+    secret: &SecretRef,
+    version: u8,
+) -> Result<HashMap<String, Value>> {
     let doing = format!("reading {secret}");
     let hint = format!(
         "check the policy of the {} identity: it needs read on {}",
@@ -138,7 +168,7 @@ pub async fn read_field(
         vaultrs::kv1::get(client, &secret.mount, &secret.path).await
     }
     .map_err(|e| classify(e, &v.addr, &doing, &hint, &missing))?;
-    field_value(data, secret, field)
+    Ok(data)
 }
 
 /// The ACL path a policy must grant for the read.

@@ -196,12 +196,11 @@ impl<'a> Session<'a> {
         kv_version: Option<u8>,
     ) -> Result<SecretString> {
         crate::retry::transient(self.deadline, "reading the API token", async || {
-            let (secret, version) = match kv_version {
-                Some(v) => (secret.clone(), v),
-                None => super::kv::detect(&self.client, self.settings, secret).await?,
-            };
-            debug!(secret = %secret, kv_version = version, "reading the API token");
-            super::kv::read_field(&self.client, self.settings, &secret, version, field).await
+            debug!(secret = %secret, kv_version = ?kv_version, "reading the API token");
+            match kv_version {
+                Some(version) => super::kv::read_field(&self.client, self.settings, secret, version, field).await,
+                None => super::kv::read_field_detecting(&self.client, self.settings, secret, field).await,
+            }
         })
         .await
     }
