@@ -1,10 +1,23 @@
 //! TLS set-up shared by the Vault and SeaTable clients: rustls with the ring
 //! provider (aws-lc's start-up entropy seeding costs ~24 ms per process, which
 //! a credential helper cannot afford), private CA bundles, client identities.
+//!
+//! Servers are verified against the system's roots plus an optional private
+//! CA. The private CA is tried first and the system roots are loaded only if
+//! it does not vouch for the server: loading and parsing the system store
+//! (hundreds of certificates, often read twice through `SSL_CERT_DIR`) costs
+//! more than everything else a self-hosted exchange does.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Failure, root_cause};
 
@@ -15,17 +28,24 @@ pub fn install_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
 /// All certificates of a PEM bundle.
-pub fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+pub fn ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path)
         .map_err(|e| Failure::usage(format!("cannot read CA file {}: {e}", path.display())))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Failure::usage(format!(
-            "CA file {} is not a PEM certificate bundle: {}",
-            path.display(),
-            root_cause(&e)
-        ))
-    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            Failure::usage(format!(
+                "CA file {} is not a PEM certificate bundle: {e}",
+                path.display()
+            ))
+        })?;
     if certs.is_empty() {
         return Err(
             Failure::usage(format!("CA file {} holds no certificate", path.display())).into(),
@@ -34,8 +54,9 @@ pub fn ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     Ok(certs)
 }
 
-/// Every PEM file of a directory (`VAULT_CAPATH`), in name order.
-pub fn ca_dir(dir: &Path) -> Result<Vec<reqwest::Certificate>> {
+/// Every PEM file of a directory (`VAULT_CAPATH`), in name order; files that
+/// are not PEM certificates (hash links to them are fine) are skipped.
+pub fn ca_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Failure::usage(format!("cannot read CA directory {}: {e}", dir.display())))?;
     let mut paths: Vec<_> = entries
@@ -45,31 +66,227 @@ pub fn ca_dir(dir: &Path) -> Result<Vec<reqwest::Certificate>> {
     paths.sort();
     let mut certs = Vec::new();
     for path in paths {
-        // Hash links and non-PEM files in a CA directory are normal; skip them.
         if let Ok(mut more) = ca_bundle(&path) {
             certs.append(&mut more);
         }
     }
+    certs.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
     Ok(certs)
 }
 
-/// A client certificate and its key, both PEM.
-pub fn identity(cert: &Path, key: &Path) -> Result<reqwest::Identity> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| Failure::usage(format!("cannot read {}: {e}", p.display())))
-    };
-    let mut pem = zeroize::Zeroizing::new(read(cert)?);
-    pem.push(b'\n');
-    pem.extend_from_slice(&zeroize::Zeroizing::new(read(key)?));
-    reqwest::Identity::from_pem(&pem).map_err(|e| {
+/// A client certificate chain and its key, both PEM.
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+pub fn identity(cert: &Path, key: &Path) -> Result<Identity> {
+    let chain = ca_bundle(cert).map_err(|_| {
         Failure::usage(format!(
-            "client certificate {} with key {} is not usable: {}",
-            cert.display(),
-            key.display(),
-            root_cause(&e)
+            "client certificate {} holds no PEM certificate",
+            cert.display()
         ))
-        .into()
-    })
+    })?;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read(key)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", key.display())))?,
+    );
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        Failure::usage(format!(
+            "client key {} is not a PEM private key: {e}",
+            key.display()
+        ))
+    })?;
+    Ok(Identity { chain, key })
+}
+
+/// How a client trusts servers.
+pub struct Trust {
+    /// A private CA, on top of the system's roots.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// `false` only for an explicit `VAULT_SKIP_VERIFY`.
+    pub verify: bool,
+}
+
+/// An HTTP client for `url`: plain for `http://`, else rustls verifying as
+/// `trust` says, presenting `identity` when the server asks.
+pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5));
+    let builder = if url.starts_with("http://") {
+        // Plain HTTP needs no roots; do not load the system's.
+        builder.tls_certs_only(Vec::new())
+    } else {
+        builder.tls_backend_preconfigured(client_config(trust, identity)?)
+    };
+    builder
+        .build()
+        .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
+}
+
+fn client_config(trust: Trust, identity: Option<Identity>) -> Result<rustls::ClientConfig> {
+    let provider = provider();
+    let verifier: Arc<dyn ServerCertVerifier> = if !trust.verify {
+        Arc::new(NoVerification(provider.clone()))
+    } else {
+        let mut private = rustls::RootCertStore::empty();
+        for cert in trust.extra_roots {
+            private
+                .add(cert)
+                .map_err(|e| Failure::usage(format!("a CA certificate is not usable: {e}")))?;
+        }
+        Arc::new(PrivateFirst {
+            private: (!private.is_empty())
+                .then(|| {
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(private), provider.clone())
+                        .build()
+                })
+                .transpose()
+                .map_err(|e| Failure::usage(format!("the CA certificates are not usable: {e}")))?,
+            system: OnceLock::new(),
+            provider: provider.clone(),
+        })
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::internal(format!("TLS set-up: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|e| Failure::usage(format!("the client certificate is not usable: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The private CA first; the system's roots (loaded on first need) for
+/// servers it does not vouch for.
+#[derive(Debug)]
+struct PrivateFirst {
+    private: Option<Arc<WebPkiServerVerifier>>,
+    system: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PrivateFirst {
+    fn system(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        match self.system.get_or_init(|| {
+            rustls_platform_verifier::Verifier::new(self.provider.clone()).map(Arc::new)
+        }) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+impl ServerCertVerifier for PrivateFirst {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(private) = &self.private {
+            match private.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {}
+                decided => return decided,
+            }
+        }
+        self.system()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// `VAULT_SKIP_VERIFY`: any certificate is accepted (the handshake's
+/// signatures are still checked). Only ever on the user's explicit request.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Whether an error (anywhere in its chain, including the io::Errors that

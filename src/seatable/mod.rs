@@ -90,19 +90,18 @@ impl BaseToken {
 /// An HTTP client for SeaTable: rustls with the system roots plus an
 /// optional private CA.
 pub fn http_client(server_url: &str, ca_cert: Option<&Path>) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5));
-    if server_url.starts_with("http://") {
-        // Plain HTTP needs no roots; skip loading the system's.
-        builder = builder.tls_certs_only(Vec::new());
-    } else if let Some(path) = ca_cert {
-        builder = builder.tls_certs_merge(crate::tls::ca_bundle(path)?);
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
+    let extra_roots = match ca_cert {
+        Some(path) if server_url.starts_with("https://") => crate::tls::ca_bundle(path)?,
+        _ => Vec::new(),
+    };
+    crate::tls::http_client(
+        server_url,
+        crate::tls::Trust {
+            extra_roots,
+            verify: true,
+        },
+        None,
+    )
 }
 
 /// `GET /api2/ping/` (unauthenticated): the server's clock from its `Date`

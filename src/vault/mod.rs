@@ -19,42 +19,37 @@ use crate::error::{Failure, root_cause};
 pub use auth::Login;
 pub use session::{CachedLogin, Prepared, Session};
 
-/// A vaultrs client with every setting given explicitly.
+/// A vaultrs client with every setting given explicitly. The HTTP client
+/// is ours (the TLS set-up of [`crate::tls`]); the settings carry the rest.
 pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
     let address = url::Url::parse(&v.addr)
         .map_err(|e| Failure::usage(format!("vault_addr '{}' is not a URL ({e})", v.addr)))?;
     let https = address.scheme() == "https";
-    let mut ca_certs = Vec::new();
+    let mut extra_roots = Vec::new();
     if https {
         if let Some(path) = &v.ca_cert {
-            crate::tls::ca_bundle(path)?; // fail early with our message, not vaultrs'
-            ca_certs.push(path.display().to_string());
+            extra_roots.extend(crate::tls::ca_bundle(path)?);
         }
         if let Some(dir) = &v.ca_path {
-            crate::tls::ca_dir(dir)?;
-            let mut files: Vec<_> = std::fs::read_dir(dir)
-                .map_err(|e| {
-                    Failure::usage(format!("cannot read CA directory {}: {e}", dir.display()))
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| crate::tls::ca_bundle(p).is_ok())
-                .map(|p| p.display().to_string())
-                .collect();
-            files.sort();
-            ca_certs.extend(files);
+            extra_roots.extend(crate::tls::ca_dir(dir)?);
         }
     }
     let identity = match (&v.client_cert, &v.client_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::identity(cert, key)?),
+        (Some(cert), Some(key)) if https => Some(crate::tls::identity(cert, key)?),
         _ => None,
     };
     if v.skip_verify {
         warn!("VAULT_SKIP_VERIFY is set: the Vault server's certificate is not checked");
     }
+    let trust = crate::tls::Trust {
+        extra_roots,
+        verify: !v.skip_verify,
+    };
+    let http = crate::tls::http_client(&v.addr, trust, identity)?;
     let settings = VaultClientSettings {
         address,
-        ca_certs,
-        identity,
+        ca_certs: Vec::new(), // verification is in `http`
+        identity: None,
         timeout: None, // the broker's deadline bounds the whole call
         token: String::new(),
         verify: !v.skip_verify,
@@ -63,12 +58,15 @@ pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
         namespace: v.namespace.clone(),
         proxy: None,
     };
-    VaultClient::new(settings).map_err(|e| {
-        Failure::usage(format!(
-            "cannot set up the Vault client for {}: {e}",
-            v.addr
-        ))
-        .into()
+    Ok(VaultClient {
+        http: rustify::clients::reqwest::Client::new(&v.addr, http),
+        middle: vaultrs::api::EndpointMiddleware {
+            token: String::new(),
+            version: "v1".to_string(),
+            wrap: None,
+            namespace: v.namespace.clone(),
+        },
+        settings,
     })
 }
 

@@ -333,6 +333,9 @@ async fn accept_loop(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        // As real servers do: without it, Nagle's algorithm and delayed
+        // ACKs hold TLS handshake records back for tens of milliseconds.
+        let _ = stream.set_nodelay(true);
         let state = state.clone();
         let tls = tls.clone();
         let https = tls.is_some();
