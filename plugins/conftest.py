@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 ROOT_TOKEN = "plugin-tests-root-token"
 
 
+def _build_dir():
+    """target/<host triple>/debug: .cargo/config.toml builds for the host triple."""
+    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    triple = next(line.split(": ", 1)[1] for line in host.splitlines() if line.startswith("host: "))
+    return ROOT / "target" / triple / "debug"
+
+
 def _binary(env_name, default):
-    path = Path(os.environ.get(env_name) or ROOT / "target" / "debug" / default)
+    path = Path(os.environ.get(env_name) or _build_dir() / default)
     if not path.is_file():
         pytest.fail(f"{path} missing: run `cargo build --workspace` (or set {env_name})")
     return path

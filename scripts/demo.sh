@@ -8,7 +8,7 @@ cd "$ROOT"
 
 echo "==> building seatable-cred and the SeaTable stand-in (first run: a few minutes)"
 cargo build --quiet --bin seatable-cred --bin seatable-standin --workspace
-BIN="$ROOT/target/debug/seatable-cred"
+BIN="$BUILD_DIR/debug/seatable-cred"
 
 make_work_dir demo
 echo "==> starting an OpenBao dev server and the SeaTable stand-in"

