@@ -344,8 +344,26 @@ mod tests {
     fn hot_path_agrees_with_the_full_parser() {
         for args in [
             &["seatable-cred", "get"][..],
-            &["seatable-cred", "get", "-o", "json", "--refresh", "-p", "crm", "-vv"],
-            &["seatable-cred", "get", "--server-url", "https://s", "--lifetime", "1h", "--cache", "none"],
+            &[
+                "seatable-cred",
+                "get",
+                "-o",
+                "json",
+                "--refresh",
+                "-p",
+                "crm",
+                "-vv",
+            ],
+            &[
+                "seatable-cred",
+                "get",
+                "--server-url",
+                "https://s",
+                "--lifetime",
+                "1h",
+                "--cache",
+                "none",
+            ],
             &["seatable-cred", "git-credential", "get", "--profile", "x"],
             &["seatable-cred", "git-credential", "erase"],
         ] {

@@ -154,7 +154,10 @@ mod tests {
         });
         assert_eq!(
             *lines.lock().unwrap(),
-            ["seatable-cred: warning: refresh failed attempt=2 url=https://s", "seatable-cred: info: plain"]
+            [
+                "seatable-cred: warning: refresh failed attempt=2 url=https://s",
+                "seatable-cred: info: plain"
+            ]
         );
     }
 }

@@ -198,8 +198,13 @@ impl<'a> Session<'a> {
         crate::retry::transient(self.deadline, "reading the API token", async || {
             debug!(secret = %secret, kv_version = ?kv_version, "reading the API token");
             match kv_version {
-                Some(version) => super::kv::read_field(&self.client, self.settings, secret, version, field).await,
-                None => super::kv::read_field_detecting(&self.client, self.settings, secret, field).await,
+                Some(version) => {
+                    super::kv::read_field(&self.client, self.settings, secret, version, field).await
+                }
+                None => {
+                    super::kv::read_field_detecting(&self.client, self.settings, secret, field)
+                        .await
+                }
             }
         })
         .await

@@ -11,4 +11,5 @@ mod get;
 mod hygiene;
 mod kubectl;
 mod shared;
+mod speed;
 mod tools;
