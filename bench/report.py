@@ -51,6 +51,10 @@ cold_mb = sizes["rss_cold_kib"] / 1024
 row("peak RSS, warm (keyring)", f"{warm_mb:.1f}", "MB", f"cat {sizes['rss_cat_kib'] / 1024:.1f} MB", "—", "≤ 6 MB", warm_mb <= 6)
 row("peak RSS, warm (file)", f"{sizes['rss_warm_file_kib'] / 1024:.1f}", "MB", "—", "—", "≤ 6 MB", sizes["rss_warm_file_kib"] / 1024 <= 6)
 row("peak RSS, cold", f"{cold_mb:.1f}", "MB", "—", "—", "≤ 12 MB", cold_mb <= 12)
+if "instructions_warm" in sizes:
+    r = sizes["instructions_warm"] / sizes["instructions_cat"]
+    row("instructions, warm get (keyring; callgrind)", f"{sizes['instructions_warm'] / 1000:.0f}", "k", f"cat {sizes['instructions_cat'] / 1000:.0f} k", f"{r:.2f}×", "—", True)
+    row("instructions, get --cache none (callgrind)", f"{sizes['instructions_cold'] / 1000:.0f}", "k", "—", "—", "—", True)
 row("binary size (stripped)", f"{sizes['binary_bytes'] / 1e6:.2f}", "MB", "—", "—", "—", True)
 
 lines = [

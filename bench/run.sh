@@ -118,6 +118,13 @@ rss() { # runs the command 20 times; the largest maximum RSS in KiB
   echo "\"rss_warm_file_kib\": $(rss "$BIN" get --cache file),"
   echo "\"rss_cold_kib\": $(rss "$BIN" get --cache none),"
   echo "\"binary_bytes\": $(stat -c %s "$BIN"),"
+  if command -v valgrind >/dev/null; then
+    # Instructions, counted by callgrind: repeatable whatever the machine's load.
+    count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
+    echo "\"instructions_cat\": $(count cat "$WORK/small.txt"),"
+    echo "\"instructions_warm\": $(count "$BIN" get --cache keyring),"
+    echo "\"instructions_cold\": $(count "$BIN" get --cache none),"
+  fi
   echo "\"exchanges\": $(standin_stat exchanges)"
   echo "}"
 } >"$OUT/sizes.json"
