@@ -176,3 +176,22 @@ def base_env(bao, standin, helper, monkeypatch):
     yield make
     for path in cleanup:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def crm_profile(tmp_path, monkeypatch):
+    """Moves the environment's server and secret into a config file's
+    [profiles.crm], as a user would write it; returns nothing."""
+    def make(env):
+        config = tmp_path / "config.toml"
+        config.write_text(
+            "[profiles.crm]\n"
+            f'server_url = "{os.environ["SEATABLE_SERVER_URL"]}"\n'
+            f'vault_addr = "{os.environ["VAULT_ADDR"]}"\n'
+            f'secret = "{env["secret"]}"\n'
+        )
+        monkeypatch.delenv("SEATABLE_SERVER_URL")
+        monkeypatch.delenv("SEATABLE_CRED_SECRET")
+        monkeypatch.setenv("SEATABLE_CRED_CONFIG", str(config))
+
+    return make

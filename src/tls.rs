@@ -129,27 +129,24 @@ pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Resul
 
 fn client_config(trust: Trust, identity: Option<Identity>) -> Result<rustls::ClientConfig> {
     let provider = provider();
-    let verifier: Arc<dyn ServerCertVerifier> = if !trust.verify {
-        Arc::new(NoVerification(provider.clone()))
-    } else {
-        let mut private = rustls::RootCertStore::empty();
-        for cert in trust.extra_roots {
-            private
-                .add(cert)
-                .map_err(|e| Failure::usage(format!("a CA certificate is not usable: {e}")))?;
-        }
-        Arc::new(PrivateFirst {
-            private: (!private.is_empty())
-                .then(|| {
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(private), provider.clone())
-                        .build()
-                })
-                .transpose()
-                .map_err(|e| Failure::usage(format!("the CA certificates are not usable: {e}")))?,
-            system: OnceLock::new(),
-            provider: provider.clone(),
+    let mut private = rustls::RootCertStore::empty();
+    for cert in trust.extra_roots {
+        private
+            .add(cert)
+            .map_err(|e| Failure::usage(format!("a CA certificate is not usable: {e}")))?;
+    }
+    let private = (!private.is_empty())
+        .then(|| {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(private), provider.clone()).build()
         })
-    };
+        .transpose()
+        .map_err(|e| Failure::usage(format!("the CA certificates are not usable: {e}")))?;
+    let verifier = Arc::new(Verifier {
+        check: trust.verify,
+        private,
+        system: OnceLock::new(),
+        provider: provider.clone(),
+    });
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Failure::internal(format!("TLS set-up: {e}")))?
@@ -165,16 +162,19 @@ fn client_config(trust: Trust, identity: Option<Identity>) -> Result<rustls::Cli
     Ok(config)
 }
 
-/// The private CA first; the system's roots (loaded on first need) for
-/// servers it does not vouch for.
+/// Checks a server's certificate against the private CA first, then the
+/// system's roots (loaded on first need) for servers the private CA does
+/// not vouch for. With `check` off (an explicit `VAULT_SKIP_VERIFY`) any
+/// certificate is accepted; the handshake's signatures are always checked.
 #[derive(Debug)]
-struct PrivateFirst {
+struct Verifier {
+    check: bool,
     private: Option<Arc<WebPkiServerVerifier>>,
     system: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl PrivateFirst {
+impl Verifier {
     fn system(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
         match self.system.get_or_init(|| {
             rustls_platform_verifier::Verifier::new(self.provider.clone()).map(Arc::new)
@@ -185,7 +185,7 @@ impl PrivateFirst {
     }
 }
 
-impl ServerCertVerifier for PrivateFirst {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -194,6 +194,9 @@ impl ServerCertVerifier for PrivateFirst {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self.check {
+            return Ok(ServerCertVerified::assertion());
+        }
         if let Some(private) = &self.private {
             match private.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
                 Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {}
@@ -236,56 +239,6 @@ impl ServerCertVerifier for PrivateFirst {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `VAULT_SKIP_VERIFY`: any certificate is accepted (the handshake's
-/// signatures are still checked). Only ever on the user's explicit request.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -68,14 +68,8 @@ fn approle_with_secret_id_file_and_env() {
 
 #[test]
 fn userpass_with_password_from_env() {
-    let shared = shared();
     let mut case = Case::new();
-    let password = shared.userpass_password();
-    case.secrets.push(password.to_string());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "userpass")
-        .set("SEATABLE_CRED_USERNAME", bao::USERPASS_USER)
-        .set("SEATABLE_CRED_PASSWORD", password);
+    case.login_userpass();
     assert_get_works(&case);
     case.set("SEATABLE_CRED_PASSWORD", "wrong-password")
         .set("SEATABLE_CRED_CACHE", "none");
@@ -107,13 +101,8 @@ fn userpass_without_password_or_terminal_says_what_to_set() {
 fn jwt_login_with_a_ci_identity_token() {
     let shared = shared();
     let mut case = Case::new();
-    let jwt = shared.ci_jwt();
-    case.secrets.push(jwt.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "jwt")
-        .set("SEATABLE_CRED_ROLE", bao::JWT_ROLE)
-        .set("SEATABLE_CRED_JWT", jwt.clone())
-        .set("SEATABLE_CRED_CACHE", "none");
+    let jwt = case.login_jwt();
+    case.set("SEATABLE_CRED_CACHE", "none");
     assert_get_works(&case);
     // From a file, as CI systems mount them.
     let file = case.dir.path().join("id-token");

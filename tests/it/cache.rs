@@ -273,19 +273,7 @@ fn refresh_window_refreshes_and_serves_stale_on_transient_failure() {
 #[test]
 fn kill_9_of_the_lock_holder_leaves_no_broken_entry_and_no_stuck_lock() {
     let case = Case::new();
-    case.standin.push_faults([Fault::Slow { millis: 20_000 }]);
-    let mut holder = case
-        .command(&["get"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the holder's exchange is in flight: it holds the lock.
-    let until = Instant::now() + Duration::from_secs(20);
-    while case.standin.stats().exchange_requests == 0 {
-        assert!(Instant::now() < until, "the holder never reached SeaTable");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut holder = case.spawn_stuck_refresh();
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
     assert!(case.entry_files().is_empty(), "no half-written entry");
@@ -308,18 +296,7 @@ fn kill_9_of_the_lock_holder_leaves_no_broken_entry_and_no_stuck_lock() {
 #[test]
 fn waiting_for_the_lock_is_bounded_by_the_timeout() {
     let mut case = Case::new();
-    case.standin.push_faults([Fault::Slow { millis: 20_000 }]);
-    let holder = case
-        .command(&["get"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    while case.standin.stats().exchange_requests == 0 {
-        assert!(Instant::now() < until);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let holder = case.spawn_stuck_refresh();
     case.set("SEATABLE_CRED_TIMEOUT", "1s");
     let started = Instant::now();
     case.run(&["get"]).fails(5, "refreshing this token");
@@ -372,14 +349,8 @@ fn vault_login_is_cached_and_renewed_instead_of_repeated() {
 
 #[test]
 fn revoked_cached_vault_token_leads_to_a_fresh_login() {
-    let shared = shared();
     let mut case = Case::new();
-    let secret_id = shared.secret_id();
-    case.secrets.push(secret_id.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "approle")
-        .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
-        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    case.login_approle();
     case.run(&["get"]).ok();
     // Revoke every token of the reader role's logins made so far.
     let entry = case
@@ -396,7 +367,7 @@ fn revoked_cached_vault_token_leads_to_a_fresh_login() {
         serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
     let token = cached["vault_token"].as_str().unwrap().to_string();
     case.secrets.push(token.clone());
-    shared.bao.api(
+    shared().bao.api(
         "POST",
         "auth/token/revoke",
         Some(serde_json::json!({"token": token})),

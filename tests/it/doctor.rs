@@ -1,7 +1,7 @@
 //! `doctor`: one line per step, what to fix, the exit code of the first
 //! failure — and never a secret, on stdout or stderr.
 
-use crate::support::{Case, Out, shared};
+use crate::support::{Case, Out};
 
 fn doctor(case: &Case) -> Out {
     let out = case.run(&["doctor", "--timeout", "3s"]);
@@ -112,14 +112,8 @@ fn clock_skew_is_reported() {
 
 #[test]
 fn cached_vault_login_is_reported() {
-    let shared = shared();
     let mut case = Case::new();
-    let secret_id = shared.secret_id();
-    case.secrets.push(secret_id.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "approle")
-        .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
-        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    case.login_approle();
     let first = doctor(&case);
     assert_eq!(first.code, 0, "{}", first.stdout);
     let second = doctor(&case);

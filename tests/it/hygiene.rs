@@ -4,12 +4,10 @@
 //! the cache; and no core dumps.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use seatable_standin::Fault;
 
-use crate::support::{Case, Out, bao, shared};
+use crate::support::{Case, Out};
 
 /// Every file under `root`, except those under `skip`.
 fn files(root: &Path, skip: &Path, found: &mut Vec<std::path::PathBuf>) {
@@ -137,15 +135,9 @@ fn token_auth() {
 
 #[test]
 fn approle_login_with_secret_id() {
-    let shared = shared();
     let mut case = Case::new();
     isolated(&mut case);
-    let secret_id = shared.secret_id();
-    case.secrets.push(secret_id.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "approle")
-        .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
-        .set("SEATABLE_CRED_SECRET_ID", secret_id);
+    case.login_approle();
     let outs = every_command(&case);
     // The Vault token of the login is a secret too; it lives in the cache only.
     let login = case.entry_files().into_iter().find(|f| {
@@ -173,26 +165,15 @@ fn approle_login_with_secret_id() {
 
 #[test]
 fn userpass_and_jwt_logins() {
-    let shared = shared();
     let mut case = Case::new();
     isolated(&mut case);
-    let password = shared.userpass_password().to_string();
-    case.secrets.push(password.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "userpass")
-        .set("SEATABLE_CRED_USERNAME", bao::USERPASS_USER)
-        .set("SEATABLE_CRED_PASSWORD", password);
+    case.login_userpass();
     let outs = every_command(&case);
     check_world(&case, &outs);
 
     let mut case = Case::new();
     isolated(&mut case);
-    let jwt = shared.ci_jwt();
-    case.secrets.push(jwt.clone());
-    case.unset("VAULT_TOKEN")
-        .set("SEATABLE_CRED_AUTH", "jwt")
-        .set("SEATABLE_CRED_ROLE", bao::JWT_ROLE)
-        .set("SEATABLE_CRED_JWT", jwt);
+    case.login_jwt();
     let outs = every_command(&case);
     check_world(&case, &outs);
 }
@@ -200,18 +181,7 @@ fn userpass_and_jwt_logins() {
 #[test]
 fn core_dumps_are_off() {
     let case = Case::new();
-    case.standin.push_faults([Fault::Slow { millis: 3000 }]);
-    let mut child = case
-        .command(&["get"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(20);
-    while case.standin.stats().exchange_requests == 0 {
-        assert!(Instant::now() < until);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = case.spawn_stuck_refresh();
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
     let core = limits
         .lines()

@@ -1,7 +1,6 @@
 """The HTTPie plugin through the real `http` command."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -36,18 +35,9 @@ def test_metadata_with_the_base_token(base_env):
     assert standin.stats()["exchanges"] >= 1
 
 
-def test_profile_through_dash_a(base_env, tmp_path, monkeypatch):
+def test_profile_through_dash_a(base_env, crm_profile):
     env = base_env()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        "[profiles.crm]\n"
-        f'server_url = "{os.environ["SEATABLE_SERVER_URL"]}"\n'
-        f'vault_addr = "{os.environ["VAULT_ADDR"]}"\n'
-        f'secret = "{env["secret"]}"\n'
-    )
-    monkeypatch.delenv("SEATABLE_SERVER_URL")
-    monkeypatch.delenv("SEATABLE_CRED_SECRET")
-    monkeypatch.setenv("SEATABLE_CRED_CONFIG", str(config))
+    crm_profile(env)
     url = f"{env['standin'].url}/api-gateway/api/v2/dtables/{env['base']['dtable_uuid']}/metadata/"
     assert http("-A", "seatable-cred", "-a", "crm", "GET", url).returncode == 0
     failed = http("-A", "seatable-cred", "-a", "nope", "GET", url)

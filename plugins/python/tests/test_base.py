@@ -34,19 +34,8 @@ def test_auth_and_sdk_calls_without_the_api_token(base_env):
     assert exchanges(env) == before + 1
 
 
-def test_profile_from_the_config_file(base_env, tmp_path, monkeypatch):
-    env = base_env()
-    config = tmp_path / "config.toml"
-    import os
-    config.write_text(
-        "[profiles.crm]\n"
-        f'server_url = "{os.environ["SEATABLE_SERVER_URL"]}"\n'
-        f'vault_addr = "{os.environ["VAULT_ADDR"]}"\n'
-        f'secret = "{env["secret"]}"\n'
-    )
-    monkeypatch.delenv("SEATABLE_SERVER_URL")
-    monkeypatch.delenv("SEATABLE_CRED_SECRET")
-    monkeypatch.setenv("SEATABLE_CRED_CONFIG", str(config))
+def test_profile_from_the_config_file(base_env, crm_profile):
+    crm_profile(base_env())
     base = Base(profile="crm")
     base.auth()
     assert base.list_tables()

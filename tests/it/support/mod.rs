@@ -253,6 +253,62 @@ impl Case {
         }
     }
 
+    /// Log in with AppRole (the reader role, a fresh secret-id in the
+    /// environment) instead of a Vault token. Returns the secret-id.
+    pub fn login_approle(&mut self) -> String {
+        let shared = shared();
+        let secret_id = shared.secret_id();
+        self.secrets.push(secret_id.clone());
+        self.unset("VAULT_TOKEN")
+            .set("SEATABLE_CRED_AUTH", "approle")
+            .set("SEATABLE_CRED_ROLE_ID", shared.role_id.clone())
+            .set("SEATABLE_CRED_SECRET_ID", secret_id.clone());
+        secret_id
+    }
+
+    /// Log in with userpass, the password in the environment.
+    pub fn login_userpass(&mut self) {
+        let password = shared().userpass_password();
+        self.secrets.push(password.to_string());
+        self.unset("VAULT_TOKEN")
+            .set("SEATABLE_CRED_AUTH", "userpass")
+            .set("SEATABLE_CRED_USERNAME", bao::USERPASS_USER)
+            .set("SEATABLE_CRED_PASSWORD", password);
+    }
+
+    /// Log in with a CI identity token (JWT) in the environment. Returns it.
+    pub fn login_jwt(&mut self) -> String {
+        let jwt = shared().ci_jwt();
+        self.secrets.push(jwt.clone());
+        self.unset("VAULT_TOKEN")
+            .set("SEATABLE_CRED_AUTH", "jwt")
+            .set("SEATABLE_CRED_ROLE", bao::JWT_ROLE)
+            .set("SEATABLE_CRED_JWT", jwt.clone());
+        jwt
+    }
+
+    /// Starts a `get` whose exchange SeaTable holds for 20 s, and returns
+    /// once it is in flight — holding the refresh lock.
+    pub fn spawn_stuck_refresh(&self) -> Child {
+        self.standin
+            .push_faults([seatable_standin::Fault::Slow { millis: 20_000 }]);
+        let holder = self
+            .command(&["get"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.standin.stats().exchange_requests == 0 {
+            assert!(
+                std::time::Instant::now() < until,
+                "the refresh never reached SeaTable"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        holder
+    }
+
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
         self.env.insert(name.into(), value.into());
         self
