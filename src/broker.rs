@@ -160,7 +160,7 @@ fn with_vault<T>(
     work: impl AsyncFnOnce(&mut Session<'_>, tokio::time::Instant) -> Result<T>,
 ) -> Result<T> {
     let prepared = Prepared::new(&profile.vault, cache)?;
-    crate::tls::install_provider();
+    crate::http::install_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 pub mod json;
 pub mod log;
 pub mod process;
@@ -21,7 +22,7 @@ pub mod protocol;
 pub mod retry;
 pub mod seatable;
 pub mod time;
-pub mod tls;
+
 pub mod vault;
 
 pub use commands::run;

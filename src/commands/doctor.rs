@@ -93,7 +93,7 @@ fn check(global: &GlobalArgs, report: &mut Report) {
     let Some(cache) = check_cache(&profile, report) else {
         return;
     };
-    crate::tls::install_provider();
+    crate::http::install_provider();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -24,8 +24,7 @@ use crate::error::{Failure, root_cause};
 use crate::retry::{Backoff, server_hint};
 use response::AccessTokenResponse;
 
-/// Response bodies beyond this are refused before parsing.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub use crate::http::MAX_BODY;
 /// What SeaTable issues when no lifetime is asked for.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600);
 
@@ -91,12 +90,12 @@ impl BaseToken {
 /// optional private CA.
 pub fn http_client(server_url: &str, ca_cert: Option<&Path>) -> Result<reqwest::Client> {
     let extra_roots = match ca_cert {
-        Some(path) if server_url.starts_with("https://") => crate::tls::ca_bundle(path)?,
+        Some(path) if server_url.starts_with("https://") => crate::http::ca_bundle(path)?,
         _ => Vec::new(),
     };
-    crate::tls::http_client(
+    crate::http::http_client(
         server_url,
-        crate::tls::Trust {
+        crate::http::Trust {
             extra_roots,
             verify: true,
         },
@@ -121,7 +120,7 @@ pub async fn ping(client: &reqwest::Client, server_url: &str) -> Result<Option<u
         .and_then(|d| d.to_str().ok())
         .and_then(crate::retry::httpdate_to_unix);
     let status = response.status();
-    let body = read_capped(response).await.unwrap_or_default();
+    let body = crate::http::read_capped(response).await.unwrap_or_default();
     if !status.is_success() || !String::from_utf8_lossy(&body).contains("pong") {
         return Err(Failure::unavailable(format!(
             "{server_url}/api2/ping/ answered {} without \"pong\": is --server-url a SeaTable server?",
@@ -214,16 +213,18 @@ async fn attempt(
     };
     let status = response.status();
     let hint = server_hint(response.headers(), crate::time::now());
-    let body = match read_capped(response).await {
+    let body = match crate::http::read_capped(response).await {
         Ok(body) => body,
-        Err(Some(too_big)) => return Attempt::Transient(too_big, None),
-        Err(None) => {
-            return Attempt::Transient(
-                Failure::unavailable(format!(
-                    "SeaTable at {server_url} dropped the connection while answering"
-                )),
-                None,
+        Err(crate::http::BodyError::TooLarge) => {
+            let msg = format!(
+                "SeaTable at {server_url} sent a response larger than {} KiB",
+                MAX_BODY / 1024
             );
+            return Attempt::Transient(Failure::unavailable(msg), None);
+        }
+        Err(crate::http::BodyError::Broken) => {
+            let msg = format!("SeaTable at {server_url} dropped the connection while answering");
+            return Attempt::Transient(Failure::unavailable(msg), None);
         }
     };
     match status {
@@ -272,7 +273,7 @@ async fn attempt(
 
 fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
     let cause = root_cause(e);
-    if crate::tls::is_certificate_problem(e) {
+    if crate::http::is_certificate_problem(e) {
         return Attempt::Permanent(
             Failure::unavailable(format!(
                 "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
@@ -289,34 +290,6 @@ fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
         Failure::unavailable(format!("SeaTable at {server_url} {what}")),
         None,
     )
-}
-
-/// Reads at most [`MAX_BODY`] bytes. `Err(Some)` for an oversize body,
-/// `Err(None)` when the connection broke. The buffer is zeroed on drop: a
-/// 200 body holds the base token.
-async fn read_capped(
-    mut response: reqwest::Response,
-) -> Result<Zeroizing<Vec<u8>>, Option<Failure>> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY as u64)
-    {
-        return Err(Some(Failure::unavailable(format!(
-            "SeaTable sent a response larger than {} KiB",
-            MAX_BODY / 1024
-        ))));
-    }
-    let mut body = Zeroizing::new(Vec::new());
-    while let Some(chunk) = response.chunk().await.map_err(|_| None)? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(Some(Failure::unavailable(format!(
-                "SeaTable sent a response larger than {} KiB",
-                MAX_BODY / 1024
-            ))));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// SeaTable's `{"error_msg": "..."}`, when short and printable.
@@ -480,7 +453,7 @@ mod tls_tests {
     /// recognised, or a bad certificate is retried until the deadline.
     #[test]
     fn unknown_issuer_is_a_certificate_problem() {
-        crate::tls::install_provider();
+        crate::http::install_provider();
         let standin = seatable_standin::Standin::start_tls();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -488,7 +461,7 @@ mod tls_tests {
             .unwrap();
         let client = super::http_client(&standin.url, None).unwrap();
         let err = rt.block_on(client.get(&standin.url).send()).unwrap_err();
-        assert!(crate::tls::is_certificate_problem(&err));
+        assert!(crate::http::is_certificate_problem(&err));
         let ca = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(ca.path(), standin.ca_pem.as_ref().unwrap()).unwrap();
         let client = super::http_client(&standin.url, Some(ca.path())).unwrap();

@@ -74,10 +74,12 @@ pub async fn detect(
         )
         .into());
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable(&e, &v.addr))?;
+    let body = crate::http::read_capped(response).await.map_err(|e| {
+        Failure::unavailable(format!(
+            "Vault at {} failed answering the mount lookup of {secret} ({e:?})",
+            v.addr
+        ))
+    })?;
     let (mount, version) = parse_mount_info(&body).ok_or_else(|| {
         Failure::vault(format!("Vault at {} answered the mount lookup of {secret} with unexpected data: pass --kv-version", v.addr))
     })?;

@@ -28,24 +28,24 @@ pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
     let mut extra_roots = Vec::new();
     if https {
         if let Some(path) = &v.ca_cert {
-            extra_roots.extend(crate::tls::ca_bundle(path)?);
+            extra_roots.extend(crate::http::ca_bundle(path)?);
         }
         if let Some(dir) = &v.ca_path {
-            extra_roots.extend(crate::tls::ca_dir(dir)?);
+            extra_roots.extend(crate::http::ca_dir(dir)?);
         }
     }
     let identity = match (&v.client_cert, &v.client_key) {
-        (Some(cert), Some(key)) if https => Some(crate::tls::identity(cert, key)?),
+        (Some(cert), Some(key)) if https => Some(crate::http::identity(cert, key)?),
         _ => None,
     };
     if v.skip_verify {
         warn!("VAULT_SKIP_VERIFY is set: the Vault server's certificate is not checked");
     }
-    let trust = crate::tls::Trust {
+    let trust = crate::http::Trust {
         extra_roots,
         verify: !v.skip_verify,
     };
-    let http = crate::tls::http_client(&v.addr, trust, identity)?;
+    let http = crate::http::http_client(&v.addr, trust, identity)?;
     let settings = VaultClientSettings {
         address,
         ca_certs: Vec::new(), // verification is in `http`
@@ -99,10 +99,12 @@ pub async fn health(v: &VaultSettings) -> Result<Health> {
         .and_then(|d| d.to_str().ok())
         .and_then(crate::retry::httpdate_to_unix);
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable(&e, &v.addr))?;
+    let body = crate::http::read_capped(response).await.map_err(|e| {
+        Failure::unavailable(format!(
+            "Vault at {} failed answering sys/health ({e:?})",
+            v.addr
+        ))
+    })?;
     if status != 200 {
         return Err(Failure::unavailable(format!(
             "Vault at {} answered sys/health with {status}",
@@ -203,7 +205,7 @@ pub(crate) fn classify_status(
 /// A request that never got an answer.
 fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failure {
     let cause = root_cause(source);
-    if crate::tls::is_certificate_problem(source) {
+    if crate::http::is_certificate_problem(source) {
         return Failure::unavailable(format!(
             "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
         ))

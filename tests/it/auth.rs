@@ -238,13 +238,60 @@ fn kv_v1_is_detected_and_can_be_forced() {
 }
 
 #[test]
-fn kv_v2_can_be_forced_and_namespace_header_is_sent() {
+fn kv_v2_can_be_forced() {
     let mut case = Case::new();
     case.set("SEATABLE_CRED_CACHE", "none");
     case.run(&["get", "--kv-version", "2"]).ok();
-    // OpenBao without that namespace refuses; the flag is honoured, not ignored.
-    case.set("VAULT_NAMESPACE", "no-such-namespace");
-    let out = case.run(&["get"]);
-    assert_ne!(out.code, 0);
-    assert!(matches!(out.code, 3 | 5), "{}", out.stderr);
+    // Forcing KV v1 on the v2 mount reads a path the policy does not grant.
+    case.run(&["get", "--kv-version", "1"])
+        .fails(3, "needs read on secret/it/");
+}
+
+#[test]
+fn secret_in_a_vault_namespace() {
+    let shared = shared();
+    let mut case = Case::new();
+    let ns = format!("team-{}", seatable_standin::random_hex(3));
+    shared
+        .bao
+        .api("POST", &format!("sys/namespaces/{ns}"), None);
+    // A KV v2 mount inside the namespace, holding the API token.
+    let in_ns = |method: &str, path: &str, body: serde_json::Value| {
+        let http = reqwest::blocking::Client::builder()
+            .tls_certs_only(Vec::new())
+            .build()
+            .unwrap();
+        let status = http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/v1/{path}", shared.bao.addr),
+            )
+            .header("X-Vault-Token", bao::ROOT_TOKEN)
+            .header("X-Vault-Namespace", &ns)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{path}: {status}");
+    };
+    in_ns(
+        "POST",
+        "sys/mounts/apps",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    );
+    in_ns(
+        "POST",
+        "apps/data/seatable",
+        json!({"data": {"api_token": case.base.api_token}}),
+    );
+    case.set("VAULT_TOKEN", bao::ROOT_TOKEN)
+        .set("SEATABLE_CRED_SECRET", "apps/seatable")
+        .set("SEATABLE_CRED_CACHE", "none");
+    // Without the namespace the mount does not exist.
+    case.run(&["get"]).fails(3, "apps/seatable");
+    case.set("VAULT_NAMESPACE", ns.clone());
+    assert_get_works(&case);
+    // BAO_NAMESPACE works too.
+    case.unset("VAULT_NAMESPACE").set("BAO_NAMESPACE", ns);
+    assert_get_works(&case);
 }

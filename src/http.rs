@@ -1,6 +1,7 @@
-//! TLS set-up shared by the Vault and SeaTable clients: rustls with the ring
-//! provider (aws-lc's start-up entropy seeding costs ~24 ms per process, which
-//! a credential helper cannot afford), private CA bundles, client identities.
+//! HTTP clients shared by Vault and SeaTable: TLS set-up — rustls with the
+//! ring provider (aws-lc's start-up entropy seeding costs ~24 ms per process,
+//! which a credential helper cannot afford), private CA bundles, client
+//! identities — and response bodies read with a size limit.
 //!
 //! Servers are verified against the system's roots plus an optional private
 //! CA. The private CA is tried first and the system roots are loaded only if
@@ -240,6 +241,39 @@ impl ServerCertVerifier for Verifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Response bodies beyond this are refused before parsing.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq)]
+pub enum BodyError {
+    /// Larger than [`MAX_BODY`].
+    TooLarge,
+    /// The connection broke while reading.
+    Broken,
+}
+
+/// Reads at most [`MAX_BODY`] bytes of a response. The buffer is zeroed on
+/// drop: bodies hold tokens.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = zeroize::Zeroizing::new(Vec::new());
+    while let Some(chunk) = response.chunk().await.map_err(|_| BodyError::Broken)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Whether an error (anywhere in its chain, including the io::Errors that
