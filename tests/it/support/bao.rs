@@ -35,8 +35,13 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// `target/tmp/openbao-venv`, the place scripts/lib.sh and the plugin tests
+/// look too (whatever target triple the build is for).
 fn install_into_venv() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openbao-venv");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let root = target.join("tmp").join("openbao-venv");
     let bin = root.join("bin").join("bao");
     std::fs::create_dir_all(root.parent().unwrap()).unwrap();
     // Test binaries run in parallel: one installs, the others wait.
