@@ -107,6 +107,16 @@ pub enum Fault {
     },
     Drop,
     Oversize,
+    /// A 200 whose `access_token` is this text, as a hostile or broken
+    /// server might send (newlines, header injection, not a JWT).
+    AccessToken {
+        value: String,
+    },
+    /// A real, signed base token whose claims are overridden by these
+    /// (e.g. an `exp` in the year 10000, or 1e300).
+    Claims {
+        claims: serde_json::Value,
+    },
 }
 
 #[derive(Default, Debug, Clone, Serialize, Deserialize)]
@@ -452,6 +462,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
 async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer {
     state.exchange_requests.fetch_add(1, Ordering::SeqCst);
     let fault = state.faults.lock().unwrap().pop_front();
+    let mut override_claims = None;
     match fault {
         Some(Fault::Status { code }) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -494,6 +505,13 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
                 .unwrap());
         }
         Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+        Some(Fault::AccessToken { value }) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &json!({"access_token": value, "dtable_uuid": "x", "app_name": "x"}),
+            ));
+        }
+        Some(Fault::Claims { claims }) => override_claims = Some(claims),
         None => {}
     }
 
@@ -537,7 +555,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         },
         (None, None) => 3 * 24 * 3600,
     };
-    let claims = json!({
+    let mut claims = json!({
         "exp": now() + lifetime,
         "dtable_uuid": base.dtable_uuid,
         "username": "",
@@ -546,6 +564,11 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         // Not in SeaTable's tokens; makes two tokens of one second differ.
         "jti": random_hex(8),
     });
+    if let (Some(claims), Some(serde_json::Value::Object(extra))) =
+        (claims.as_object_mut(), override_claims)
+    {
+        claims.extend(extra);
+    }
     let access_token = crate::jwt::hs256(&state.jwt_secret, &claims);
     state.exchanges.fetch_add(1, Ordering::SeqCst);
     let host = header(&req, "host").unwrap_or_default();

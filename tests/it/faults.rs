@@ -354,7 +354,7 @@ fn usage_errors_exit_2_before_any_network_work() {
         "bad.toml",
     );
     w.case.set("SEATABLE_SERVER_URL", "not a url");
-    w.fails(&["get"], 2, "server_url");
+    w.fails(&["get"], 2, "SEATABLE_SERVER_URL: 'not a url'");
     w.case.set("SEATABLE_SERVER_URL", "ftp://x");
     w.fails(&["get"], 2, "https://");
     w.case.unset("SEATABLE_SERVER_URL");
@@ -362,7 +362,7 @@ fn usage_errors_exit_2_before_any_network_work() {
     w.case
         .set("SEATABLE_SERVER_URL", w.case.standin.url.clone());
     w.case.set("VAULT_ADDR", "vault.example.com:8200");
-    w.fails(&["get"], 2, "vault_addr");
+    w.fails(&["get"], 2, "VAULT_ADDR: 'vault.example.com:8200'");
     assert_eq!(w.case.standin.stats().exchange_requests, requests);
     w.entry_intact();
 }

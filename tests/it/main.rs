@@ -3,6 +3,7 @@
 
 mod support;
 
+mod attacks;
 mod auth;
 mod cache;
 mod doctor;

@@ -282,7 +282,7 @@ pub const READER_HCL: &str = r#"
 path "secret/data/it/*" { capabilities = ["read"] }
 path "kv1/*" { capabilities = ["read"] }
 path "secret/data/seatable-cred/cache/*" { capabilities = ["create", "read", "update"] }
-path "secret/metadata/seatable-cred/cache/*" { capabilities = ["read", "list"] }
+path "secret/metadata/seatable-cred/cache/*" { capabilities = ["read", "list", "delete"] }
 "#;
 /// An AppRole whose secret-ids work once and whose tokens live 10 seconds
 /// (renewable): a second login is impossible, so only a cached or renewed

@@ -2,7 +2,9 @@
 //! a user runs it — a separate process with a clean environment.
 
 pub mod bao;
+pub mod fake;
 pub mod proxy;
+pub mod users;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -416,4 +418,24 @@ pub fn wait_bounded(child: Child, limit: std::time::Duration) -> std::process::O
     let out = child.wait_with_output().expect("wait");
     let _ = tx.send(());
     out
+}
+
+/// The cache key (the entry's file stem) of the profile an environment
+/// describes, computed by the helper's own library.
+pub fn cache_key(env: &BTreeMap<String, String>) -> String {
+    struct MapEnv<'a>(&'a BTreeMap<String, String>);
+    impl seatable_cred::config::Env for MapEnv<'_> {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned().filter(|v| !v.is_empty())
+        }
+    }
+    let args = seatable_cred::cli::GlobalArgs {
+        server_url: env.get("SEATABLE_SERVER_URL").cloned(),
+        secret: env.get("SEATABLE_CRED_SECRET").cloned(),
+        ..Default::default()
+    };
+    let profile = seatable_cred::config::resolve(&args, &MapEnv(env)).unwrap();
+    seatable_cred::cache::Key::for_profile(&profile)
+        .as_str()
+        .to_string()
 }
