@@ -116,7 +116,7 @@ pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Resul
     let builder = reqwest::Client::builder()
         .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5));
+        .redirect(same_origin_redirects());
     let builder = if url.starts_with("http://") {
         // Plain HTTP needs no roots; do not load the system's.
         builder.tls_certs_only(Vec::new())
@@ -126,6 +126,24 @@ pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Resul
     builder
         .build()
         .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
+}
+
+/// Redirects are followed only within the origin (scheme, host, port) the
+/// request was sent to, at most five: reqwest drops `Authorization` on a
+/// redirect to another host but not `X-Vault-Token`, and no credential of
+/// ours is meant for another server. A redirect elsewhere is answered as the
+/// 3xx it is.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|o| o == attempt.url().origin()) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn client_config(trust: Trust, identity: Option<Identity>) -> Result<rustls::ClientConfig> {

@@ -10,9 +10,25 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `2026-11-30T21:55:00Z`.
+/// The last second RFC 3339 can spell (9999-12-31T23:59:59Z). Expiries
+/// are checked against a much closer bound before they are trusted
+/// ([`crate::seatable::jwt`]); this one keeps formatting total.
+pub const MAX_UNIX: u64 = 253_402_300_799;
+
+/// `2026-11-30T21:55:00Z`. Total: instants past year 9999 are shown as its
+/// last second rather than failing (which would abort the output).
 pub fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix.min(MAX_UNIX)))
+        .to_string()
+}
+
+/// An RFC 3339 time (as Vault writes them, fractions allowed) as Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    humantime::parse_rfc3339(text.trim())
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
 }
 
 /// Parses a duration as users write it: `90s`, `5m`, `1h`, `3d`, `1h 30m`.
@@ -46,6 +62,24 @@ mod tests {
     fn rfc3339_is_utc_seconds() {
         assert_eq!(rfc3339(1_764_539_700), "2025-11-30T21:55:00Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn vaults_times_parse() {
+        assert_eq!(
+            parse_rfc3339("2025-11-30T21:55:00.945319214Z"),
+            Some(1_764_539_700)
+        );
+        assert_eq!(parse_rfc3339("2025-11-30T21:55:00Z"), Some(1_764_539_700));
+        assert_eq!(parse_rfc3339(""), None);
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn rfc3339_is_total() {
+        assert_eq!(rfc3339(MAX_UNIX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(MAX_UNIX + 1), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
     }
 
     #[test]

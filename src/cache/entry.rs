@@ -67,16 +67,35 @@ pub fn decode(key: &Key, bytes: &[u8]) -> Option<BaseToken> {
         return None;
     }
     let entry: In = serde_json::from_slice(bytes).ok()?;
+    // What a backend holds is checked like what SeaTable sends: a token
+    // that is not a JWT, or an expiry no real token has, is not ours.
     let valid = entry.v == VERSION
         && entry.key == key.as_str()
-        && !entry.token.expose_secret().is_empty()
-        && entry.expires_at > entry.fetched_at;
+        && crate::seatable::jwt::is_compact_jws(entry.token.expose_secret())
+        && entry.expires_at > entry.fetched_at
+        && entry.expires_at - entry.fetched_at <= crate::seatable::jwt::MAX_LIFETIME_SECS;
     valid.then_some(BaseToken {
         token: entry.token,
         expires_at: entry.expires_at,
         fetched_at: entry.fetched_at,
         context: entry.context,
     })
+}
+
+/// The key an entry says it belongs to, if `bytes` are shaped like an
+/// entry of either kind (a JSON object with this format's `v` and a key of
+/// the helper's own shape) — for `erase`, which deletes nothing else.
+pub fn key_of(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Shape {
+        v: u8,
+        key: String,
+    }
+    if bytes.len() > MAX_ENTRY || !crate::json::is_object(bytes) {
+        return None;
+    }
+    let shape: Shape = serde_json::from_slice(bytes).ok()?;
+    (shape.v == VERSION && Key::is_entry_id(&shape.key)).then_some(shape.key)
 }
 
 #[derive(Serialize)]
@@ -134,7 +153,7 @@ mod tests {
 
     fn sample() -> BaseToken {
         BaseToken {
-            token: SecretString::from("tok"),
+            token: SecretString::from("h.p.s"),
             expires_at: 200,
             fetched_at: 100,
             context: BaseContext {
@@ -154,10 +173,10 @@ mod tests {
         let bytes = encode(&key, &sample());
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
-            r#"{"v":1,"key":"k1","token":"tok","expires_at":200,"fetched_at":100,"context":{"server_url":"https://s","api_gateway_url":"https://s/api-gateway/","dtable_server":null,"dtable_uuid":"u","dtable_name":null,"workspace_id":3,"app_name":null,"permission":"rw","use_api_gateway":null}}"#
+            r#"{"v":1,"key":"k1","token":"h.p.s","expires_at":200,"fetched_at":100,"context":{"server_url":"https://s","api_gateway_url":"https://s/api-gateway/","dtable_server":null,"dtable_uuid":"u","dtable_name":null,"workspace_id":3,"app_name":null,"permission":"rw","use_api_gateway":null}}"#
         );
         let back = decode(&key, &bytes).unwrap();
-        assert_eq!(back.token.expose_secret(), "tok");
+        assert_eq!(back.token.expose_secret(), "h.p.s");
         assert_eq!((back.expires_at, back.fetched_at), (200, 100));
         assert_eq!(back.context, sample().context);
     }
@@ -172,8 +191,20 @@ mod tests {
         assert!(decode(&key, b"").is_none());
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(decode(&key, text.replace("\"v\":1", "\"v\":2").as_bytes()).is_none());
-        assert!(decode(&key, text.replace("\"tok\"", "\"\"").as_bytes()).is_none());
+        assert!(decode(&key, text.replace("\"h.p.s\"", "\"\"").as_bytes()).is_none());
         assert!(decode(&key, text.replace("200", "50").as_bytes()).is_none());
+        // A planted token that is not a JWT, or an expiry no token has.
+        assert!(decode(&key, text.replace("h.p.s", "h.p.s\\nhost=evil").as_bytes()).is_none());
+        assert!(decode(&key, text.replace("h.p.s", "opaque").as_bytes()).is_none());
+        let decades = text.replace("\"expires_at\":200", "\"expires_at\":253402300800");
+        assert!(decode(&key, decades.as_bytes()).is_none());
+        let year = text.replace("\"expires_at\":200", "\"expires_at\":31622500");
+        assert!(
+            decode(&key, year.as_bytes()).is_some(),
+            "a year and a day is the most"
+        );
+        let more = text.replace("\"expires_at\":200", "\"expires_at\":31622501");
+        assert!(decode(&key, more.as_bytes()).is_none());
     }
 
     #[test]

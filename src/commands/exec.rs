@@ -10,13 +10,6 @@ use crate::cli::{ExecArgs, GlobalArgs};
 use crate::config::{self, ProcessEnv};
 use crate::protocol::{Credential, env};
 
-/// Secret values meant for the helper alone; CMD does not inherit them.
-const HELPER_SECRETS: [&str; 3] = [
-    "SEATABLE_CRED_SECRET_ID",
-    "SEATABLE_CRED_JWT",
-    "SEATABLE_CRED_PASSWORD",
-];
-
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {
     let profile = config::resolve(global, &ProcessEnv)?;
     let outcome = crate::broker::get(&profile, false)?;
@@ -28,7 +21,9 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {
     let (program, rest) = args.command.split_first().expect("clap requires CMD");
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
-    for name in HELPER_SECRETS {
+    // Secret values meant for the helper alone — the Vault token included:
+    // with it, CMD could read the API token itself.
+    for name in config::SECRET_VARIABLES {
         cmd.env_remove(name);
     }
     for (name, value) in env::variables(&cred) {

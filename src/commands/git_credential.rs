@@ -39,24 +39,28 @@ pub fn run(global: &GlobalArgs, args: &GitCredentialArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Whether git's `protocol` and `host` (when sent) are the server's.
+/// Whether git's request names the server: its `protocol` and `host` must
+/// both be sent and be the server's (git splits every URL into them before
+/// asking a helper; a request without them is not git asking for this
+/// server, and gets no answer).
 fn for_server(request: &Request, server_url: &str) -> bool {
     let Ok(url) = url::Url::parse(server_url) else {
         return false;
     };
-    if let Some(protocol) = request.get("protocol")
-        && !protocol.eq_ignore_ascii_case(url.scheme())
-    {
+    let (Some(protocol), Some(host)) = (request.get("protocol"), request.get("host")) else {
+        return false;
+    };
+    if !protocol.eq_ignore_ascii_case(url.scheme()) {
         return false;
     }
-    if let Some(host) = request.get("host") {
-        let ours = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_string(),
-        };
-        return host.eq_ignore_ascii_case(&ours);
-    }
-    true
+    // git sends `host:port` only for a port that is not the scheme's default.
+    let Ok(asked) = url::Url::parse(&format!("{}://{host}", url.scheme())) else {
+        return false;
+    };
+    asked.host_str().is_some_and(|h| Some(h) == url.host_str())
+        && asked.port_or_known_default() == url.port_or_known_default()
+        && asked.username().is_empty()
+        && asked.path() == "/"
 }
 
 #[cfg(test)]
@@ -78,7 +82,30 @@ mod tests {
             &req("protocol=https\nhost=CLOUD.seatable.io\n"),
             server
         ));
-        assert!(for_server(&req(""), server));
+        assert!(!for_server(&req(""), server), "no protocol and host: no answer");
+        assert!(!for_server(&req("url=https://cloud.seatable.io/x\n"), server));
+        assert!(!for_server(&req("host=cloud.seatable.io\n"), server));
+        assert!(!for_server(&req("protocol=https\n"), server));
+        assert!(for_server(
+            &req("protocol=https\nhost=cloud.seatable.io:443\n"),
+            server
+        ));
+        assert!(!for_server(
+            &req("protocol=https\nhost=cloud.seatable.io:8443\n"),
+            server
+        ));
+        assert!(!for_server(
+            &req("protocol=https\nhost=cloud.seatable.io.evil.com\n"),
+            server
+        ));
+        assert!(!for_server(
+            &req("protocol=https\nhost=evil.com/cloud.seatable.io\n"),
+            server
+        ));
+        assert!(!for_server(
+            &req("protocol=https\nhost=x@cloud.seatable.io\n"),
+            server
+        ));
         assert!(!for_server(
             &req("protocol=https\nhost=github.com\n"),
             server

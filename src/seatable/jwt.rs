@@ -13,8 +13,37 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Payloads larger than this are not base tokens.
-const MAX_PAYLOAD: usize = 16 * 1024;
+/// Tokens larger than this are not base tokens.
+pub const MAX_TOKEN: usize = 16 * 1024;
+
+/// The longest lifetime a base token may plausibly have: a year (the
+/// longest `--lifetime` accepted) and a day for clocks that disagree.
+/// Beyond it an `exp` is treated as unreadable, never cached as decades.
+pub const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
+/// Whether `token` is shaped like a compact JWS — `header.payload.signature`,
+/// base64url and dots only. Anything else (a newline that would end a git
+/// credential line, a CR LF that would start an HTTP header, spaces, quotes)
+/// is refused before a token is cached or printed.
+pub fn is_compact_jws(token: &str) -> bool {
+    let b64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    token.len() <= MAX_TOKEN
+        && parts.len() == 3
+        && !parts[0].is_empty()
+        && !parts[1].is_empty()
+        && parts.iter().all(|p| b64url(p))
+}
+
+/// `exp` if it is plausible for a token requested at `requested_at`: not
+/// more than [`MAX_LIFETIME_SECS`] ahead (an `exp` of 1e300 or the year
+/// 10000 is a broken or hostile server, not a token to keep for ages).
+pub fn plausible_exp(exp: Option<u64>, requested_at: u64) -> Option<u64> {
+    exp.filter(|&e| e <= requested_at.saturating_add(MAX_LIFETIME_SECS))
+}
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
 pub struct Claims {
@@ -35,7 +64,7 @@ pub struct Claims {
 pub fn claims(token: &str) -> Option<Claims> {
     let mut parts = token.split('.');
     let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || payload.len() > MAX_PAYLOAD {
+    if parts.next().is_some() || payload.len() > MAX_TOKEN {
         return None;
     }
     let bytes = LENIENT.decode(payload).ok()?;
@@ -107,6 +136,51 @@ mod tests {
         assert_eq!(claims(&padded).unwrap().exp, Some(1));
         assert_eq!(claims(&token(r#"{"exp":"soon"}"#)).unwrap().exp, None);
         assert_eq!(claims(&token(r#"{"exp":-5}"#)).unwrap().exp, None);
+    }
+
+    #[test]
+    fn only_compact_jws_shapes_pass() {
+        assert!(is_compact_jws(&token(r#"{"exp":1}"#)));
+        assert!(
+            is_compact_jws("a.b."),
+            "an empty signature is a shape JWS allows"
+        );
+        assert!(is_compact_jws("aZ09-_.aZ09-_.aZ09-_"));
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            ".b.c",
+            "a..c",
+            "a.b.c\n",
+            "abc\nusername=x.b.c",
+            "a.b.c\r\nX-Injected: 1",
+            "a b.c.d",
+            "a.b=.c",
+            "a.b+/.c",
+        ] {
+            assert!(!is_compact_jws(bad), "{bad:?}");
+        }
+        assert!(!is_compact_jws(&format!("a.{}.c", "b".repeat(MAX_TOKEN))));
+        assert!(is_compact_jws(&format!(
+            "a.{}.c",
+            "b".repeat(MAX_TOKEN - 4)
+        )));
+    }
+
+    #[test]
+    fn implausible_expiries_are_dropped() {
+        let t = 1_800_000_000;
+        assert_eq!(plausible_exp(Some(t + 3600), t), Some(t + 3600));
+        assert_eq!(
+            plausible_exp(Some(t + MAX_LIFETIME_SECS), t),
+            Some(t + MAX_LIFETIME_SECS)
+        );
+        assert_eq!(plausible_exp(Some(t + MAX_LIFETIME_SECS + 1), t), None);
+        assert_eq!(plausible_exp(Some(253_402_300_800), t), None);
+        assert_eq!(plausible_exp(Some(u64::MAX), t), None);
+        assert_eq!(plausible_exp(Some(u64::MAX), u64::MAX), Some(u64::MAX));
+        assert_eq!(plausible_exp(None, t), None);
     }
 
     #[test]

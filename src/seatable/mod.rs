@@ -228,14 +228,20 @@ async fn attempt(
         }
     };
     match status {
-        StatusCode::OK => match parse_exchange(&body, server_url, lifetime, requested_at) {
-            Some(token) => Attempt::Done(token),
+        StatusCode::OK => match AccessTokenResponse::parse(&body) {
             None => Attempt::Transient(
                 Failure::unavailable(format!(
                     "SeaTable at {server_url} answered 200 with something that is not a base token (a maintenance page?)"
                 )),
                 None,
             ),
+            Some(r) if !jwt::is_compact_jws(r.access_token.expose_secret()) => Attempt::Transient(
+                Failure::unavailable(format!(
+                    "SeaTable at {server_url} answered with an access_token that is not a base token (a JWT: base64url and dots only); it is neither cached nor printed"
+                )),
+                None,
+            ),
+            Some(r) => Attempt::Done(base_token(r, server_url, lifetime, requested_at)),
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
             Attempt::Permanent(Failure::seatable(format!(
@@ -304,14 +310,16 @@ fn error_msg(body: &[u8]) -> Option<String> {
 }
 
 /// A base token from the body of a 200 answer; `None` when the body is not
-/// the exchange's JSON.
+/// the exchange's JSON or its token is not shaped like a JWT.
 pub fn parse_exchange(
     body: &[u8],
     server_url: &str,
     lifetime: Option<Duration>,
     requested_at: u64,
 ) -> Option<BaseToken> {
-    AccessTokenResponse::parse(body).map(|r| base_token(r, server_url, lifetime, requested_at))
+    AccessTokenResponse::parse(body)
+        .filter(|r| jwt::is_compact_jws(r.access_token.expose_secret()))
+        .map(|r| base_token(r, server_url, lifetime, requested_at))
 }
 
 fn base_token(
@@ -321,15 +329,20 @@ fn base_token(
     requested_at: u64,
 ) -> BaseToken {
     let claims = jwt::claims(r.access_token.expose_secret()).unwrap_or_default();
-    let expires_at = match claims.exp {
+    let expires_at = match jwt::plausible_exp(claims.exp, requested_at) {
         Some(exp) => exp,
         None => {
             let assumed = lifetime.unwrap_or(DEFAULT_LIFETIME);
+            let why = if claims.exp.is_some() {
+                "is implausibly far ahead"
+            } else {
+                "cannot be read"
+            };
             info!(
-                "the base token's expiry (JWT exp) cannot be read; assuming {} from the time of the request",
+                "the base token's expiry (JWT exp) {why}; assuming {} from the time of the request",
                 crate::time::compact(assumed)
             );
-            requested_at + assumed.as_secs()
+            requested_at.saturating_add(assumed.as_secs())
         }
     };
     let gateway_flag = r.use_api_gateway == Some(true);
@@ -434,6 +447,55 @@ mod tests {
             100,
         );
         assert_eq!(t.expires_at, 3700);
+    }
+
+    fn jws(payload: &str) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.sig",
+            b64.encode(r#"{"alg":"HS256"}"#),
+            b64.encode(payload)
+        )
+    }
+
+    #[test]
+    fn only_jwt_shaped_tokens_are_taken() {
+        let body = |token: &str| serde_json::json!({ "access_token": token }).to_string();
+        let good = jws(r#"{"exp":2000}"#);
+        let t = parse_exchange(body(&good).as_bytes(), "https://s", None, 1000).unwrap();
+        assert_eq!(t.token.expose_secret(), good);
+        assert_eq!(t.expires_at, 2000);
+        for bad in [
+            "opaque",
+            "a\nhost=evil.b.c",
+            "a.b.c\r\nX-Injected: 1",
+            "a.b",
+        ] {
+            assert!(
+                parse_exchange(body(bad).as_bytes(), "https://s", None, 1000).is_none(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn implausible_exp_assumes_the_lifetime() {
+        let body = |exp: &str| {
+            serde_json::json!({ "access_token": jws(&format!(r#"{{"exp":{exp}}}"#)) }).to_string()
+        };
+        for exp in ["253402300800", "1e300", "18446744073709551615"] {
+            let t = parse_exchange(body(exp).as_bytes(), "https://s", None, 1000).unwrap();
+            assert_eq!(t.expires_at, 1000 + 3 * 24 * 3600, "{exp}");
+            let t = parse_exchange(
+                body(exp).as_bytes(),
+                "https://s",
+                Some(Duration::from_secs(3600)),
+                1000,
+            )
+            .unwrap();
+            assert_eq!(t.expires_at, 4600, "{exp}");
+        }
     }
 
     #[test]

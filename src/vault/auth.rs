@@ -123,36 +123,63 @@ pub async fn login(
     let missing =
         format!("Vault at {addr} has no {method} auth method at auth/{mount}: check --auth-mount");
     let fail = |e| classify(e, addr, &doing, &denied, &missing);
+    let built = |e: String| Failure::internal(format!("Vault login request: {e}"));
     let info = match login {
         Login::Token(token) => {
             client.set_token(token.expose_secret());
             return Ok(None);
         }
         Login::AppRole { role_id, secret_id } => {
-            let secret_id = secret_id.as_ref().map_or("", |s| s.expose_secret());
-            vaultrs::auth::approle::login(client, mount, role_id, secret_id)
-                .await
-                .map_err(fail)?
+            use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
+            let request = LoginWithApproleRequest::builder()
+                .mount(mount)
+                .role_id(role_id)
+                .secret_id(secret_id.as_ref().map_or("", |s| s.expose_secret()))
+                .build()
+                .map_err(|e| built(e.to_string()))?;
+            super::api::auth(client, request).await.map_err(fail)?
         }
         Login::Kubernetes { role, jwt } => {
-            vaultrs::auth::kubernetes::login(client, mount, role, jwt.expose_secret())
-                .await
-                .map_err(fail)?
+            use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
+            let request = LoginWithKubernetesRequest::builder()
+                .mount(mount)
+                .role(role)
+                .jwt(jwt.expose_secret())
+                .build()
+                .map_err(|e| built(e.to_string()))?;
+            super::api::auth(client, request).await.map_err(fail)?
         }
         Login::Jwt { role, jwt } => {
-            vaultrs::auth::oidc::login(client, mount, jwt.expose_secret(), role.clone())
-                .await
-                .map_err(fail)?
+            use vaultrs::api::auth::oidc::requests::JWTLoginRequest;
+            let mut request = JWTLoginRequest::builder();
+            if let Some(role) = role {
+                request.role(role.clone());
+            }
+            let request = request
+                .mount(mount)
+                .jwt(jwt.expose_secret())
+                .build()
+                .map_err(|e| built(e.to_string()))?;
+            super::api::auth(client, request).await.map_err(fail)?
         }
         Login::Userpass { username, password } => {
-            vaultrs::auth::userpass::login(client, mount, username, password.expose_secret())
-                .await
-                .map_err(fail)?
+            use vaultrs::api::auth::userpass::requests::LoginRequest;
+            let request = LoginRequest::builder()
+                .mount(mount)
+                .username(username)
+                .password(password.expose_secret())
+                .build()
+                .map_err(|e| built(e.to_string()))?;
+            super::api::auth(client, request).await.map_err(fail)?
         }
         Login::Cert { role } => {
-            vaultrs::auth::cert::login(client, mount, role.as_deref().unwrap_or(""))
-                .await
-                .map_err(fail)?
+            use vaultrs::api::auth::cert::requests::LoginRequest;
+            let request = LoginRequest::builder()
+                .mount(mount)
+                .cert_name(role.as_deref().unwrap_or(""))
+                .build()
+                .map_err(|e| built(e.to_string()))?;
+            super::api::auth(client, request).await.map_err(fail)?
         }
     };
     let now = crate::time::now();

@@ -164,13 +164,32 @@ async fn read_data(
         "no secret at {secret} in Vault at {} (KV v{version}): check --secret",
         v.addr
     );
-    let data: HashMap<String, Value> = if version == 2 {
-        vaultrs::kv2::read(client, &secret.mount, &secret.path).await
+    let fail = |e| classify(e, &v.addr, &doing, &hint, &missing);
+    let data = if version == 2 {
+        let request = vaultrs::api::kv2::requests::ReadSecretRequest::builder()
+            .mount(&secret.mount)
+            .path(&secret.path)
+            .build()
+            .map_err(|e| Failure::internal(format!("Vault request: {e}")))?;
+        super::api::exec(client, request).await.map_err(fail)?.data
     } else {
-        vaultrs::kv1::get(client, &secret.mount, &secret.path).await
-    }
-    .map_err(|e| classify(e, &v.addr, &doing, &hint, &missing))?;
-    Ok(data)
+        let request = vaultrs::api::kv1::requests::GetSecretRequest::builder()
+            .mount(&secret.mount)
+            .path(&secret.path)
+            .build()
+            .map_err(|e| Failure::internal(format!("Vault request: {e}")))?;
+        super::api::exec_whole(client, request)
+            .await
+            .map_err(fail)?
+            .data
+    };
+    serde_json::from_value(data).map_err(|_| {
+        Failure::vault(format!(
+            "Vault at {} answered reading {secret} with data that is not a JSON object",
+            v.addr
+        ))
+        .into()
+    })
 }
 
 /// The ACL path a policy must grant for the read.

@@ -4,6 +4,7 @@
 //! on a bad URL, so the client is built from an explicit
 //! [`VaultClientSettings`] made of the already-validated profile.
 
+pub mod api;
 mod auth;
 pub mod kv;
 mod session;
@@ -194,6 +195,10 @@ pub(crate) fn classify_status(
         503 if errors.contains("sealed") => Failure::unavailable(format!(
             "Vault at {addr} is sealed: try again once it is unsealed"
         )),
+        300..=399 => Failure::vault(format!(
+            "Vault at {addr} redirected {doing} to another server ({code}); redirects are followed only within the same origin, so that the Vault token goes nowhere else: set --vault-addr to the server that answers"
+        ))
+        .permanent(),
         500..=599 | 412 => Failure::unavailable(format!(
             "Vault at {addr} failed ({code}{errors}) while {doing}: try again later"
         )),

@@ -14,6 +14,7 @@ use vaultrs::client::{Client, VaultClient};
 use super::auth::{self, Login};
 use crate::cache::{Cache, Key, entry};
 use crate::config::{Auth, SecretRef, VaultSettings};
+use crate::error::Failure;
 
 /// A Vault token obtained by a login, with its lease.
 pub struct CachedLogin {
@@ -116,7 +117,10 @@ impl<'a> Session<'a> {
     async fn renew(&mut self) -> Result<()> {
         let (client, addr) = (&self.client, self.settings.addr.as_str());
         let renewed = crate::retry::transient(self.deadline, "Vault token renewal", async || {
-            vaultrs::token::renew_self(client, None).await.map_err(|e| {
+            let request = vaultrs::api::token::requests::RenewTokenSelfRequest::builder()
+                .build()
+                .map_err(|e| Failure::internal(format!("Vault request: {e}")))?;
+            super::api::auth(client, request).await.map_err(|e| {
                 super::classify(e, addr, "renewing the cached Vault token", "", "").into()
             })
         })
