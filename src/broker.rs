@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tracing::{debug, info, warn};
 
+use crate::cache::seal::SealKey;
 use crate::cache::shared::{Claim, Shared, holder_id};
 use crate::cache::{Cache, Key};
 use crate::cli::CacheBackend;
@@ -208,6 +209,9 @@ async fn exchange(
 
 /// `--cache vault`: the shared entry in Vault, refreshed by whichever host
 /// wins the check-and-set claim; the others wait for its entry.
+///
+/// The entry is sealed with a key derived from the API token, so the API
+/// token is read first; the exchange then uses the same read.
 fn get_shared(profile: &Profile, cache: &Cache, force: bool) -> Result<Outcome> {
     let Some(shared_at) = &profile.cache.shared else {
         return Err(Failure::usage("--cache vault needs --shared-cache").into());
@@ -219,111 +223,105 @@ fn get_shared(profile: &Profile, cache: &Cache, force: bool) -> Result<Outcome> 
     let key = &key;
     let result = with_vault(profile, cache, async |session, deadline| {
         let stale = stale_slot;
-        {
-            let shared = Shared::new(shared_at, key, &profile.vault.addr);
-            let me = holder_id();
-            let mut local_lock = None;
-            let mut pause = Duration::from_millis(50);
-            loop {
-                let client = &session.client;
-                let state =
-                    crate::retry::transient(deadline, "reading the shared cache", async || {
-                        shared.read(client).await
-                    })
-                    .await?;
-                let now = crate::time::now();
-                *stale = None;
-                if let Some(token) = state.token.as_ref() {
-                    match token.freshness(now, profile.refresh_before) {
-                        Freshness::Fresh if !force => {
-                            debug!("shared cache hit");
-                            return Ok((state.token.unwrap(), true));
-                        }
-                        Freshness::Fresh | Freshness::Refresh => {
-                            *stale = state.token.as_ref().map(clone_token);
-                        }
-                        Freshness::Expired => {}
+        let api_token = session
+            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+            .await?;
+        let seal = SealKey::derive(&api_token, key);
+        let shared = Shared::new(shared_at, key, &profile.vault.addr, &seal);
+        let me = holder_id();
+        let mut local_lock = None;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let client = &session.client;
+            let state = crate::retry::transient(deadline, "reading the shared cache", async || {
+                shared.read(client).await
+            })
+            .await?;
+            let now = crate::time::now();
+            *stale = None;
+            if let Some(token) = state.token.as_ref() {
+                match token.freshness(now, profile.refresh_before) {
+                    Freshness::Fresh if !force => {
+                        debug!("shared cache hit");
+                        return Ok((state.token.unwrap(), true));
                     }
+                    Freshness::Fresh | Freshness::Refresh => {
+                        *stale = state.token.as_ref().map(clone_token);
+                    }
+                    Freshness::Expired => {}
                 }
-                // On this host, one process at a time goes further; the
-                // others find the refreshed entry when they get the lock.
-                if local_lock.is_none() && cache.lock_dir.is_some() {
-                    match cache.lock(key, started + profile.timeout) {
-                        Ok(lock) => {
-                            local_lock = Some(lock);
-                            if !force {
-                                continue;
-                            }
-                        }
-                        Err(_) => return Err(Failure::unavailable("another seatable-cred on this host holds the refresh lock; try again later").into()),
-                    }
-                }
-                if let Some(claim) = state.claim.as_ref()
-                    && claim.until > now
-                    && claim.holder != me
-                {
-                    debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
-                    if started.elapsed() + pause >= profile.timeout {
-                        return Err(Failure::unavailable(format!(
-                            "{} has been refreshing the shared entry for too long; try again later",
-                            claim.holder
-                        ))
-                        .into());
-                    }
-                    tokio::time::sleep(jitter(pause)).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                    continue;
-                }
-                let claim = Claim {
-                    holder: me.clone(),
-                    until: now + profile.timeout.as_secs().max(1),
-                };
-                let Some(claimed) = shared
-                    .write(
-                        &session.client,
-                        state.version,
-                        state.token.as_ref(),
-                        Some(&claim),
-                    )
-                    .await?
-                else {
-                    debug!("another host claimed the shared entry first");
-                    continue;
-                };
-                debug!("claimed the shared entry; refreshing it");
-                let refreshed = async {
-                    let api_token = session
-                        .read_api_token(&profile.secret, &profile.field, profile.kv_version)
-                        .await?;
-                    exchange(profile, &api_token, deadline).await
-                }
-                .await;
-                return match refreshed {
-                    Ok(token) => {
-                        match shared
-                            .write(&session.client, claimed, Some(&token), None)
-                            .await
-                        {
-                            Ok(Some(_)) => debug!("published the new token to the shared cache"),
-                            Ok(None) => warn!(
-                                "the shared cache changed while refreshing; the new token was not published"
-                            ),
-                            Err(e) => warn!("{}; the new token was not published", one_line(&e)),
-                        }
-                        Ok((token, false))
-                    }
-                    Err(err) => {
-                        // Release the claim; a permanent rejection also drops the entry.
-                        let keep = if kind_of(&err) == Kind::SeaTable {
-                            None
-                        } else {
-                            state.token.as_ref()
-                        };
-                        let _ = shared.write(&session.client, claimed, keep, None).await;
-                        Err(err)
-                    }
-                };
             }
+            // On this host, one process at a time goes further; the
+            // others find the refreshed entry when they get the lock.
+            if local_lock.is_none() && cache.lock_dir.is_some() {
+                match cache.lock(key, started + profile.timeout) {
+                    Ok(lock) => {
+                        local_lock = Some(lock);
+                        if !force {
+                            continue;
+                        }
+                    }
+                    Err(_) => return Err(Failure::unavailable("another seatable-cred on this host holds the refresh lock; try again later").into()),
+                }
+            }
+            if let Some(claim) = state.live_claim(now, profile.timeout)
+                && claim.holder != me
+            {
+                debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
+                if started.elapsed() + pause >= profile.timeout {
+                    return Err(Failure::unavailable(format!(
+                        "{} has been refreshing the shared entry for too long; try again later",
+                        claim.holder
+                    ))
+                    .into());
+                }
+                tokio::time::sleep(jitter(pause)).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+                continue;
+            }
+            let claim = Claim {
+                holder: me.clone(),
+                until: now + profile.timeout.as_secs().max(1),
+            };
+            let Some(claimed) = shared
+                .write(
+                    &session.client,
+                    state.version,
+                    state.token.as_ref(),
+                    Some(&claim),
+                )
+                .await?
+            else {
+                debug!("another host claimed the shared entry first");
+                continue;
+            };
+            debug!("claimed the shared entry; refreshing it");
+            let refreshed = exchange(profile, &api_token, deadline).await;
+            return match refreshed {
+                Ok(token) => {
+                    match shared
+                        .write(&session.client, claimed, Some(&token), None)
+                        .await
+                    {
+                        Ok(Some(_)) => debug!("published the new token to the shared cache"),
+                        Ok(None) => warn!(
+                            "the shared cache changed while refreshing; the new token was not published"
+                        ),
+                        Err(e) => warn!("{}; the new token was not published", one_line(&e)),
+                    }
+                    Ok((token, false))
+                }
+                Err(err) => {
+                    // Release the claim; a permanent rejection also drops the entry.
+                    let keep = if kind_of(&err) == Kind::SeaTable {
+                        None
+                    } else {
+                        state.token.as_ref()
+                    };
+                    let _ = shared.write(&session.client, claimed, keep, None).await;
+                    Err(err)
+                }
+            };
         }
     });
     match result {
@@ -356,30 +354,33 @@ pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>
     };
     let key = Key::for_profile(profile);
     with_vault(profile, cache, async |session, _| {
-        let shared = Shared::new(shared_at, &key, &profile.vault.addr);
+        let api_token = session
+            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+            .await?;
+        let seal = SealKey::derive(&api_token, &key);
+        let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
         Ok(shared.read(&session.client).await?.token)
     })
 }
 
-/// Empties the profile's shared entry, or with `all` every entry under the
-/// shared path (which needs `list` on its metadata).
+/// Deletes the profile's shared entry, or with `all` every entry under the
+/// shared path (which needs `list` on its metadata) — each with its KV
+/// history, which holds earlier (sealed) tokens.
 pub fn erase_shared(profile: &Profile, all: bool) -> Result<()> {
     let Some(shared_at) = &profile.cache.shared else {
         return Ok(());
     };
     let cache = Cache::open(&profile.cache)?;
     with_vault(profile, &cache, async |session, _| {
-        let keys = if all {
-            crate::cache::shared::list(&session.client, shared_at, &profile.vault.addr).await?
+        let addr = &profile.vault.addr;
+        let erased = if all {
+            crate::cache::shared::erase_all(&session.client, shared_at, addr).await?
         } else {
-            vec![Key::for_profile(profile)]
+            let key = Key::for_profile(profile);
+            crate::cache::shared::erase(&session.client, shared_at, &key, addr).await?;
+            1
         };
-        for key in &keys {
-            Shared::new(shared_at, key, &profile.vault.addr)
-                .erase(&session.client)
-                .await?;
-        }
-        info!("erased {} shared entries", keys.len());
+        info!("erased {erased} shared entries");
         Ok(())
     })
 }

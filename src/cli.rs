@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Origin;
 use crate::protocol::Format;
 
 #[derive(Parser, Debug)]
@@ -275,6 +276,9 @@ pub struct GlobalArgs {
     /// Accept a cache directory on a persistent filesystem (tokens would lie on disk).
     #[arg(long, global = true)]
     pub allow_disk_cache: bool,
+    /// Accept plain http:// to a SeaTable or Vault that is not loopback (tokens in clear text).
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_http: bool,
     /// Refresh this long before the token expires [default: 5m].
     #[arg(long, global = true, env = "SEATABLE_CRED_REFRESH_BEFORE", value_name = "DURATION", value_parser = duration)]
     pub refresh_before: Option<Duration>,
@@ -290,6 +294,52 @@ pub struct GlobalArgs {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Where clap found each value: the flag or its environment variable.
+    #[arg(skip)]
+    pub sources: Sources,
+}
+
+/// For each option clap read, the flag or environment variable it came
+/// from — so that a message about a bad value names the place to fix it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Sources(std::collections::BTreeMap<String, Origin>);
+
+impl Sources {
+    /// What `matches` (parsed by `cmd`) took from the command line or the
+    /// environment for every argument but those in `skip`.
+    fn of(cmd: &clap::Command, matches: &clap::ArgMatches, skip: &[clap::Id]) -> Sources {
+        use clap::parser::ValueSource;
+        let mut found = std::collections::BTreeMap::new();
+        for arg in cmd.get_arguments().filter(|a| !skip.contains(a.get_id())) {
+            let id = arg.get_id().as_str();
+            let origin = match matches.value_source(id) {
+                Some(ValueSource::CommandLine) => match arg.get_long() {
+                    Some(long) => Origin::Flag(format!("--{long}")),
+                    None => continue,
+                },
+                Some(ValueSource::EnvVariable) => match arg.get_env() {
+                    Some(name) => Origin::Env(name.to_string_lossy().into_owned()),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            found.insert(id.to_string(), origin);
+        }
+        Sources(found)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Origin> {
+        self.0.get(id)
+    }
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// Sources as a caller that parsed by other means knows them.
+    pub fn from_map(map: std::collections::BTreeMap<String, Origin>) -> Sources {
+        Sources(map)
+    }
 }
 
 /// Parses the command line. The two commands other tools run on every
@@ -306,7 +356,16 @@ pub fn parse() -> Result<Cli, clap::Error> {
     {
         return Ok(cli);
     }
-    Cli::try_parse_from(args)
+    parse_full(args)
+}
+
+fn parse_full(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.global.sources = Sources::of(&cmd, &matches, &[]);
+    Ok(cli)
 }
 
 fn parse_hot(name: &str, args: &[std::ffi::OsString]) -> Option<Cli> {
@@ -317,18 +376,17 @@ fn parse_hot(name: &str, args: &[std::ffi::OsString]) -> Option<Cli> {
         "git-credential" => GitCredentialArgs::augment_args(flat),
         _ => return None,
     };
-    let matches = GlobalArgs::augment_args(flat)
-        .mut_args(|a| a.global(false))
-        .try_get_matches_from(args)
-        .ok()?;
+    // The subcommand's own options are not settings with an origin.
+    let own: Vec<clap::Id> = flat.get_arguments().map(|a| a.get_id().clone()).collect();
+    let mut flat = GlobalArgs::augment_args(flat).mut_args(|a| a.global(false));
+    let matches = flat.try_get_matches_from_mut(args).ok()?;
     let command = match name {
         "get" => Command::Get(GetArgs::from_arg_matches(&matches).ok()?),
         _ => Command::GitCredential(GitCredentialArgs::from_arg_matches(&matches).ok()?),
     };
-    Some(Cli {
-        global: GlobalArgs::from_arg_matches(&matches).ok()?,
-        command,
-    })
+    let mut global = GlobalArgs::from_arg_matches(&matches).ok()?;
+    global.sources = Sources::of(&flat, &matches, &own);
+    Some(Cli { global, command })
 }
 
 #[cfg(test)]
@@ -368,7 +426,7 @@ mod tests {
             &["seatable-cred", "git-credential", "erase"],
         ] {
             let hot = parse_hot(args[1], &os(&args[1..])).expect("hot path parses");
-            let full = Cli::try_parse_from(os(args)).unwrap();
+            let full = parse_full(os(args)).unwrap();
             assert_eq!(format!("{hot:?}"), format!("{full:?}"), "{args:?}");
         }
     }

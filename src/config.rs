@@ -17,6 +17,18 @@ use serde::Deserialize;
 use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::error::Failure;
 
+/// The environment variables that carry secret values for the helper
+/// itself: read where needed, never passed on to `exec`'s command.
+pub const SECRET_VARIABLES: [&str; 7] = [
+    "VAULT_TOKEN",
+    "BAO_TOKEN",
+    "SEATABLE_CRED_SECRET_ID",
+    "SEATABLE_CRED_JWT",
+    "SEATABLE_CRED_PASSWORD",
+    "SEATABLE_CRED_ACCOUNT_PASSWORD",
+    "SEATABLE_CRED_OTP",
+];
+
 /// Default SeaTable refresh window, lifetime-independent.
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// Default overall deadline of the network work of one call.
@@ -60,6 +72,7 @@ struct ProfileConfig {
     cache_dir: Option<PathBuf>,
     shared_cache: Option<String>,
     allow_disk_cache: Option<bool>,
+    allow_http: Option<bool>,
     refresh_before: Option<String>,
     lifetime: Option<String>,
     timeout: Option<String>,
@@ -198,6 +211,8 @@ impl SecretRef {
 pub struct CacheSettings {
     pub backend: CacheBackend,
     pub dir: Option<PathBuf>,
+    /// Where `dir` was set (for messages about it).
+    pub dir_origin: Origin,
     pub allow_disk: bool,
     /// The KV v2 path of the `vault` tier.
     pub shared: Option<SecretRef>,
@@ -218,15 +233,61 @@ pub struct Profile {
     pub refresh_before: Duration,
     pub lifetime: Option<Duration>,
     pub timeout: Duration,
+    /// Set (with where it was set) when plain HTTP to a host that is not
+    /// loopback is accepted (SPEC §9).
+    pub allow_http: Option<Origin>,
+    /// Where each setting that has a profile key came from.
+    pub origins: BTreeMap<&'static str, Origin>,
 }
 
-/// Where the settings came from, for messages that tell the user where to fix them.
-struct Origin {
+impl Profile {
+    /// Where the setting with this profile key came from ([`Origin::Default`]
+    /// when nothing set it).
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+}
+
+/// Where a setting's value came from, so that a message names the place to
+/// fix it: the flag, the environment variable or the config file's key —
+/// whichever really set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag, e.g. `--lifetime`.
+    Flag(String),
+    /// An environment variable, e.g. `SEATABLE_CRED_LIFETIME`.
+    Env(String),
+    /// A key of the profile's table in the config file.
+    File {
+        key: &'static str,
+        profile: String,
+        path: PathBuf,
+    },
+    /// Nothing set it.
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(flag) => f.write_str(flag),
+            Origin::Env(name) => f.write_str(name),
+            Origin::File { key, profile, path } => {
+                write!(f, "{key} in [profiles.{profile}] of {}", path.display())
+            }
+            Origin::Default => f.write_str("the default"),
+        }
+    }
+}
+
+/// Where the profile's table is, for messages that tell the user where to
+/// fix a setting.
+struct Place {
     profile: String,
     file: Option<PathBuf>,
 }
 
-impl Origin {
+impl Place {
     /// "set --flag, ENV or key in [profiles.NAME] of FILE"
     fn hint(&self, flag: &str, env: &str, key: &str) -> String {
         let place = match &self.file {
@@ -236,15 +297,67 @@ impl Origin {
         format!("set --{flag}, {env} or {key} in {place}")
     }
 
-    fn bad(&self, key: &str, problem: impl std::fmt::Display) -> Failure {
+    fn file_key(&self, key: &'static str) -> Origin {
         match &self.file {
-            Some(file) => Failure::usage(format!(
-                "{key} in [profiles.{}] of {}: {problem}",
-                self.profile,
-                file.display()
-            )),
-            None => Failure::usage(format!("{key}: {problem}")),
+            Some(path) => Origin::File {
+                key,
+                profile: self.profile.clone(),
+                path: path.clone(),
+            },
+            None => Origin::Default,
         }
+    }
+}
+
+/// A usage error about a setting, naming where it was set.
+fn bad(origin: &Origin, problem: impl std::fmt::Display) -> Failure {
+    Failure::usage(format!("{origin}: {problem}"))
+}
+
+/// The origin of a value clap parsed for the argument `id` (a flag, or its
+/// environment variable); a flag when clap did not say (tests build
+/// [`GlobalArgs`] by hand).
+fn clap_origin(args: &GlobalArgs, id: &str) -> Origin {
+    args.sources
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| Origin::Flag(format!("--{}", id.replace('_', "-"))))
+}
+
+/// Records where each setting came from while the profile is resolved.
+struct Origins<'a> {
+    args: &'a GlobalArgs,
+    place: &'a Place,
+    seen: BTreeMap<&'static str, Origin>,
+}
+
+impl Origins<'_> {
+    /// The first of: the flag (or its clap-read variable) `from_args`, the
+    /// other environment variables `envs`, the file's value; and notes
+    /// where it came from under `key` (also the clap argument id).
+    fn pick<T>(
+        &mut self,
+        key: &'static str,
+        from_args: Option<T>,
+        envs: Vec<(&'static str, Option<T>)>,
+        from_file: Option<T>,
+    ) -> Option<T> {
+        let found = match from_args {
+            Some(v) => Some((v, clap_origin(self.args, key))),
+            None => envs
+                .into_iter()
+                .find_map(|(name, v)| v.map(|v| (v, Origin::Env(name.to_string()))))
+                .or_else(|| from_file.map(|v| (v, self.place.file_key(key)))),
+        };
+        found.map(|(v, origin)| {
+            self.seen.insert(key, origin);
+            v
+        })
+    }
+
+    /// Where `key` came from, once picked.
+    fn of(&self, key: &str) -> Origin {
+        self.seen.get(key).cloned().unwrap_or(Origin::Default)
     }
 }
 
@@ -269,18 +382,64 @@ fn load_profile(
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-        Err(e) => {
-            return Err(Failure::usage(format!(
-                "cannot read config file {}: {e}",
-                path.display()
-            )));
-        }
+    let cannot = |e: std::io::Error| {
+        Failure::usage(format!("cannot read config file {}: {e}", path.display()))
     };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    check_trusted(&file, path)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(&file, MAX_CONFIG + 1), &mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_CONFIG {
+        return Err(Failure::usage(format!(
+            "config file {} is larger than {} KiB: not a seatable-cred config file",
+            path.display(),
+            MAX_CONFIG / 1024
+        )));
+    }
     let mut file = parse(&text, path)?;
     Ok(file.profiles.remove(name))
+}
+
+/// Config files are small; anything larger is not one.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
+/// Refuses a config file that someone else could have written, as ssh does:
+/// its `server_url` or `vault_addr` decides where the API token is sent. The
+/// owner must be the user (or root) and group and others must not write it.
+fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(|e| {
+        Failure::usage(format!(
+            "cannot inspect config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Ok(());
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(Failure::usage(format!(
+            "config file {} belongs to uid {}, not to you: whoever can write it decides where your tokens go; use a file of your own",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(Failure::usage(format!(
+            "config file {} is writable by others (mode {:03o}): whoever can write it decides where your tokens go; run chmod go-w {}",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
@@ -309,22 +468,105 @@ pub fn check(text: &str, path: &Path) -> Result<Vec<String>, Failure> {
 }
 
 /// Validates an http(s) URL and drops a trailing slash. URLs carrying
-/// credentials are refused: they would sit in argv or a config file.
-fn normalise_url(text: &str) -> Result<String, String> {
-    let url = url::Url::parse(text.trim()).map_err(|e| format!("'{text}' is not a URL ({e})"))?;
+/// credentials or a query are refused: they would sit in argv or a config
+/// file. Messages show the URL without them ([`redact_url`]).
+fn normalise_url(text: &str) -> Result<url::Url, String> {
+    let shown = redact_url(text);
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("'{shown}' is not a URL ({e})"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("'{text}' must start with https:// or http://"));
+        return Err(format!("'{shown}' must start with https:// or http://"));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("'{text}' has no host"));
+        return Err(format!("'{shown}' has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("a URL must not carry credentials".to_string());
+        return Err(format!(
+            "'{shown}' carries credentials: a URL must not (they would sit in argv or a file)"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("'{text}' must not have a query or fragment"));
+        return Err(format!("'{shown}' must not have a query or fragment"));
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    Ok(url)
+}
+
+/// A URL as it may be shown: without user, password, query or fragment.
+/// Works on text that does not parse as a URL too — that is exactly when
+/// an error message would otherwise echo it.
+pub fn redact_url(text: &str) -> String {
+    let text = text.trim();
+    let text = text.split(['?', '#']).next().unwrap_or_default();
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, text),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let shown: String = format!("{authority}{path}")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    match scheme {
+        Some(scheme) => format!("{scheme}://{shown}"),
+        None => shown,
+    }
+}
+
+/// Whether plain HTTP to this URL stays on the machine: a loopback address
+/// (127.0.0.0/8, ::1, or either as an IPv4-mapped IPv6 address) or the name
+/// `localhost` (and names under it, RFC 6761).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// Checks a normalised URL's scheme against `allow_http`: plain HTTP to a
+/// host that is not loopback carries tokens in clear text over a network.
+fn check_plain_http(
+    url: &url::Url,
+    origin: &Origin,
+    what: &str,
+    allow_http: Option<&Origin>,
+) -> Result<(), Failure> {
+    if url.scheme() != "http" || is_loopback(url) {
+        return Ok(());
+    }
+    let shown = redact_url(&url_text(url));
+    match allow_http {
+        None => Err(bad(
+            origin,
+            format!(
+                "'{shown}' is plain HTTP to a host that is not loopback: {what} would cross the network in clear text; use https://, or accept the risk with --allow-http, allow_http = true or SEATABLE_CRED_ALLOW_HTTP=1"
+            ),
+        )),
+        Some(allowed) => {
+            tracing::warn!(
+                "plain HTTP to {shown} ({origin}): {what} crosses the network unencrypted (allowed by {allowed})"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The URL as the helper uses it: without a trailing slash.
+fn url_text(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
 }
 
 /// `true`/`false` the way Go's strconv.ParseBool reads them, as the vault CLI does.
@@ -336,8 +578,8 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// The profile's table of the config file, and where it came from.
-fn profile_table(args: &GlobalArgs, env: &dyn Env) -> Result<(String, ProfileConfig, Origin)> {
+/// The profile's table of the config file, and where it is.
+fn profile_table(args: &GlobalArgs, env: &dyn Env) -> Result<(String, ProfileConfig, Place)> {
     let name = args
         .profile
         .clone()
@@ -347,7 +589,7 @@ fn profile_table(args: &GlobalArgs, env: &dyn Env) -> Result<(String, ProfileCon
         None => (default_config_path(env), false),
     };
     let file = load_profile(path.as_deref(), explicit, &name)?;
-    let origin = Origin {
+    let place = Place {
         profile: name.clone(),
         file: path.clone(),
     };
@@ -360,26 +602,36 @@ fn profile_table(args: &GlobalArgs, env: &dyn Env) -> Result<(String, ProfileCon
         ))
         .into());
     }
-    Ok((name, file.unwrap_or_default(), origin))
+    Ok((name, file.unwrap_or_default(), place))
 }
 
 /// Only the cache settings of the profile: enough for `erase --all`, which
 /// must work without a server or secret configured.
 pub fn resolve_cache(args: &GlobalArgs, env: &dyn Env) -> Result<CacheSettings> {
-    let (_, file, origin) = profile_table(args, env)?;
-    cache_settings(args, &file, &origin)
+    let (_, file, place) = profile_table(args, env)?;
+    let mut origins = Origins {
+        args,
+        place: &place,
+        seen: BTreeMap::new(),
+    };
+    cache_settings(&file, &mut origins)
 }
 
-fn cache_settings(
-    args: &GlobalArgs,
-    file: &ProfileConfig,
-    origin: &Origin,
-) -> Result<CacheSettings> {
-    let backend = args.cache.or(file.cache).unwrap_or(CacheBackend::Auto);
-    let shared = match args.shared_cache.clone().or(file.shared_cache.clone()) {
+fn cache_settings(file: &ProfileConfig, o: &mut Origins<'_>) -> Result<CacheSettings> {
+    let args = o.args;
+    let backend = o
+        .pick("cache", args.cache, vec![], file.cache)
+        .unwrap_or(CacheBackend::Auto);
+    let shared_text = o.pick(
+        "shared_cache",
+        args.shared_cache.clone(),
+        vec![],
+        file.shared_cache.clone(),
+    );
+    let shared = match shared_text {
         Some(text) => Some(SecretRef::parse(&text).ok_or_else(|| {
-            origin.bad(
-                "shared_cache",
+            bad(
+                &o.of("shared_cache"),
                 format!(
                     "'{text}' is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache"
                 ),
@@ -388,72 +640,112 @@ fn cache_settings(
         None if backend == CacheBackend::Vault => {
             return Err(Failure::usage(format!(
                 "--cache vault needs a KV v2 path for the shared entries: {}",
-                origin.hint("shared-cache", "SEATABLE_CRED_SHARED_CACHE", "shared_cache")
+                o.place
+                    .hint("shared-cache", "SEATABLE_CRED_SHARED_CACHE", "shared_cache")
             ))
             .into());
         }
         None => None,
     };
+    let dir = o.pick(
+        "cache_dir",
+        args.cache_dir.clone(),
+        vec![],
+        file.cache_dir.clone(),
+    );
+    let allow_disk = o
+        .pick(
+            "allow_disk_cache",
+            args.allow_disk_cache.then_some(true),
+            vec![],
+            file.allow_disk_cache,
+        )
+        .unwrap_or(false);
     Ok(CacheSettings {
         backend,
-        dir: args.cache_dir.clone().or(file.cache_dir.clone()),
-        allow_disk: args.allow_disk_cache || file.allow_disk_cache.unwrap_or(false),
+        dir,
+        dir_origin: o.of("cache_dir"),
+        allow_disk,
         shared,
     })
 }
 
 /// Resolves the profile for this call.
 pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
-    let (name, file, origin) = profile_table(args, env)?;
+    let (name, file, place) = profile_table(args, env)?;
+    let mut o = Origins {
+        args,
+        place: &place,
+        seen: BTreeMap::new(),
+    };
 
-    let server_url = args
-        .server_url
-        .clone()
-        .or(file.server_url.clone())
+    // Checked first: whether plain HTTP may be used decides whether the
+    // addresses below are acceptable.
+    let allow_http = o
+        .pick(
+            "allow_http",
+            // An explicit SEATABLE_CRED_ALLOW_HTTP=false beats the file.
+            (args.allow_http || args.sources.contains_key("allow_http")).then_some(args.allow_http),
+            vec![],
+            file.allow_http,
+        )
+        .unwrap_or(false)
+        .then(|| o.of("allow_http"));
+
+    let server_url = o
+        .pick(
+            "server_url",
+            args.server_url.clone(),
+            vec![],
+            file.server_url.clone(),
+        )
         .ok_or_else(|| {
             Failure::usage(format!(
                 "no SeaTable server: {}",
-                origin.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
+                place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
             ))
         })?;
-    let server_url = normalise_url(&server_url).map_err(|e| origin.bad("server_url", e))?;
+    let server = normalise_url(&server_url).map_err(|e| bad(&o.of("server_url"), e))?;
+    check_plain_http(
+        &server,
+        &o.of("server_url"),
+        "the API token",
+        allow_http.as_ref(),
+    )?;
 
-    let secret_text = args.secret.clone().or(file.secret.clone()).ok_or_else(|| {
-        Failure::usage(format!(
-            "no secret path for the API token: {}",
-            origin.hint("secret", "SEATABLE_CRED_SECRET", "secret")
-        ))
-    })?;
+    let secret_text = o
+        .pick("secret", args.secret.clone(), vec![], file.secret.clone())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "no secret path for the API token: {}",
+                place.hint("secret", "SEATABLE_CRED_SECRET", "secret")
+            ))
+        })?;
     let secret = SecretRef::parse(&secret_text).ok_or_else(|| {
-        origin.bad(
-            "secret",
+        bad(
+            &o.of("secret"),
             format!("'{secret_text}' is not MOUNT/PATH, e.g. secret/seatable/crm"),
         )
     })?;
 
-    let field = args
-        .field
-        .clone()
-        .or(file.field.clone())
+    let field = o
+        .pick("field", args.field.clone(), vec![], file.field.clone())
         .unwrap_or_else(|| "api_token".to_string());
     if field.is_empty() {
-        return Err(origin.bad("field", "must not be empty").into());
+        return Err(bad(&o.of("field"), "must not be empty").into());
     }
-    let kv_version = args.kv_version.or(file.kv_version);
+    let kv_version = o.pick("kv_version", args.kv_version, vec![], file.kv_version);
     if let Some(v) = kv_version
         && v != 1
         && v != 2
     {
-        return Err(origin
-            .bad("kv_version", format!("{v} is not 1 or 2"))
-            .into());
+        return Err(bad(&o.of("kv_version"), format!("{v} is not 1 or 2")).into());
     }
 
-    let duration = |key: &str, flag: Option<Duration>, text: Option<String>| {
-        flag.map(Ok)
-            .or_else(|| text.map(|t| crate::time::parse_duration(&t)))
-            .transpose()
-            .map_err(|e| origin.bad(key, e))
+    let mut duration = |key: &'static str, flag: Option<Duration>, text: Option<String>| {
+        let parsed = text.map(|t| crate::time::parse_duration(&t));
+        let found = o.pick(key, flag.map(Ok), vec![], parsed);
+        found.transpose().map_err(|e| bad(&o.of(key), e))
     };
     let refresh_before = duration(
         "refresh_before",
@@ -465,20 +757,28 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
     let timeout =
         duration("timeout", args.timeout, file.timeout.clone())?.unwrap_or(DEFAULT_TIMEOUT);
     if lifetime.is_some_and(|l| l.as_secs() < 60) {
-        return Err(origin.bad("lifetime", "must be at least 1m").into());
+        return Err(bad(&o.of("lifetime"), "must be at least 1m").into());
+    }
+    if lifetime.is_some_and(|l| l.as_secs() > MAX_LIFETIME.as_secs()) {
+        return Err(bad(&o.of("lifetime"), "must be at most 365d").into());
     }
     if timeout.is_zero() {
-        return Err(origin.bad("timeout", "must be more than 0s").into());
+        return Err(bad(&o.of("timeout"), "must be more than 0s").into());
     }
 
-    let vault = resolve_vault(args, &file, env, &origin)?;
-
-    let cache = cache_settings(args, &file, &origin)?;
+    let ca_cert = o.pick(
+        "ca_cert",
+        args.ca_cert.clone(),
+        vec![],
+        file.ca_cert.clone(),
+    );
+    let vault = resolve_vault(&file, env, &mut o, allow_http.as_ref())?;
+    let cache = cache_settings(&file, &mut o)?;
 
     Ok(Profile {
         name,
-        server_url,
-        ca_cert: args.ca_cert.clone().or(file.ca_cert.clone()),
+        server_url: url_text(&server),
+        ca_cert,
         vault,
         secret,
         field,
@@ -487,35 +787,55 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
         refresh_before,
         lifetime,
         timeout,
+        allow_http,
+        origins: o.seen,
     })
 }
 
+/// The longest `--lifetime` accepted.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn resolve_vault(
-    args: &GlobalArgs,
     file: &ProfileConfig,
     env: &dyn Env,
-    origin: &Origin,
+    o: &mut Origins<'_>,
+    allow_http: Option<&Origin>,
 ) -> Result<VaultSettings, Failure> {
+    let args = o.args;
     // The vault CLI's default address.
-    let addr = args
-        .vault_addr
-        .clone()
-        .or_else(|| env.var("VAULT_ADDR"))
-        .or_else(|| env.var("BAO_ADDR"))
-        .or_else(|| file.vault_addr.clone())
-        .unwrap_or_else(|| "https://127.0.0.1:8200".to_string());
-    let addr = normalise_url(&addr).map_err(|e| origin.bad("vault_addr", e))?;
-    let namespace = args
-        .vault_namespace
-        .clone()
-        .or_else(|| env.var("VAULT_NAMESPACE"))
-        .or_else(|| env.var("BAO_NAMESPACE"))
-        .or_else(|| file.vault_namespace.clone());
-    let either = |a: &str, b: &str| env.var(a).or_else(|| env.var(b));
-    let path_of = |a: &str, b: &str, key: &Option<PathBuf>| {
-        either(a, b).map(PathBuf::from).or_else(|| key.clone())
+    let addr_text = o
+        .pick(
+            "vault_addr",
+            args.vault_addr.clone(),
+            vec![
+                ("VAULT_ADDR", env.var("VAULT_ADDR")),
+                ("BAO_ADDR", env.var("BAO_ADDR")),
+            ],
+            file.vault_addr.clone(),
+        )
+        .unwrap_or_else(|| DEFAULT_VAULT_ADDR.to_string());
+    let addr = normalise_url(&addr_text).map_err(|e| bad(&o.of("vault_addr"), e))?;
+    check_plain_http(&addr, &o.of("vault_addr"), "the Vault token", allow_http)?;
+    let addr = url_text(&addr);
+    let namespace = o.pick(
+        "vault_namespace",
+        args.vault_namespace.clone(),
+        vec![
+            ("VAULT_NAMESPACE", env.var("VAULT_NAMESPACE")),
+            ("BAO_NAMESPACE", env.var("BAO_NAMESPACE")),
+        ],
+        file.vault_namespace.clone(),
+    );
+    let either = |a: &'static str, b: &'static str| {
+        vec![
+            (a, env.var(a).map(PathBuf::from)),
+            (b, env.var(b).map(PathBuf::from)),
+        ]
     };
-    let skip_verify = match either("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") {
+    let skip_verify = match env
+        .var("VAULT_SKIP_VERIFY")
+        .or_else(|| env.var("BAO_SKIP_VERIFY"))
+    {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| {
             Failure::usage(format!(
@@ -524,15 +844,20 @@ fn resolve_vault(
         })?,
     };
 
-    let method = args.auth.or(file.auth).unwrap_or(AuthMethod::Token);
-    let auth_mount = args
-        .auth_mount
-        .clone()
-        .or_else(|| file.auth_mount.clone())
+    let method = o
+        .pick("auth", args.auth, vec![], file.auth)
+        .unwrap_or(AuthMethod::Token);
+    let auth_mount = o
+        .pick(
+            "auth_mount",
+            args.auth_mount.clone(),
+            vec![],
+            file.auth_mount.clone(),
+        )
         .unwrap_or_else(|| method.name().to_string())
         .trim_matches('/')
         .to_string();
-    let role = args.role.clone().or_else(|| file.role.clone());
+    let role = o.pick("role", args.role.clone(), vec![], file.role.clone());
     // A secret value in the environment or a file that holds it; the flag's
     // file wins over the environment's value, which wins over the config's file.
     let secret_input = |flag: &Option<PathBuf>, env_name: &'static str, key: &Option<PathBuf>| {
@@ -544,12 +869,13 @@ fn resolve_vault(
             key.clone().map(SecretInput::File)
         }
     };
+    let place = o.place;
     let required = |value: Option<String>, what: &str, flag: &str, env_name: &str, key: &str| {
         value.ok_or_else(|| {
             Failure::usage(format!(
                 "--auth {} needs {what}: {}",
                 method.name(),
-                origin.hint(flag, env_name, key)
+                place.hint(flag, env_name, key)
             ))
         })
     };
@@ -570,7 +896,7 @@ fn resolve_vault(
         ),
         AuthMethod::Approle => Auth::AppRole {
             role_id: required(
-                args.role_id.clone().or_else(|| file.role_id.clone()),
+                o.pick("role_id", args.role_id.clone(), vec![], file.role_id.clone()),
                 "a role-id",
                 "role-id",
                 "SEATABLE_CRED_ROLE_ID",
@@ -589,13 +915,13 @@ fn resolve_vault(
             jwt: secret_input(&args.jwt_file, "SEATABLE_CRED_JWT", &file.jwt_file).ok_or_else(|| {
                 Failure::usage(format!(
                     "--auth jwt needs a JWT: set --jwt-file, SEATABLE_CRED_JWT (the token itself) or jwt_file in [profiles.{}]",
-                    origin.profile
+                    place.profile
                 ))
             })?,
         },
         AuthMethod::Userpass => {
             let username = required(
-                args.username.clone().or_else(|| file.username.clone()),
+                o.pick("username", args.username.clone(), vec![], file.username.clone()),
                 "a username",
                 "username",
                 "SEATABLE_CRED_USERNAME",
@@ -610,12 +936,18 @@ fn resolve_vault(
         AuthMethod::Cert => Auth::Cert { role },
     };
 
-    let client_cert = path_of(
-        "VAULT_CLIENT_CERT",
-        "BAO_CLIENT_CERT",
-        &file.vault_client_cert,
+    let client_cert = o.pick(
+        "vault_client_cert",
+        None,
+        either("VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
+        file.vault_client_cert.clone(),
     );
-    let client_key = path_of("VAULT_CLIENT_KEY", "BAO_CLIENT_KEY", &file.vault_client_key);
+    let client_key = o.pick(
+        "vault_client_key",
+        None,
+        either("VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
+        file.vault_client_key.clone(),
+    );
     if method == AuthMethod::Cert && (client_cert.is_none() || client_key.is_none()) {
         return Err(Failure::usage(
             "--auth cert needs a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY (or vault_client_cert and vault_client_key in the profile)",
@@ -626,12 +958,24 @@ fn resolve_vault(
             "a Vault client certificate needs both VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
         ));
     }
+    let ca_cert = o.pick(
+        "vault_ca_cert",
+        None,
+        either("VAULT_CACERT", "BAO_CACERT"),
+        file.vault_ca_cert.clone(),
+    );
+    let ca_path = o.pick(
+        "vault_ca_path",
+        None,
+        either("VAULT_CAPATH", "BAO_CAPATH"),
+        file.vault_ca_path.clone(),
+    );
 
     Ok(VaultSettings {
         addr,
         namespace,
-        ca_cert: path_of("VAULT_CACERT", "BAO_CACERT", &file.vault_ca_cert),
-        ca_path: path_of("VAULT_CAPATH", "BAO_CAPATH", &file.vault_ca_path),
+        ca_cert,
+        ca_path,
         client_cert,
         client_key,
         skip_verify,
@@ -640,6 +984,9 @@ fn resolve_vault(
         auth_mount,
     })
 }
+
+/// The vault CLI's default address, used when nothing sets one.
+pub const DEFAULT_VAULT_ADDR: &str = "https://127.0.0.1:8200";
 
 #[cfg(test)]
 mod tests {
@@ -720,18 +1067,18 @@ lifetime = "1h"
         let p = resolve(
             &args,
             &env(&[
-                ("VAULT_ADDR", "http://env-vault:8200"),
-                ("BAO_ADDR", "http://bao:1"),
+                ("VAULT_ADDR", "https://env-vault:8200"),
+                ("BAO_ADDR", "https://bao:1"),
             ]),
         )
         .unwrap();
-        assert_eq!(p.vault.addr, "http://env-vault:8200");
-        let p = resolve(&args, &env(&[("BAO_ADDR", "http://bao:1")])).unwrap();
-        assert_eq!(p.vault.addr, "http://bao:1");
-        args.vault_addr = Some("http://flag-vault:8200".into());
+        assert_eq!(p.vault.addr, "https://env-vault:8200");
+        let p = resolve(&args, &env(&[("BAO_ADDR", "https://bao:1")])).unwrap();
+        assert_eq!(p.vault.addr, "https://bao:1");
+        args.vault_addr = Some("https://flag-vault:8200".into());
         args.refresh_before = Some(Duration::from_secs(30));
-        let p = resolve(&args, &env(&[("VAULT_ADDR", "http://env-vault:8200")])).unwrap();
-        assert_eq!(p.vault.addr, "http://flag-vault:8200");
+        let p = resolve(&args, &env(&[("VAULT_ADDR", "https://env-vault:8200")])).unwrap();
+        assert_eq!(p.vault.addr, "https://flag-vault:8200");
         assert_eq!(p.refresh_before, Duration::from_secs(30));
     }
 
@@ -868,6 +1215,131 @@ lifetime = "1h"
         assert!(
             matches!(p.vault.auth, Auth::Token(SecretInput::FileOr(ref f, _)) if f == Path::new("/h/.vault-token"))
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        for (text, shown) in [
+            (
+                "https://alice:S3CRET@host:99999/p?x=1",
+                "https://***@host:99999/p",
+            ),
+            (
+                "https://host/path?api_token=SECRET#frag",
+                "https://host/path",
+            ),
+            ("https://user@host", "https://***@host"),
+            ("not a url but:PASSWORD@host", "***@host"),
+            ("https://a@b@host/x", "https://***@host/x"),
+            ("https://host:8200", "https://host:8200"),
+            ("http://h/\u{1b}[31m", "http://h/[31m"),
+        ] {
+            assert_eq!(redact_url(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn loopback_is_by_address_or_the_name_localhost() {
+        let yes = |u: &str| is_loopback(&url::Url::parse(u).unwrap());
+        for u in [
+            "http://127.0.0.1:1",
+            "http://127.9.8.7",
+            "http://[::1]:8",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:8200",
+            "http://LOCALHOST.",
+            "http://vault.localhost",
+        ] {
+            assert!(yes(u), "{u}");
+        }
+        for u in [
+            "http://0.0.0.0:1",
+            "http://10.0.0.1",
+            "http://[::]:1",
+            "http://localhost.example.com",
+            "http://mylocalhost",
+            "http://[::ffff:10.0.0.1]",
+        ] {
+            assert!(!yes(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_needs_allow_http() {
+        let args = |url: &str| GlobalArgs {
+            server_url: Some(url.into()),
+            secret: Some("secret/x".into()),
+            ..GlobalArgs::default()
+        };
+        let e = env(&[("VAULT_ADDR", "https://v")]);
+        let text = err_text(resolve(&args("http://seatable.example.com"), &e));
+        assert!(
+            text.starts_with("--server-url: 'http://seatable.example.com' is plain HTTP")
+                && text.contains("--allow-http")
+                && text.contains("SEATABLE_CRED_ALLOW_HTTP"),
+            "{text}"
+        );
+        assert!(resolve(&args("http://127.0.0.1:9"), &e).is_ok());
+        assert!(resolve(&args("https://seatable.example.com"), &e).is_ok());
+        let mut allowed = args("http://seatable.example.com");
+        allowed.allow_http = true;
+        let p = resolve(&allowed, &e).unwrap();
+        assert_eq!(p.allow_http, Some(Origin::Flag("--allow-http".into())));
+        let vault = env(&[("BAO_ADDR", "http://vault.example.com:8200")]);
+        let text = err_text(resolve(&args("https://s"), &vault));
+        assert!(
+            text.starts_with("BAO_ADDR: 'http://vault.example.com:8200'"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn messages_name_the_true_origin() {
+        let (_d, path) = write_config(
+            "[profiles.default]\nlifetime = \"3s\"\nserver_url = \"https://s\"\nsecret = \"secret/x\"\n",
+        );
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert_eq!(
+            text,
+            format!(
+                "lifetime in [profiles.default] of {}: must be at least 1m",
+                path.display()
+            )
+        );
+        let mut args = args_with(&path);
+        args.lifetime = Some(Duration::from_secs(3));
+        assert_eq!(
+            err_text(resolve(&args, &env(&[]))),
+            "--lifetime: must be at least 1m"
+        );
+        let mut sources = std::collections::BTreeMap::new();
+        sources.insert(
+            "lifetime".to_string(),
+            Origin::Env("SEATABLE_CRED_LIFETIME".into()),
+        );
+        args.sources = crate::cli::Sources::from_map(sources);
+        assert_eq!(
+            err_text(resolve(&args, &env(&[]))),
+            "SEATABLE_CRED_LIFETIME: must be at least 1m"
+        );
+        args.lifetime = Some(Duration::from_secs(366 * 24 * 3600));
+        assert!(err_text(resolve(&args, &env(&[]))).contains("at most 365d"));
+        let (_d, path) =
+            write_config("[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\n");
+        let args = args_with(&path);
+        let p = resolve(&args, &env(&[("BAO_ADDR", "https://b")])).unwrap();
+        assert_eq!(p.origin("vault_addr"), Origin::Env("BAO_ADDR".into()));
+        assert_eq!(p.origin("vault_namespace"), Origin::Default);
+        assert!(matches!(
+            p.origin("server_url"),
+            Origin::File {
+                key: "server_url",
+                ..
+            }
+        ));
+        let p = resolve(&args, &env(&[])).unwrap();
+        assert_eq!(p.origin("vault_addr"), Origin::Default);
+        assert_eq!(p.vault.addr, DEFAULT_VAULT_ADDR);
     }
 
     #[test]

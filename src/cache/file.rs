@@ -5,7 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::Store;
 use super::entry::MAX_ENTRY;
+use crate::config::CacheSettings;
 use crate::error::Failure;
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -24,38 +25,21 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens (creating if needed) the cache directory: `dir`, else the
-    /// default of [`super::default_dir`]. A directory on a persistent
-    /// filesystem is refused unless `allow_disk`.
-    pub fn open(dir: Option<&Path>, allow_disk: bool) -> Result<FileStore> {
-        let dir = dir.map_or_else(super::default_dir, Path::to_path_buf);
-        if !dir.is_absolute() {
-            return Err(Failure::usage(format!(
-                "cache directory {} must be an absolute path",
-                dir.display()
-            ))
-            .into());
+    /// Opens the cache directory the settings name, or the default (see
+    /// [`super::dir`]): created 0700 if missing, refused or avoided when
+    /// others could write it. A directory on a persistent filesystem is
+    /// refused unless `allow_disk_cache`.
+    pub fn open(settings: &CacheSettings) -> Result<FileStore> {
+        // Refused before anything is created there.
+        if let Some(dir) = &settings.dir
+            && !settings.allow_disk
+        {
+            in_memory(dir)?;
         }
-        if !allow_disk {
-            match filesystem_of(&dir) {
-                Some((_, true)) => {}
-                Some((kind, false)) => {
-                    return Err(Failure::usage(format!(
-                        "cache directory {} is on a persistent filesystem ({kind}), where tokens would outlive a reboot: use a tmpfs directory (e.g. $XDG_RUNTIME_DIR), or set allow_disk_cache = true / --allow-disk-cache to accept the risk",
-                        dir.display()
-                    ))
-                    .into());
-                }
-                None => {
-                    return Err(Failure::usage(format!(
-                        "cache directory {} has no existing parent to create it in",
-                        dir.display()
-                    ))
-                    .into());
-                }
-            }
+        let dir = super::dir::resolve(settings)?;
+        if !settings.allow_disk {
+            in_memory(&dir)?;
         }
-        ensure_private_dir(&dir)?;
         Ok(FileStore { dir })
     }
 
@@ -65,6 +49,24 @@ impl FileStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Refuses a directory on a persistent filesystem, where tokens would
+/// outlive a reboot.
+fn in_memory(dir: &Path) -> Result<()> {
+    match filesystem_of(dir) {
+        Some((_, true)) => Ok(()),
+        Some((kind, false)) => Err(Failure::usage(format!(
+            "cache directory {} is on a persistent filesystem ({kind}), where tokens would outlive a reboot: use a tmpfs directory (e.g. $XDG_RUNTIME_DIR), or set allow_disk_cache = true / --allow-disk-cache to accept the risk",
+            dir.display()
+        ))
+        .into()),
+        None => Err(Failure::usage(format!(
+            "cache directory {} has no existing parent to create it in",
+            dir.display()
+        ))
+        .into()),
     }
 }
 
@@ -100,55 +102,80 @@ fn statfs_type(path: &Path) -> Option<i64> {
     (rc == 0).then_some(stat.f_type as i64)
 }
 
-fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+/// Opens a file of ours in the cache directory without following a
+/// symlink or blocking on a FIFO, and checks what it is: a regular file,
+/// owned by the user, closed to others, no larger than an entry.
+pub(super) fn open_own(path: &Path, options: &mut fs::OpenOptions) -> Result<File, String> {
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        Err("not a regular file".into())
+    } else if meta.uid() != super::dir::euid() {
+        Err(format!("owned by uid {}", meta.uid()))
+    } else if meta.mode() & 0o077 != 0 {
+        Err("open to others".into())
+    } else if meta.len() > MAX_ENTRY as u64 {
+        Err("too large".into())
+    } else {
+        Ok(file)
+    }
 }
 
-/// Creates the directory 0700 or checks an existing one: a real directory,
-/// owned by us; group/other access is removed.
-pub(super) fn ensure_private_dir(dir: &Path) -> Result<()> {
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => {}
-        Err(e) => {
-            return Err(Failure::usage(format!(
-                "cannot create cache directory {}: {e}",
-                dir.display()
-            ))
-            .into());
+/// Deletes the helper's own files in `dir` — entries (`<key>.json` holding
+/// an entry of that key) and temp files a killed refresh left (`.tmp-*`
+/// holding an entry) — and nothing else: not the user's other files, not
+/// lock files (another process may hold one), not the directory's mode.
+/// Returns how many were deleted.
+pub fn erase_own(dir: &Path) -> Result<usize> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| Failure::internal(format!("cannot list {}: {e}", dir.display())))?;
+    let mut erased = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let expected_key = if let Some(id) = name.strip_suffix(".json") {
+            if !super::Key::is_entry_id(id) {
+                continue;
+            }
+            Some(id.to_string())
+        } else if is_temp_name(&name) {
+            None
+        } else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true)) else {
+            continue;
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        if Read::by_ref(&mut file)
+            .take(MAX_ENTRY as u64 + 1)
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
+            continue;
+        }
+        let ours = match (super::entry::key_of(&bytes), &expected_key) {
+            (Some(key), Some(expected)) => &key == expected,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if ours && fs::remove_file(&path).is_ok() {
+            erased += 1;
         }
     }
-    let meta = fs::symlink_metadata(dir).map_err(|e| {
-        Failure::usage(format!(
-            "cannot inspect cache directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    if !meta.file_type().is_dir() {
-        return Err(Failure::usage(format!(
-            "cache directory {} is not a directory (a symlink?): remove it or choose --cache-dir",
-            dir.display()
-        ))
-        .into());
-    }
-    if meta.uid() != euid() {
-        return Err(Failure::usage(format!(
-            "cache directory {} belongs to uid {}, not to you: remove it or choose --cache-dir",
-            dir.display(),
-            meta.uid()
-        ))
-        .into());
-    }
-    if meta.mode() & 0o077 != 0 {
-        debug!(dir = %dir.display(), "tightening the cache directory to 0700");
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| Failure::usage(format!("cannot chmod 700 {}: {e}", dir.display())))?;
-    }
-    Ok(())
+    Ok(erased)
+}
+
+/// The names the atomic writes use for their temp files: `.tmp-` and six
+/// random letters or digits.
+const TEMP_PREFIX: &str = ".tmp-";
+
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 impl Store for FileStore {
@@ -158,48 +185,29 @@ impl Store for FileStore {
 
     fn load(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
         let path = self.path(id);
-        let mut file = match File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    debug!(path = %path.display(), "cache entry unreadable ({e}); treating as a miss");
+        let mut file = match open_own(&path, fs::OpenOptions::new().read(true)) {
+            Ok(file) => file,
+            Err(why) => {
+                if path.exists() {
+                    debug!(path = %path.display(), "ignoring cache entry: {why}");
                 }
                 return None;
             }
         };
-        let meta = file.metadata().ok()?;
-        let why_not = if !meta.is_file() {
-            Some("not a regular file")
-        } else if meta.uid() != euid() {
-            Some("owned by another user")
-        } else if meta.mode() & 0o077 != 0 {
-            Some("readable by others")
-        } else if meta.len() > MAX_ENTRY as u64 {
-            Some("too large")
-        } else {
-            None
-        };
-        if let Some(why) = why_not {
-            debug!(path = %path.display(), "ignoring cache entry: {why}");
-            return None;
-        }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+        let mut bytes = Zeroizing::new(Vec::new());
         Read::by_ref(&mut file)
             .take(MAX_ENTRY as u64 + 1)
             .read_to_end(&mut bytes)
             .ok()?;
-        Some(bytes)
+        (bytes.len() <= MAX_ENTRY).then_some(bytes)
     }
 
     fn save(&self, id: &str, bytes: &[u8], _expires_at: u64) -> Result<()> {
         let write = || -> std::io::Result<()> {
             // tempfile creates the file 0600 with O_EXCL in our 0700 directory.
             let mut tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
+                .prefix(TEMP_PREFIX)
+                .rand_bytes(6)
                 .tempfile_in(&self.dir)?;
             tmp.write_all(bytes)?;
             tmp.persist(self.path(id)).map_err(|e| e.error)?;
@@ -234,7 +242,7 @@ impl Store for FileStore {
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
                 name.strip_suffix(".json")
-                    .filter(|id| !id.starts_with('.'))
+                    .filter(|id| super::Key::is_entry_id(id))
                     .map(str::to_string)
             })
             .collect())
@@ -244,6 +252,8 @@ impl Store for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Origin;
+    use std::os::unix::fs::PermissionsExt;
 
     fn shm_dir() -> tempfile::TempDir {
         tempfile::Builder::new()
@@ -252,33 +262,41 @@ mod tests {
             .unwrap()
     }
 
+    fn settings(dir: &Path, allow_disk: bool) -> CacheSettings {
+        CacheSettings {
+            backend: crate::cli::CacheBackend::File,
+            dir: Some(dir.to_path_buf()),
+            dir_origin: Origin::Flag("--cache-dir".into()),
+            allow_disk,
+            shared: None,
+        }
+    }
+
     #[test]
     fn round_trip_with_private_modes() {
         let root = shm_dir();
         let dir = root.path().join("cache");
-        let store = FileStore::open(Some(&dir), false).unwrap();
-        assert!(store.load("abc").is_none());
-        store.save("abc", b"{\"x\":1}", 0).unwrap();
+        let store = FileStore::open(&settings(&dir, false)).unwrap();
+        let id = "0123456789abcdef0123456789abcdef";
+        assert!(store.load(id).is_none());
+        store.save(id, b"{\"x\":1}", 0).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         assert_eq!(
-            fs::metadata(dir.join("abc.json")).unwrap().mode() & 0o777,
+            fs::metadata(dir.join(format!("{id}.json"))).unwrap().mode() & 0o777,
             0o600
         );
-        assert_eq!(&**store.load("abc").unwrap(), b"{\"x\":1}");
-        assert_eq!(store.ids().unwrap(), vec!["abc".to_string()]);
-        store.remove("abc").unwrap();
-        assert!(store.load("abc").is_none());
-        store.remove("abc").unwrap();
+        assert_eq!(&**store.load(id).unwrap(), b"{\"x\":1}");
+        assert_eq!(store.ids().unwrap(), vec![id.to_string()]);
+        store.remove(id).unwrap();
+        assert!(store.load(id).is_none());
+        store.remove(id).unwrap();
     }
 
     #[test]
-    fn loose_entries_are_misses_and_loose_dirs_are_tightened() {
+    fn loose_entries_fifos_and_symlinks_are_misses() {
         let root = shm_dir();
         let dir = root.path().join("cache");
-        fs::create_dir(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let store = FileStore::open(Some(&dir), false).unwrap();
-        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        let store = FileStore::open(&settings(&dir, false)).unwrap();
         store.save("abc", b"{}", 0).unwrap();
         fs::set_permissions(dir.join("abc.json"), fs::Permissions::from_mode(0o644)).unwrap();
         assert!(store.load("abc").is_none());
@@ -289,30 +307,64 @@ mod tests {
         fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink(&elsewhere, dir.join("abc.json")).unwrap();
         assert!(store.load("abc").is_none());
+        // A FIFO is neither waited on nor read.
+        fs::remove_file(dir.join("abc.json")).unwrap();
+        let fifo = std::ffi::CString::new(dir.join("abc.json").to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        assert!(store.load("abc").is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_loose_directory_is_refused_not_tightened() {
+        let root = shm_dir();
+        let dir = root.path().join("cache");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = FileStore::open(&settings(&dir, false)).err().unwrap();
+        let text = crate::error::one_line(&err);
+        assert!(
+            text.contains("chmod 700") && text.contains("--cache-dir"),
+            "{text}"
+        );
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o777);
     }
 
     #[test]
     fn persistent_directory_is_refused_unless_allowed() {
-        // Any persistent directory will do; the checkout normally is one.
-        let candidates = [env!("CARGO_MANIFEST_DIR"), "/var/tmp", "/tmp"];
-        let Some(parent) = candidates
-            .iter()
-            .find(|c| matches!(filesystem_of(Path::new(c)), Some((_, false))))
-        else {
-            eprintln!("no persistent filesystem among {candidates:?}; nothing to refuse here");
-            return;
-        };
-        let disk = tempfile::tempdir_in(parent).unwrap();
+        // The build directory is on the checkout's filesystem, which is
+        // persistent wherever these tests run (CI included).
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        assert!(
+            matches!(filesystem_of(disk.path()), Some((_, false))),
+            "the checkout must be on a persistent filesystem for this test"
+        );
         let dir = disk.path().join("cache");
-        let err = FileStore::open(Some(&dir), false).err().unwrap();
+        let err = FileStore::open(&settings(&dir, false)).err().unwrap();
         let text = crate::error::one_line(&err);
         assert!(text.contains("persistent filesystem"), "{text}");
         assert!(!dir.exists(), "nothing may be created on refusal");
-        assert!(FileStore::open(Some(&dir), true).is_ok());
+        assert!(FileStore::open(&settings(&dir, true)).is_ok());
     }
 
     #[test]
     fn relative_directory_is_refused() {
-        assert!(FileStore::open(Some(Path::new("rel/dir")), true).is_err());
+        assert!(FileStore::open(&settings(Path::new("rel/dir"), true)).is_err());
+    }
+
+    #[test]
+    fn temp_names() {
+        assert!(is_temp_name(".tmp-Ab12Cd"));
+        for name in [
+            ".tmp-notes",
+            ".tmp-Ab12Cd7",
+            ".tmp-Ab 2Cd",
+            "tmp-Ab12Cd",
+            ".tmp-",
+        ] {
+            assert!(!is_temp_name(name), "{name}");
+        }
     }
 }

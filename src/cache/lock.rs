@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// The lock could not be had before the deadline.
 #[derive(Debug)]
@@ -29,19 +29,27 @@ impl Lock {
     pub fn acquire(dir: &Path, id: &str, deadline: Instant) -> Result<Option<Lock>, Busy> {
         let started = Instant::now();
         let path = dir.join(format!("{id}.lock"));
-        let opened = super::file::ensure_private_dir(dir).ok().and_then(|()| {
+        // The directory is one [`super::dir`] trusts; the file must be ours
+        // too (no symlink, no FIFO, not open to others), or an attacker's
+        // lock could hold every refresh up until the deadline.
+        let opened = super::file::open_own(
+            &path,
             File::options()
                 .create(true)
                 .truncate(false)
+                .read(true)
                 .write(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .ok()
-        });
-        let Some(file) = opened else {
-            debug!(path = %path.display(), "cannot create the lock file; refreshing without the lock");
-            return Ok(None);
+                .mode(0o600),
+        );
+        let file = match opened {
+            Ok(file) => file,
+            Err(why) => {
+                warn!(
+                    "cannot use the lock file {} ({why}); refreshing without it",
+                    path.display()
+                );
+                return Ok(None);
+            }
         };
         let mut pause = Duration::from_millis(2);
         let mut said = false;
@@ -58,7 +66,7 @@ impl Lock {
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(e)) => {
-                    debug!(
+                    warn!(
                         "cannot lock {}: {e}; refreshing without the lock",
                         path.display()
                     );
@@ -109,5 +117,29 @@ mod tests {
         );
         let meta = std::fs::metadata(dir.path().join("k.lock")).unwrap();
         assert_eq!(meta.len(), 0, "a lock file holds nothing");
+    }
+
+    #[test]
+    fn a_lock_file_that_is_not_ours_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert!(Lock::acquire(dir.path(), "k", soon).unwrap().is_none());
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        assert!(Lock::acquire(dir.path(), "k", soon).unwrap().is_none());
+        std::fs::remove_file(&path).unwrap();
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let started = Instant::now();
+        assert!(Lock::acquire(dir.path(), "k", soon).unwrap().is_none());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a FIFO never blocks"
+        );
     }
 }

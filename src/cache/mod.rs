@@ -7,13 +7,15 @@
 //! their serialised form; [`lock`] serialises refreshes; [`shared`] is the
 //! Vault-hosted tier that one deployment's hosts share.
 
+pub mod dir;
 pub mod entry;
 pub mod file;
 pub mod keyring;
 pub mod lock;
+pub mod seal;
 pub mod shared;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use tracing::{debug, info, warn};
@@ -98,6 +100,12 @@ impl Key {
         &self.0
     }
 
+    /// A key by its id, as it appears in file names and the shared path
+    /// (for tools and tests that find entries there).
+    pub fn from_id(id: &str) -> Key {
+        Key(id.to_string())
+    }
+
     /// The key the fuzz targets decode entries under.
     #[doc(hidden)]
     pub fn fuzz() -> Key {
@@ -106,7 +114,16 @@ impl Key {
 
     /// Whether this is the key of a base token (not of a Vault login).
     pub fn is_base_token(id: &str) -> bool {
-        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    /// Whether this is the id of any entry: a base token's key or a Vault
+    /// login's (`vault-<key>`).
+    pub fn is_entry_id(id: &str) -> bool {
+        Self::is_base_token(id.strip_prefix("vault-").unwrap_or(id))
     }
 }
 
@@ -145,14 +162,13 @@ impl Cache {
     /// file directory, else none — said once at `-v`. With `vault`, base
     /// tokens live in Vault and this local store keeps only Vault logins.
     pub fn open(settings: &CacheSettings) -> Result<Cache> {
-        let lock_dir = || settings.dir.clone().unwrap_or_else(default_dir);
         match settings.backend {
             CacheBackend::None => Ok(Cache {
                 store: Box::new(NoCache),
                 lock_dir: None,
             }),
             CacheBackend::File => {
-                let store = file::FileStore::open(settings.dir.as_deref(), settings.allow_disk)?;
+                let store = file::FileStore::open(settings)?;
                 let dir = store.dir().to_path_buf();
                 Ok(Cache {
                     store: Box::new(store),
@@ -161,44 +177,45 @@ impl Cache {
             }
             CacheBackend::Keyring => Ok(Cache {
                 store: Box::new(keyring::KeyringStore::open()?),
-                lock_dir: Some(lock_dir()),
+                lock_dir: Some(lock_dir(settings)?),
             }),
-            CacheBackend::Auto | CacheBackend::Vault => Ok(Self::auto(settings)),
+            CacheBackend::Auto | CacheBackend::Vault => Self::auto(settings),
         }
     }
 
-    fn auto(settings: &CacheSettings) -> Cache {
-        let lock_dir = settings.dir.clone().unwrap_or_else(default_dir);
+    fn auto(settings: &CacheSettings) -> Result<Cache> {
         match keyring::KeyringStore::open() {
             Ok(store) => {
                 debug!("cache: kernel keyring");
-                return Cache {
+                return Ok(Cache {
                     store: Box::new(store),
-                    lock_dir: Some(lock_dir),
-                };
+                    lock_dir: Some(lock_dir(settings)?),
+                });
             }
             Err(e) => info!(
                 "cache: the kernel keyring is not usable here ({}); trying a memory-backed directory",
                 crate::error::one_line(&e)
             ),
         }
-        match file::FileStore::open(settings.dir.as_deref(), settings.allow_disk) {
+        match file::FileStore::open(settings) {
             Ok(store) => {
                 let dir = store.dir().to_path_buf();
-                Cache {
+                Ok(Cache {
                     store: Box::new(store),
                     lock_dir: Some(dir),
-                }
+                })
             }
+            // A directory the user named is theirs to fix.
+            Err(e) if settings.dir.is_some() => Err(e),
             Err(e) => {
                 info!(
                     "cache: no usable memory-backed directory ({}); caching is off",
                     crate::error::one_line(&e)
                 );
-                Cache {
+                Ok(Cache {
                     store: Box::new(NoCache),
                     lock_dir: None,
-                }
+                })
             }
         }
     }
@@ -258,16 +275,15 @@ impl Cache {
     }
 }
 
-/// `$XDG_RUNTIME_DIR/seatable-cred`, else `/dev/shm/seatable-cred-<uid>`.
-pub fn default_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir).join("seatable-cred"),
-        // SAFETY: geteuid cannot fail.
-        _ => PathBuf::from(format!("/dev/shm/seatable-cred-{}", unsafe {
-            libc::geteuid()
-        })),
-    }
+/// Where the lock files of the keyring (and Vault) tier go: the cache
+/// directory the settings name (refused if unsafe), else the default one
+/// (avoided if unsafe). Lock files hold nothing, so a persistent disk is
+/// fine for them.
+fn lock_dir(settings: &CacheSettings) -> Result<PathBuf> {
+    dir::resolve(settings)
 }
+
+pub use dir::default_dir;
 
 #[cfg(test)]
 mod tests {
@@ -275,10 +291,20 @@ mod tests {
 
     #[test]
     fn key_ids() {
-        assert!(Key::is_base_token("0123456789abcdef0123456789abcdef"));
-        assert!(!Key::is_base_token(
-            "vault-0123456789abcdef0123456789abcdef"
-        ));
+        let id = "0123456789abcdef0123456789abcdef";
+        assert!(Key::is_base_token(id));
+        assert!(!Key::is_base_token(&format!("vault-{id}")));
         assert!(!Key::is_base_token(".tmp-x"));
+        assert!(!Key::is_base_token("0123456789ABCDEF0123456789abcdef"));
+        assert!(!Key::is_base_token(&id[1..]));
+        assert!(Key::is_entry_id(id));
+        assert!(Key::is_entry_id(&format!("vault-{id}")));
+        assert!(!Key::is_entry_id(&format!("vault-{}", &id[1..])));
+        assert!(!Key::is_entry_id("package"));
+        // The keys the helper makes are of that shape.
+        let key = Key::hashed("", serde_json::json!(["x"]));
+        assert!(Key::is_base_token(key.as_str()));
+        let login = Key::hashed("vault-", serde_json::json!(["x"]));
+        assert!(Key::is_entry_id(login.as_str()) && !Key::is_base_token(login.as_str()));
     }
 }

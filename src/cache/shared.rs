@@ -2,24 +2,39 @@
 //! host of a deployment reads, written with check-and-set.
 //!
 //! ```json
-//! {"entry": {…the cache entry…} | null, "claim": {"holder": "host:pid:nonce", "until": 1764539700} | null}
+//! {"v": 2, "entry": "<sealed entry>" | null, "claim": "<sealed claim>" | null}
 //! ```
+//! Both records are sealed ([`super::seal`]) with a key only identities that
+//! can read the API token can derive: whoever else may write the path can
+//! neither read a base token nor plant one, and a record that does not open
+//! is a miss.
+//!
 //! A host that finds the entry missing or due for refresh writes a *claim*
 //! with check-and-set; exactly one such write succeeds, so exactly one host
 //! exchanges while the others wait for (and read) its entry. A claim lapses
-//! at `until`, so a claimer that dies is replaced.
+//! at its `until`, and in any case `timeout` after Vault stored it, so a
+//! claimer that dies — or a claim written with a far-off `until` — holds
+//! nobody up for longer than a call may take.
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
+use vaultrs::api::kv2::requests::{
+    DeleteSecretMetadataRequest, ListSecretsRequest, ReadSecretMetadataRequest, ReadSecretRequest,
+    SetSecretRequest, SetSecretRequestOptions,
+};
 use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 
+use super::seal::{Kind, SealKey};
 use super::{Key, entry};
 use crate::config::SecretRef;
 use crate::error::Failure;
 use crate::seatable::BaseToken;
+use crate::vault::api;
+
+/// The format of the KV data; older formats are not read (they were not
+/// sealed), so an entry from an old version is a miss.
+const FORMAT: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
@@ -32,19 +47,52 @@ pub struct Claim {
 pub struct State {
     /// KV version, for the next check-and-set (0: the secret does not exist).
     pub version: u64,
+    /// When Vault stored that version (Unix seconds, Vault's clock).
+    pub written_at: Option<u64>,
     pub token: Option<BaseToken>,
     pub claim: Option<Claim>,
+}
+
+impl State {
+    /// The claim, if it still counts at `now`: until its `until`, and never
+    /// longer than `timeout` after Vault stored it.
+    pub fn live_claim(&self, now: u64, timeout: std::time::Duration) -> Option<&Claim> {
+        let claim = self.claim.as_ref()?;
+        let cap = self
+            .written_at
+            .map_or(now, |at| at)
+            .saturating_add(timeout.as_secs().max(1));
+        (now < claim.until.min(cap)).then_some(claim)
+    }
+}
+
+/// The KV data, as written.
+#[derive(Serialize, Deserialize)]
+struct Data {
+    v: u64,
+    entry: Option<String>,
+    claim: Option<String>,
 }
 
 pub struct Shared<'a> {
     at: SecretRef,
     key: &'a Key,
     addr: &'a str,
+    seal: &'a SealKey,
+}
+
+fn request<E>(built: Result<E, impl std::fmt::Display>) -> Result<E, Failure> {
+    built.map_err(|e| Failure::internal(format!("shared cache request: {e}")))
 }
 
 impl<'a> Shared<'a> {
-    /// The entry of `key` under the `shared_cache` path.
-    pub fn new(shared_cache: &SecretRef, key: &'a Key, addr: &'a str) -> Shared<'a> {
+    /// The entry of `key` under the `shared_cache` path, sealed with `seal`.
+    pub fn new(
+        shared_cache: &SecretRef,
+        key: &'a Key,
+        addr: &'a str,
+        seal: &'a SealKey,
+    ) -> Shared<'a> {
         Shared {
             at: SecretRef {
                 mount: shared_cache.mount.clone(),
@@ -52,6 +100,7 @@ impl<'a> Shared<'a> {
             },
             key,
             addr,
+            seal,
         }
     }
 
@@ -81,13 +130,11 @@ impl<'a> Shared<'a> {
                 // also be of a claim written since the read above: read the
                 // data again, after the metadata, so that a claim is never
                 // overwritten with a version number that skipped it.
-                let version = match vaultrs::kv2::read_metadata(
-                    client,
-                    &self.at.mount,
-                    &self.at.path,
-                )
-                .await
-                {
+                let meta = ReadSecretMetadataRequest::builder()
+                    .mount(&self.at.mount)
+                    .path(&self.at.path)
+                    .build();
+                let version = match api::exec(client, request(meta)?).await {
                     Ok(meta) => meta.current_version,
                     Err(_) => 0,
                 };
@@ -98,6 +145,7 @@ impl<'a> Shared<'a> {
                 }
                 Ok(State {
                     version,
+                    written_at: None,
                     token: None,
                     claim: None,
                 })
@@ -107,29 +155,34 @@ impl<'a> Shared<'a> {
 
     /// The current version's data; `None` when there is none (404).
     async fn read_data(&self, client: &VaultClient) -> Result<Option<State>> {
-        let request = ReadSecretRequest::builder()
+        let read = ReadSecretRequest::builder()
             .mount(&self.at.mount)
             .path(&self.at.path)
-            .build()
-            .map_err(|e| Failure::internal(format!("shared cache request: {e}")))?;
-        match vaultrs::api::exec_with_result(client, request).await {
-            Ok(response) => Ok(Some(State {
-                version: response.metadata.version,
-                token: self.decode_entry(response.data.get("entry")),
-                claim: response
-                    .data
-                    .get("claim")
-                    .and_then(|c| serde_json::from_value(c.clone()).ok()),
-            })),
+            .build();
+        match api::exec(client, request(read)?).await {
+            Ok(response) => {
+                let data: Option<Data> = serde_json::from_value(response.data).ok();
+                let data = data.filter(|d| d.v == FORMAT);
+                let open =
+                    |kind, sealed: Option<&String>| sealed.and_then(|s| self.seal.open(kind, s));
+                let token = data
+                    .as_ref()
+                    .and_then(|d| open(Kind::Entry, d.entry.as_ref()))
+                    .and_then(|plain| entry::decode(self.key, &plain));
+                let claim = data
+                    .as_ref()
+                    .and_then(|d| open(Kind::Claim, d.claim.as_ref()))
+                    .and_then(|plain| serde_json::from_slice(&plain).ok());
+                Ok(Some(State {
+                    version: response.metadata.version,
+                    written_at: crate::time::parse_rfc3339(&response.metadata.created_time),
+                    token,
+                    claim,
+                }))
+            }
             Err(ClientError::APIError { code: 404, .. }) => Ok(None),
             Err(e) => Err(self.fail(e, "reading").into()),
         }
-    }
-
-    fn decode_entry(&self, value: Option<&Value>) -> Option<BaseToken> {
-        let value = value.filter(|v| v.is_object())?;
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec(value).ok()?);
-        entry::decode(self.key, &bytes)
     }
 
     /// Writes the entry and claim if the secret is still at `version`.
@@ -141,25 +194,24 @@ impl<'a> Shared<'a> {
         token: Option<&BaseToken>,
         claim: Option<&Claim>,
     ) -> Result<Option<u64>> {
-        #[derive(Serialize)]
-        struct Data<'a> {
-            entry: Option<entry::Out<'a>>,
-            claim: Option<&'a Claim>,
-        }
         let data = Data {
-            entry: token.map(|t| entry::record(self.key, t)),
-            claim,
+            v: FORMAT,
+            entry: token.map(|t| self.seal.seal(Kind::Entry, &entry::encode(self.key, t))),
+            claim: claim.map(|c| {
+                let plain = serde_json::to_vec(c).unwrap_or_default();
+                self.seal.seal(Kind::Claim, &plain)
+            }),
         };
+        let data = serde_json::to_value(&data)
+            .map_err(|e| Failure::internal(format!("shared cache entry: {e}")))?;
         let cas = u32::try_from(version).unwrap_or(u32::MAX);
-        match vaultrs::kv2::set_with_options(
-            client,
-            &self.at.mount,
-            &self.at.path,
-            &data,
-            SetSecretRequestOptions { cas },
-        )
-        .await
-        {
+        let set = SetSecretRequest::builder()
+            .mount(&self.at.mount)
+            .path(&self.at.path)
+            .data(data)
+            .options(SetSecretRequestOptions { cas })
+            .build();
+        match api::exec(client, request(set)?).await {
             Ok(meta) => Ok(Some(meta.version)),
             Err(ClientError::APIError { code: 400, errors })
                 if errors.iter().any(|e| e.contains("check-and-set")) =>
@@ -169,14 +221,43 @@ impl<'a> Shared<'a> {
             Err(e) => Err(self.fail(e, "writing").into()),
         }
     }
+}
 
-    /// Empties the entry (no check-and-set: erasing always wins).
-    pub async fn erase(&self, client: &VaultClient) -> Result<()> {
-        let empty = serde_json::json!({"entry": null, "claim": null});
-        vaultrs::kv2::set(client, &self.at.mount, &self.at.path, &empty)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.fail(e, "erasing").into())
+/// Deletes the entry of `key` with every version of it: KV v2 keeps old
+/// versions, and those held base tokens too.
+pub async fn erase(
+    client: &VaultClient,
+    shared_cache: &SecretRef,
+    key: &Key,
+    addr: &str,
+) -> Result<()> {
+    let at = SecretRef {
+        mount: shared_cache.mount.clone(),
+        path: format!("{}/{}", shared_cache.path, key.as_str()),
+    };
+    destroy(client, &at, addr).await
+}
+
+/// Deletes a KV v2 secret's metadata, and with it all its versions.
+async fn destroy(client: &VaultClient, at: &SecretRef, addr: &str) -> Result<()> {
+    let delete = DeleteSecretMetadataRequest::builder()
+        .mount(&at.mount)
+        .path(&at.path)
+        .build();
+    match api::exec_empty(client, request(delete)?).await {
+        Ok(()) | Err(ClientError::APIError { code: 404, .. }) => Ok(()),
+        Err(e) => Err(crate::vault::classify(
+            e,
+            addr,
+            &format!("erasing the shared cache entry {at}"),
+            &format!(
+                "erasing needs delete on {}/metadata/{}",
+                at.mount,
+                at.path.rsplit_once('/').map_or("", |(p, _)| p)
+            ),
+            "no shared cache",
+        )
+        .into()),
     }
 }
 
@@ -193,25 +274,99 @@ pub fn holder_id() -> String {
     )
 }
 
-/// The keys of every entry under the shared path.
-pub async fn list(client: &VaultClient, shared_cache: &SecretRef, addr: &str) -> Result<Vec<Key>> {
-    match vaultrs::kv2::list(client, &shared_cache.mount, &shared_cache.path).await {
-        Ok(names) => Ok(names
-            .into_iter()
-            .filter(|n| Key::is_base_token(n))
-            .map(Key)
-            .collect()),
-        Err(ClientError::APIError { code: 404, .. }) => Ok(Vec::new()),
-        Err(e) => Err(crate::vault::classify(
-            e,
-            addr,
-            &format!("listing the shared cache at {shared_cache}"),
-            &format!(
-                "erase --all needs list on {}/metadata/{}",
-                shared_cache.mount, shared_cache.path
-            ),
-            "no shared cache",
-        )
-        .into()),
+/// Deletes every entry (with its history) under the shared path; needs
+/// `list` and `delete` on its metadata. Returns how many were deleted.
+pub async fn erase_all(
+    client: &VaultClient,
+    shared_cache: &SecretRef,
+    addr: &str,
+) -> Result<usize> {
+    let list = ListSecretsRequest::builder()
+        .mount(&shared_cache.mount)
+        .path(&shared_cache.path)
+        .build();
+    let names = match api::exec(client, request(list)?).await {
+        Ok(listed) => listed.keys,
+        Err(ClientError::APIError { code: 404, .. }) => Vec::new(),
+        Err(e) => {
+            return Err(crate::vault::classify(
+                e,
+                addr,
+                &format!("listing the shared cache at {shared_cache}"),
+                &format!(
+                    "erase --all needs list on {}/metadata/{}",
+                    shared_cache.mount, shared_cache.path
+                ),
+                "no shared cache",
+            )
+            .into());
+        }
+    };
+    let keys: Vec<String> = names
+        .into_iter()
+        .filter(|n| Key::is_base_token(n))
+        .collect();
+    for name in &keys {
+        let at = SecretRef {
+            mount: shared_cache.mount.clone(),
+            path: format!("{}/{name}", shared_cache.path),
+        };
+        destroy(client, &at, addr).await?;
+    }
+    Ok(keys.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn state(written_at: Option<u64>, until: u64) -> State {
+        State {
+            version: 3,
+            written_at,
+            token: None,
+            claim: Some(Claim {
+                holder: "h".into(),
+                until,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_claim_counts_until_its_until_and_at_most_timeout_after_it_was_written() {
+        let t = Duration::from_secs(30);
+        assert!(state(Some(1000), 1030).live_claim(1029, t).is_some());
+        assert!(state(Some(1000), 1030).live_claim(1030, t).is_none());
+        // A far-off `until` is cut at written + timeout.
+        let far = state(Some(1000), 4_102_444_800);
+        assert!(far.live_claim(1029, t).is_some());
+        assert!(far.live_claim(1030, t).is_none());
+        // Without Vault's time the reader's own clock bounds it.
+        assert!(state(None, 4_102_444_800).live_claim(5000, t).is_some());
+        assert!(state(None, 1030).live_claim(1030, t).is_none());
+        let none = State {
+            claim: None,
+            ..state(Some(1000), 0)
+        };
+        assert!(none.live_claim(0, t).is_none());
+    }
+
+    #[test]
+    fn data_format_is_pinned() {
+        let d = Data {
+            v: FORMAT,
+            entry: Some("AAAA".into()),
+            claim: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"v":2,"entry":"AAAA","claim":null}"#
+        );
+        // Unknown fields are ignored; an old, unsealed format is not this one.
+        let back: Data =
+            serde_json::from_str(r#"{"v":2,"entry":null,"claim":"x","future":1}"#).unwrap();
+        assert_eq!((back.v, back.claim.as_deref()), (2, Some("x")));
+        assert!(serde_json::from_str::<Data>(r#"{"entry":{"token":"t"},"claim":null}"#).is_err());
     }
 }

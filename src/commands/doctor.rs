@@ -89,6 +89,25 @@ fn check(global: &GlobalArgs, report: &mut Report) {
             profile.vault.auth_method.name()
         ),
     );
+    if let Some(allowed) = &profile.allow_http {
+        for (what, url) in [
+            ("SeaTable", &profile.server_url),
+            ("Vault", &profile.vault.addr),
+        ] {
+            if let Ok(parsed) = url::Url::parse(url)
+                && parsed.scheme() == "http"
+                && !config::is_loopback(&parsed)
+            {
+                report.line(
+                    Mark::Warn,
+                    "config",
+                    format!(
+                        "plain HTTP to {what} at {url} (allowed by {allowed}): tokens cross the network unencrypted; use https://"
+                    ),
+                );
+            }
+        }
+    }
 
     let Some(cache) = check_cache(&profile, report) else {
         return;
@@ -244,7 +263,13 @@ async fn check_vault(
         ),
         (_, false) => format!("{} login at auth/{}", v.auth_method.name(), v.auth_mount),
     };
-    match vaultrs::token::lookup_self(&session.client).await {
+    let lookup = async {
+        let request = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
+            .build()
+            .ok()?;
+        crate::vault::api::exec(&session.client, request).await.ok()
+    };
+    match lookup.await.ok_or(()) {
         Ok(info) => {
             let ttl = if info.ttl == 0 {
                 "no expiry".to_string()

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use tracing::info;
 
-use crate::cache::{Cache, Key, Store, file::FileStore, keyring::KeyringStore};
+use crate::cache::{Cache, Key, Store, keyring::KeyringStore};
 use crate::cli::{CacheBackend, EraseArgs, GlobalArgs};
 use crate::config::{self, ProcessEnv, Profile};
 
@@ -15,26 +15,19 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
             crate::broker::erase_shared(&profile, true)?;
         }
         // Whatever the profile says now, tokens cached under another
-        // backend earlier are dropped too.
-        let mut stores: Vec<Box<dyn Store>> = Vec::new();
+        // backend earlier are dropped too: every `seatable-cred:` key of the
+        // user's keyring, and the helper's own files in the cache
+        // directories — nothing else there, and no directory is re-moded.
         if let Ok(store) = KeyringStore::open() {
-            stores.push(Box::new(store));
-        }
-        if let Some(dir) = settings
-            .dir
-            .clone()
-            .or_else(|| Some(crate::cache::default_dir()))
-            .filter(|d| d.is_dir())
-            && let Ok(store) = FileStore::open(Some(&dir), true)
-        {
-            stores.push(Box::new(store));
-        }
-        for store in stores {
             let ids = store.ids()?;
             for id in &ids {
                 store.remove(id)?;
             }
             info!(backend = store.name(), "erased {} entries", ids.len());
+        }
+        for dir in crate::cache::dir::existing(&settings) {
+            let erased = crate::cache::file::erase_own(&dir)?;
+            info!(dir = %dir.display(), "erased {erased} files");
         }
         return Ok(0);
     }
