@@ -196,3 +196,45 @@ def crm_profile(tmp_path, monkeypatch):
         monkeypatch.setenv("SEATABLE_CRED_CONFIG", str(config))
 
     return make
+
+
+class Capture:
+    """An HTTP server on loopback that records every request's headers —
+    a host that is not the profile's SeaTable server."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                seen.append({k.lower(): v for k, v in self.headers.items()})
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def authorizations(self):
+        return [h["authorization"] for h in self.seen if "authorization" in h]
+
+
+@pytest.fixture
+def capture():
+    server = Capture()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()

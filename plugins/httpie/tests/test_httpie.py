@@ -49,3 +49,12 @@ def test_without_the_plugin_the_gateway_refuses(base_env):
     env = base_env()
     url = f"{env['standin'].url}/api-gateway/api/v2/dtables/{env['base']['dtable_uuid']}/metadata/"
     assert http("GET", url).returncode != 0
+
+
+def test_the_token_goes_only_to_the_profiles_server(base_env, capture):
+    base_env()
+    out = http("--auth-type", "seatable-cred", "GET", capture.url + "/api-gateway/x")
+    assert out.returncode != 0, "a request to another origin must not be sent"
+    assert capture.authorizations() == [], "the base token reached another host"
+    assert "not the profile's SeaTable server" in out.stderr
+

@@ -46,3 +46,13 @@ def test_helper_failure_stops_before_curl(shell, base_env, monkeypatch):
     assert "no secret at secret/plugins/missing" in out.stderr
     out = run(shell, "seatable_env; echo \"status=$?\"")
     assert "status=3" in out.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_seatable_curl_sends_the_token_only_to_the_profiles_server(shell, base_env, capture):
+    base_env()
+    for args in [f"'{capture.url}/x'", f"--silent '{capture.url}/x'", "--silent"]:
+        out = run(shell, f"seatable_curl {args}; echo \"status=$?\"")
+        assert "status=0" not in out.stdout, args
+    assert capture.authorizations() == [], "the base token reached another host"
+
