@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -23,6 +23,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("exec_info", exec_info),
     ("config_file", config_file),
     ("cache_entry", cache_entry),
+    ("shared_entry", shared_entry),
 ];
 
 /// The JWT payload of a base token.
@@ -105,5 +106,62 @@ pub fn cache_entry(data: &[u8]) {
         let again = entry::decode_login(&key, &entry::encode_login(&key, &login))
             .expect("re-encoded login decodes");
         assert_eq!(again.expires_at, login.expires_at);
+    }
+}
+
+/// The shared tier's KV data as Vault returns it: sealed records, or
+/// anything an identity with write access planted. Only what opens with the
+/// key counts; what opens re-seals to data that opens the same.
+pub fn shared_entry(data: &[u8]) {
+    use crate::cache::seal::{Kind, SealKey};
+    use crate::cache::shared;
+    let key = Key::fuzz();
+    let seal = SealKey::derive(&secrecy::SecretString::from("fuzz-api-token"), &key);
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        let (token, claim) = shared::open(value, &key, &seal);
+        let again = shared::sealed_data(&key, &seal, token.as_ref(), claim.as_ref());
+        let (token2, claim2) = shared::open(again, &key, &seal);
+        assert_eq!(claim, claim2);
+        assert_eq!(
+            token.map(|t| (t.expires_at, t.context)),
+            token2.map(|t| (t.expires_at, t.context))
+        );
+    }
+    // The bytes as a sealed record: whatever they are, opening returns.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = seal.open(Kind::Entry, text);
+        let _ = seal.open(Kind::Claim, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cache::seal::SealKey;
+    use crate::cache::shared;
+
+    /// The committed corpus of `shared_entry` holds records sealed with the
+    /// fuzz key — which the fuzzer cannot make itself — so that replaying it
+    /// exercises the path where records open.
+    #[test]
+    fn the_shared_entry_seeds_open_as_they_should() {
+        let key = crate::cache::Key::fuzz();
+        let seal = SealKey::derive(&secrecy::SecretString::from("fuzz-api-token"), &key);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/shared_entry");
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            shared::open(serde_json::from_str(&text).unwrap(), &key, &seal)
+        };
+        let (token, claim) = read("sealed-entry-and-claim.json");
+        assert_eq!(token.unwrap().expires_at, 1_764_539_700);
+        assert_eq!(claim.unwrap().holder, "host:1:00ff00ff");
+        assert!(read("sealed-entry.json").0.is_some());
+        for foreign in [
+            "sealed-by-another-team.json",
+            "old-unsealed-format.json",
+            "garbage-records.json",
+        ] {
+            let (token, claim) = read(foreign);
+            assert!(token.is_none() && claim.is_none(), "{foreign}");
+        }
     }
 }

@@ -82,7 +82,7 @@ impl SealKey {
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(self.aad(kind)),
-                &mut *buffer,
+                &mut buffer,
             )
             .expect("ChaCha20-Poly1305 seals any record this small");
         let mut out = Vec::with_capacity(NONCE_LEN + buffer.len() + tag.as_ref().len());

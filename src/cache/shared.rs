@@ -161,18 +161,7 @@ impl<'a> Shared<'a> {
             .build();
         match api::exec(client, request(read)?).await {
             Ok(response) => {
-                let data: Option<Data> = serde_json::from_value(response.data).ok();
-                let data = data.filter(|d| d.v == FORMAT);
-                let open =
-                    |kind, sealed: Option<&String>| sealed.and_then(|s| self.seal.open(kind, s));
-                let token = data
-                    .as_ref()
-                    .and_then(|d| open(Kind::Entry, d.entry.as_ref()))
-                    .and_then(|plain| entry::decode(self.key, &plain));
-                let claim = data
-                    .as_ref()
-                    .and_then(|d| open(Kind::Claim, d.claim.as_ref()))
-                    .and_then(|plain| serde_json::from_slice(&plain).ok());
+                let (token, claim) = open(response.data, self.key, self.seal);
                 Ok(Some(State {
                     version: response.metadata.version,
                     written_at: crate::time::parse_rfc3339(&response.metadata.created_time),
@@ -194,16 +183,7 @@ impl<'a> Shared<'a> {
         token: Option<&BaseToken>,
         claim: Option<&Claim>,
     ) -> Result<Option<u64>> {
-        let data = Data {
-            v: FORMAT,
-            entry: token.map(|t| self.seal.seal(Kind::Entry, &entry::encode(self.key, t))),
-            claim: claim.map(|c| {
-                let plain = serde_json::to_vec(c).unwrap_or_default();
-                self.seal.seal(Kind::Claim, &plain)
-            }),
-        };
-        let data = serde_json::to_value(&data)
-            .map_err(|e| Failure::internal(format!("shared cache entry: {e}")))?;
+        let data = sealed_data(self.key, self.seal, token, claim);
         let cas = u32::try_from(version).unwrap_or(u32::MAX);
         let set = SetSecretRequest::builder()
             .mount(&self.at.mount)
@@ -221,6 +201,51 @@ impl<'a> Shared<'a> {
             Err(e) => Err(self.fail(e, "writing").into()),
         }
     }
+}
+
+/// What a shared secret's data holds for `key`: the entry and the claim,
+/// each only if it opens with `seal` and parses. Anything else — an old
+/// unsealed format, a record sealed by someone else, garbage — is nothing.
+pub fn open(
+    data: serde_json::Value,
+    key: &Key,
+    seal: &SealKey,
+) -> (Option<BaseToken>, Option<Claim>) {
+    let Some(data) = serde_json::from_value::<Data>(data)
+        .ok()
+        .filter(|d| d.v == FORMAT)
+    else {
+        return (None, None);
+    };
+    let token = data
+        .entry
+        .as_deref()
+        .and_then(|s| seal.open(Kind::Entry, s))
+        .and_then(|plain| entry::decode(key, &plain));
+    let claim = data
+        .claim
+        .as_deref()
+        .and_then(|s| seal.open(Kind::Claim, s))
+        .and_then(|plain| serde_json::from_slice(&plain).ok());
+    (token, claim)
+}
+
+/// The data written for an entry and a claim (the inverse of [`open`]).
+pub fn sealed_data(
+    key: &Key,
+    seal: &SealKey,
+    token: Option<&BaseToken>,
+    claim: Option<&Claim>,
+) -> serde_json::Value {
+    let data = Data {
+        v: FORMAT,
+        entry: token.map(|t| seal.seal(Kind::Entry, &entry::encode(key, t))),
+        claim: claim.map(|c| {
+            let plain = serde_json::to_vec(c).unwrap_or_default();
+            seal.seal(Kind::Claim, &plain)
+        }),
+    };
+    serde_json::to_value(&data).unwrap_or_default()
 }
 
 /// Deletes the entry of `key` with every version of it: KV v2 keeps old

@@ -82,8 +82,14 @@ mod tests {
             &req("protocol=https\nhost=CLOUD.seatable.io\n"),
             server
         ));
-        assert!(!for_server(&req(""), server), "no protocol and host: no answer");
-        assert!(!for_server(&req("url=https://cloud.seatable.io/x\n"), server));
+        assert!(
+            !for_server(&req(""), server),
+            "no protocol and host: no answer"
+        );
+        assert!(!for_server(
+            &req("url=https://cloud.seatable.io/x\n"),
+            server
+        ));
         assert!(!for_server(&req("host=cloud.seatable.io\n"), server));
         assert!(!for_server(&req("protocol=https\n"), server));
         assert!(for_server(
