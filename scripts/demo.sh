@@ -26,8 +26,10 @@ export VAULT_ADDR="$BAO_URL"
 export VAULT_TOKEN=demo-root-token          # the dev server's root token; use a policy-bound token in real life
 export SEATABLE_SERVER_URL="$STANDIN_URL"
 export SEATABLE_CRED_SECRET=secret/seatable/demo
-export SEATABLE_CRED_CACHE_DIR="$WORK/cache"  # tmpfs; used if the kernel keyring is not available
-trap '"$BIN" erase >/dev/null 2>&1 || true; cleanup' EXIT
+# The demo's own cache, in its tmpfs scratch directory (removed at exit), so
+# that it leaves nothing in your kernel keyring; the default is `--cache auto`.
+export SEATABLE_CRED_CACHE=file
+export SEATABLE_CRED_CACHE_DIR="$WORK/cache"
 
 show() {
   # Shorten the token for the screen; the rest as printed.
@@ -57,4 +59,4 @@ echo
 echo "==> what is cached, and where:  seatable-cred status"
 "$BIN" status
 echo
-echo "Done: one exchange; every later call was served from the cache (erased now)."
+echo "Done: one exchange; every later call was served from the cache (removed with the demo's scratch directory)."

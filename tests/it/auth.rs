@@ -84,8 +84,7 @@ fn userpass_without_password_or_terminal_says_what_to_set() {
         .set("SEATABLE_CRED_USERNAME", bao::USERPASS_USER)
         .set("SEATABLE_CRED_CACHE", "none");
     // The test process has no controlling terminal for the helper to prompt on.
-    let mut cmd = std::process::Command::new(crate::support::HELPER);
-    cmd.args(["get"]).env_clear().envs(&case.env);
+    let mut cmd = case.command(&["get"]);
     use std::os::unix::process::CommandExt;
     // SAFETY: setsid is async-signal-safe; it detaches from any terminal.
     unsafe {

@@ -19,14 +19,12 @@ pub fn run_concurrently(cases: &[&Case], per_case: usize, args: &[&str]) -> Vec<
     let mut children = Vec::new();
     for case in cases {
         for _ in 0..per_case {
-            let mut cmd = std::process::Command::new("sh");
+            let mut cmd = case.tool("sh");
             // Each waits for the go signal on stdin, then execs the helper.
             cmd.arg("-c")
                 .arg("read go; exec \"$0\" \"$@\"")
                 .arg(crate::support::HELPER)
                 .args(args)
-                .env_clear()
-                .envs(&case.env)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
@@ -153,6 +151,27 @@ fn forty_concurrent_cold_gets_in_the_kernel_keyring() {
     case.run(&["erase"]).ok();
 }
 
+/// Tests never touch the developer's keyring: each case's helpers run in a
+/// user namespace of the case's own, with a fresh user keyring. (Checked by
+/// reading only: the key the helper made is not in this process's keyring.)
+#[test]
+fn the_tests_keyring_is_not_the_users() {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_CACHE", "keyring");
+    case.run(&["get"]).ok();
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 1, "the case's keyring caches");
+    let description = format!("seatable-cred:{}", crate::support::cache_key(&case.env));
+    let users = KeyRing::from_special_id(KeyRingIdentifier::User, false)
+        .expect("this process's user keyring");
+    assert!(
+        users.search(&description).is_err(),
+        "the helper wrote into the developer's keyring"
+    );
+    case.run(&["erase", "--all"]).ok();
+}
+
 #[test]
 fn keyring_round_trip_status_and_erase() {
     let mut case = Case::new();
@@ -186,13 +205,11 @@ fn auto_prefers_the_kernel_keyring() {
     let mut case = Case::new();
     case.set("SEATABLE_CRED_CACHE", "auto");
     let v = case.run(&["status", "-o", "json"]).ok().json();
-    // Where keyutils is blocked (some containers), auto falls back to files.
-    let backend = v["backend"].as_str().unwrap().to_string();
-    assert!(backend == "keyring" || backend == "file", "{backend}");
+    assert_eq!(v["backend"], "keyring", "keyutils works here, so auto picks it");
     case.run(&["get"]).ok();
     case.run(&["get"]).ok();
     assert_eq!(case.standin.exchanges(), 1);
-    assert_eq!(case.entry_files().is_empty(), backend == "keyring");
+    assert!(case.entry_files().is_empty(), "the token is in the keyring");
     case.run(&["erase"]).ok();
 }
 

@@ -105,6 +105,7 @@ fn cache_hit_with_both_services_stopped() {
     drop(case.standin); // SeaTable gone
     let mut cmd = std::process::Command::new(crate::support::HELPER);
     cmd.args(["get", "-o", "token"]).env_clear().envs(&env);
+    case.ns.join(&mut cmd);
     let second = crate::support::run_with_input(cmd, "");
     assert_eq!(second.code, 0, "stderr: {}", second.stderr);
     assert_eq!(second.stdout, first.stdout);

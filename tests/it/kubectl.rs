@@ -52,6 +52,7 @@ current-context: test
     std::fs::write(&path, kubeconfig).unwrap();
     let run = || {
         let mut cmd = std::process::Command::new(&kubectl);
+        case.ns.join(&mut cmd);
         cmd.args([
             "--kubeconfig",
             path.to_str().unwrap(),

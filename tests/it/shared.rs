@@ -16,6 +16,8 @@ fn host(of: &Case, shared_path: &str, name: &str) -> Case {
         secret: of.secret.clone(),
         env: of.env.clone(),
         secrets: of.secrets.clone(),
+        // Another host: a keyring of its own.
+        ns: crate::support::userns::Namespace::new(),
     };
     let cache_dir = host.dir.path().join("cache");
     host.set("SEATABLE_CRED_CACHE", "vault")

@@ -62,10 +62,8 @@ fn exec_errors() {
 }
 
 fn git(case: &Case, args: &[&str], input: &str) -> crate::support::Out {
-    let mut cmd = Command::new("git");
+    let mut cmd = case.tool("git");
     cmd.args(args)
-        .env_clear()
-        .envs(&case.env)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1");
     run_with_input(cmd, input)

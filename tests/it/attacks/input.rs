@@ -2,7 +2,6 @@
 //! answers, URLs that carry credentials, git requests for other hosts, and
 //! what `exec`'s command inherits.
 
-use std::process::Command;
 
 use seatable_standin::Fault;
 
@@ -77,15 +76,13 @@ fn hostile_token(value: &str) -> Case {
 fn an_injected_git_credential_never_reaches_git() {
     let case = hostile_token("abc\nusername=injected\nhost=evil.example.com\npassword=second");
     let host = case.standin.url.trim_start_matches("http://").to_string();
-    let mut git = Command::new("git");
+    let mut git = case.tool("git");
     git.args([
         "-c",
         &format!("credential.helper=!{HELPER} git-credential"),
         "credential",
         "fill",
     ])
-    .env_clear()
-    .envs(&case.env)
     .env("GIT_TERMINAL_PROMPT", "0")
     .env("GIT_CONFIG_NOSYSTEM", "1");
     let out = run_with_input(git, &format!("protocol=http\nhost={host}\n\n"));

@@ -5,6 +5,7 @@ pub mod bao;
 pub mod fake;
 pub mod proxy;
 pub mod users;
+pub mod userns;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -147,6 +148,8 @@ pub struct Case {
     pub env: BTreeMap<String, String>,
     /// Values that must never appear on stderr.
     pub secrets: Vec<String>,
+    /// Where the case's helpers run: their keyring is the case's own.
+    pub ns: userns::Namespace,
 }
 
 pub struct Out {
@@ -252,6 +255,7 @@ impl Case {
             secret,
             env,
             secrets,
+            ns: userns::Namespace::new(),
         }
     }
 
@@ -342,6 +346,16 @@ impl Case {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(HELPER);
         cmd.args(args).env_clear().envs(&self.env);
+        self.ns.join(&mut cmd);
+        cmd
+    }
+
+    /// Any other program (git, kubectl, sh) with this case's environment,
+    /// in this case's namespace — the helpers it starts too.
+    pub fn tool(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear().envs(&self.env);
+        self.ns.join(&mut cmd);
         cmd
     }
 
