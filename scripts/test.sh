@@ -6,6 +6,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "==> prerequisites"
+# Besides Rust and Python 3, the tests drive these real tools. zsh is
+# installed here when missing (as root, with apt-get); the others are named.
+if ! command -v zsh >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing zsh (the shell functions are tested in bash and zsh) ..."
+  apt-get -qq update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y zsh >/dev/null
+fi
+missing=()
+for tool in cargo python3 git curl bash zsh kubectl unshare; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "the tests need: ${missing[*]} — install them (Debian: apt-get install git curl zsh util-linux; kubectl from the Kubernetes packages)" >&2
+  exit 2
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "note: not root — the local-user attack tests create throwaway users and will fail (CI runs as root)" >&2
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -169,13 +169,61 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
     Ok(erased)
 }
 
-/// The names the atomic writes use for their temp files: `.tmp-` and six
-/// random letters or digits.
+/// The names the atomic writes use for their temp files: `.tmp-<id>-` and
+/// six random letters or digits (`.tmp-` and the six alone, from versions
+/// that did not name the entry).
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// The temp-file prefix of entry `id`.
+fn temp_prefix(id: &str) -> String {
+    format!("{TEMP_PREFIX}{id}-")
+}
+
 fn is_temp_name(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX)
-        .is_some_and(|rest| rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let random = match rest.rsplit_once('-') {
+        Some((id, random)) if super::Key::is_entry_id(id) => random,
+        Some(_) => return false,
+        None => rest,
+    };
+    random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A temp file this old was left by a writer that died between writing and
+/// renaming (a write takes milliseconds).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl FileStore {
+    /// Removes what killed writers of entry `id` left behind (they hold a
+    /// token, 0600, until the next reboot otherwise).
+    fn remove_stale_temps(&self, id: &str) {
+        let prefix = temp_prefix(id);
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(&prefix) || !is_temp_name(name) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file() && m.uid() == super::dir::euid())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMP);
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                debug!(
+                    file = name,
+                    "removed a temp file a killed refresh left behind"
+                );
+            }
+        }
+    }
 }
 
 impl Store for FileStore {
@@ -203,10 +251,11 @@ impl Store for FileStore {
     }
 
     fn save(&self, id: &str, bytes: &[u8], _expires_at: u64) -> Result<()> {
+        self.remove_stale_temps(id);
         let write = || -> std::io::Result<()> {
             // tempfile creates the file 0600 with O_EXCL in our 0700 directory.
             let mut tmp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
+                .prefix(&temp_prefix(id))
                 .rand_bytes(6)
                 .tempfile_in(&self.dir)?;
             tmp.write_all(bytes)?;

@@ -133,6 +133,9 @@ pub struct Stats {
     pub last_exp: Option<String>,
     /// The scheme of the last exchange's Authorization header.
     pub last_scheme: Option<String>,
+    /// When each exchange request arrived (Unix milliseconds), in order.
+    #[serde(default)]
+    pub exchange_times_ms: Vec<u64>,
 }
 
 struct State {
@@ -144,6 +147,7 @@ struct State {
     gateway_ok: AtomicU64,
     gateway_refused: AtomicU64,
     last: Mutex<(Option<String>, Option<String>)>,
+    exchange_times_ms: Mutex<Vec<u64>>,
     /// Seconds the stand-in's clock (its `Date` on ping) is off by.
     clock_offset: std::sync::atomic::AtomicI64,
     /// Service-account tokens the fake TokenReview accepts: token → (namespace, name).
@@ -185,6 +189,7 @@ impl Standin {
             gateway_ok: AtomicU64::new(0),
             gateway_refused: AtomicU64::new(0),
             last: Mutex::default(),
+            exchange_times_ms: Mutex::default(),
             service_accounts: Mutex::default(),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
         });
@@ -310,6 +315,7 @@ impl State {
             gateway_refused: self.gateway_refused.load(Ordering::SeqCst),
             last_exp: last.0,
             last_scheme: last.1,
+            exchange_times_ms: self.exchange_times_ms.lock().unwrap().clone(),
         }
     }
 
@@ -461,6 +467,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
 
 async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer {
     state.exchange_requests.fetch_add(1, Ordering::SeqCst);
+    let arrived = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    state.exchange_times_ms.lock().unwrap().push(arrived);
     let fault = state.faults.lock().unwrap().pop_front();
     let mut override_claims = None;
     match fault {

@@ -205,7 +205,10 @@ fn auto_prefers_the_kernel_keyring() {
     let mut case = Case::new();
     case.set("SEATABLE_CRED_CACHE", "auto");
     let v = case.run(&["status", "-o", "json"]).ok().json();
-    assert_eq!(v["backend"], "keyring", "keyutils works here, so auto picks it");
+    assert_eq!(
+        v["backend"], "keyring",
+        "keyutils works here, so auto picks it"
+    );
     case.run(&["get"]).ok();
     case.run(&["get"]).ok();
     assert_eq!(case.standin.exchanges(), 1);
@@ -258,11 +261,14 @@ fn erase_and_erase_all() {
 #[test]
 fn refresh_window_refreshes_and_serves_stale_on_transient_failure() {
     let mut case = Case::new();
-    // 6-second tokens: the window is min(5m, lifetime/2) = 3 s.
-    case.standin
-        .update_base(&case.base.api_token, |b| b.lifetime_secs = Some(6));
     let first = case.run(&["get", "-o", "json"]).ok().json();
-    std::thread::sleep(Duration::from_millis(3200));
+    // Move the cached token into its refresh window: issued 500 s ago, valid
+    // 100 s more; the window is min(5m, lifetime/2) = 300 s.
+    let now = crate::support::now();
+    case.edit_entry(false, |v| {
+        v["fetched_at"] = (now - 500).into();
+        v["expires_at"] = (now + 100).into();
+    });
     // Inside the window, SeaTable failing: the still-valid token, a warning, exit 0.
     case.set("SEATABLE_CRED_TIMEOUT", "1s");
     case.standin
@@ -279,21 +285,27 @@ fn refresh_window_refreshes_and_serves_stale_on_transient_failure() {
         "{}",
         out.stderr
     );
+    assert!(
+        case.standin.stats().exchange_requests > 1,
+        "a refresh was tried"
+    );
     // The failed refresh did not replace the good entry; a working one does.
     case.standin.clear_faults();
     let second = case.run(&["get", "-o", "json"]).ok().json();
     assert_ne!(second["token"], first["token"]);
     assert_eq!(second["cached"], false);
     assert_eq!(case.standin.exchanges(), 2);
+    // Fresh again: the next call is a hit.
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 2);
 }
 
 #[test]
-fn kill_9_of_the_lock_holder_leaves_no_broken_entry_and_no_stuck_lock() {
+fn kill_9_of_the_lock_holder_leaves_no_stuck_lock() {
     let case = Case::new();
     let mut holder = case.spawn_stuck_refresh();
-    holder.kill().unwrap(); // SIGKILL
+    holder.kill().unwrap(); // SIGKILL, while it holds the lock
     holder.wait().unwrap();
-    assert!(case.entry_files().is_empty(), "no half-written entry");
     let started = Instant::now();
     let out = case.run(&["get", "-o", "token"]).ok();
     assert!(!out.stdout.is_empty());
@@ -302,12 +314,75 @@ fn kill_9_of_the_lock_holder_leaves_no_broken_entry_and_no_stuck_lock() {
         "the kernel released the lock"
     );
     assert_eq!(case.entry_files().len(), 1);
-    let leftovers: Vec<_> = std::fs::read_dir(case.cache_dir())
+}
+
+/// A refresh killed at the very moment it publishes its entry — the rename
+/// of the written temp file — leaves the old entry whole, and the next
+/// refresh removes the temp file it left (which holds a token).
+#[test]
+fn kill_9_at_the_write_leaves_the_old_entry_whole() {
+    use crate::support::seccomp;
+    let case = Case::new();
+    case.run(&["get"]).ok();
+    let entry = case.entry_files().remove(0);
+    let good = std::fs::read(&entry).unwrap();
+    let mut cmd = case.command(&["get", "--refresh"]);
+    seccomp::deny(&mut cmd, &seccomp::renames(), seccomp::Action::Kill);
+    let status = crate::support::run_with_input(cmd, "");
+    assert_eq!(
+        status.code, -1,
+        "killed (by a signal) at the rename: {}",
+        status.stderr
+    );
+    assert_eq!(
+        case.standin.exchanges(),
+        2,
+        "it was killed after the exchange"
+    );
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        good,
+        "the old entry is whole"
+    );
+    let temps = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(case.cache_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".tmp-")
+            })
+            .collect()
+    };
+    let left = temps();
+    assert_eq!(
+        left.len(),
+        1,
+        "the kill landed after the temp file was written"
+    );
+    assert_eq!(mode(&left[0]), 0o600);
+    // Minutes later, the next refresh cleans up.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(300);
+    std::fs::File::options()
+        .write(true)
+        .open(&left[0])
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+        .set_modified(long_ago)
+        .unwrap();
+    let started = Instant::now();
+    case.run(&["get", "--refresh"]).ok();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no lock was left"
+    );
+    assert!(temps().is_empty(), "{:?}", temps());
+    assert_ne!(
+        std::fs::read(&entry).unwrap(),
+        good,
+        "a new entry was written"
+    );
 }
 
 #[test]
@@ -342,8 +417,13 @@ fn vault_login_is_cached_and_renewed_instead_of_repeated() {
     let v = case.run(&["status", "-o", "json"]).ok().json();
     assert_eq!(v["vault_login"]["cached"], true);
     assert_eq!(v["vault_login"]["method"], "approle");
-    // The login token lives 10 s; past two thirds of that it is renewed.
-    std::thread::sleep(Duration::from_millis(7000));
+    // Past two thirds of its TTL a renewable token is renewed: make the
+    // cached login look 100 s old with 20 s to go (Vault's own TTL is 60 s).
+    let now = crate::support::now();
+    case.edit_entry(true, |v| {
+        v["issued_at"] = (now - 100).into();
+        v["expires_at"] = (now + 20).into();
+    });
     let out = case.run(&["get", "--refresh", "-vv"]).ok();
     assert!(
         out.stderr.contains("renewed the cached Vault token"),

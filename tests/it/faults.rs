@@ -9,6 +9,7 @@ use seatable_standin::Fault;
 use serde_json::json;
 
 use crate::support::proxy::Proxy;
+use crate::support::vault_faults::{VaultFault, VaultFaults};
 use crate::support::{Case, Out, shared};
 
 /// A case with a good cached token, Vault reached through a proxy that can
@@ -144,35 +145,132 @@ fn field_not_a_string_exits_3() {
     w.entry_intact();
 }
 
+/// A case whose Vault is reached through a forwarder that can inject faults.
+fn behind_faults() -> (Case, VaultFaults) {
+    let mut case = Case::new();
+    let vault = VaultFaults::start(&shared().bao.addr);
+    case.set("VAULT_ADDR", vault.url.clone())
+        .set("SEATABLE_CRED_TIMEOUT", "10s");
+    (case, vault)
+}
+
+/// Vault failing for a moment — 5xx, 429, sealed — is retried within the
+/// deadline, on a new connection each time.
+#[test]
+fn vault_failing_for_a_moment_is_retried() {
+    for fault in [
+        VaultFault::new(500, "internal error"),
+        VaultFault::new(502, "bad gateway"),
+        VaultFault::new(503, "Vault is sealed"),
+        VaultFault::new(429, "request path: rate limit quota exceeded"),
+    ] {
+        let (case, vault) = behind_faults();
+        vault.push([fault.clone(), fault.clone()]);
+        case.run(&["get", "-v"]).ok();
+        assert_eq!(vault.faulted(), 2, "{fault:?}");
+        assert!(vault.connections() >= 3, "{fault:?}: retried");
+        assert_eq!(case.standin.exchanges(), 1);
+    }
+}
+
+/// Vault failing until the deadline: exit 5, bounded by --timeout.
+#[test]
+fn vault_failing_until_the_deadline_exits_5() {
+    let (mut case, vault) = behind_faults();
+    case.set("SEATABLE_CRED_TIMEOUT", "2s");
+    vault.push(std::iter::repeat_n(
+        VaultFault::new(503, "Vault is sealed"),
+        500,
+    ));
+    let started = Instant::now();
+    case.run(&["get"]).fails(5, "sealed");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(vault.faulted() >= 2, "it kept trying within the deadline");
+}
+
+/// Refusals are final: one request, no retry. (With the KV version given:
+/// otherwise a refused KV v2 read is followed by the mount lookup, as the
+/// vault CLI does, which is another question, not a retry.)
+#[test]
+fn vault_refusals_are_not_retried() {
+    for (fault, needle) in [
+        (VaultFault::new(403, "permission denied"), "Vault denied"),
+        (VaultFault::new(400, "invalid request"), "Vault refused"),
+    ] {
+        let (mut case, vault) = behind_faults();
+        case.set("SEATABLE_CRED_KV_VERSION", "2");
+        vault.push([fault.clone()]);
+        case.run(&["get"]).fails(3, needle);
+        assert_eq!(vault.connections(), 1, "{fault:?} was retried");
+        assert_eq!(case.standin.stats().exchange_requests, 0);
+    }
+}
+
 // --- SeaTable ----------------------------------------------------------------
 
-/// Each transient failure once, then a good answer: retried, exit 0.
+/// Each transient failure once, then a good answer: retried after the wait
+/// the server asked for (or a backoff of at least 50 ms), exit 0.
 #[test]
 fn seatable_transient_failures_then_ok() {
-    for fault in [
-        Fault::Status { code: 500 },
-        Fault::RateLimited {
-            retry_after: Some(1),
-            ratelimit_reset: None,
-        },
-        Fault::RateLimited {
-            retry_after: None,
-            ratelimit_reset: Some("1".into()),
-        },
-        Fault::Drop,
-        Fault::Html,
-        Fault::Oversize,
+    for (fault, waited_ms) in [
+        (Fault::Status { code: 500 }, 50),
+        (
+            Fault::RateLimited {
+                retry_after: Some(1),
+                ratelimit_reset: None,
+            },
+            1000,
+        ),
+        (
+            Fault::RateLimited {
+                retry_after: None,
+                ratelimit_reset: Some("1".into()),
+            },
+            1000,
+        ),
+        (Fault::Drop, 50),
+        (Fault::Html, 50),
+        (Fault::Oversize, 50),
     ] {
         let w = World::new();
         w.case.standin.push_faults([fault.clone()]);
         let out = w.case.run(&["get", "--refresh", "-o", "json", "-v"]).ok();
         assert_eq!(out.json()["cached"], false, "{fault:?}");
+        let stats = w.case.standin.stats();
         assert_eq!(
-            w.case.standin.stats().exchange_requests,
-            3,
+            stats.exchange_requests, 3,
             "{fault:?}: first get, the fault, the retry"
         );
+        let times = &stats.exchange_times_ms;
+        assert!(
+            times[2] - times[1] >= waited_ms,
+            "{fault:?}: retried {} ms after the fault, not after {waited_ms} ms",
+            times[2] - times[1]
+        );
     }
+}
+
+/// A server asking for a wait longer than the deadline leaves: no retry
+/// before it, no waiting out the deadline.
+#[test]
+fn seatable_asking_for_a_wait_past_the_deadline_is_not_retried() {
+    let w = World::new();
+    w.case.standin.push_faults(std::iter::repeat_n(
+        Fault::RateLimited {
+            retry_after: Some(60),
+            ratelimit_reset: None,
+        },
+        10,
+    ));
+    let requests = w.case.standin.stats().exchange_requests;
+    let started = Instant::now();
+    w.fails(&["get", "--refresh"], 5, "429");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "left at once, without waiting out --timeout (3s)"
+    );
+    assert_eq!(w.case.standin.stats().exchange_requests, requests + 1);
+    w.entry_intact();
 }
 
 #[test]
@@ -184,7 +282,7 @@ fn seatable_failing_until_the_deadline_exits_5() {
         (Fault::Drop, "connection closed"),
         (
             Fault::RateLimited {
-                retry_after: Some(60),
+                retry_after: None,
                 ratelimit_reset: None,
             },
             "429",
@@ -249,7 +347,17 @@ fn invalid_api_token_exits_4() {
     shared()
         .bao
         .kv2_put("secret", &w.kv_path, json!({"api_token": bogus}));
+    let requests = w.case.standin.stats().exchange_requests;
     w.fails(&["get", "--refresh", "-vvvv"], 4, "403 Permission denied.");
+    assert_eq!(
+        w.case.standin.stats().exchange_requests,
+        requests + 1,
+        "never retried"
+    );
+    assert!(
+        w.case.entry_files().is_empty(),
+        "a permanent rejection drops the entry"
+    );
 }
 
 // --- the cache itself --------------------------------------------------------
@@ -296,32 +404,28 @@ fn wrong_mode_and_foreign_owner_entries_are_misses() {
         requests + 1,
         "wrong mode: a miss"
     );
-    // Owned by someone else (needs root to arrange; skipped otherwise).
-    // SAFETY: plain chown of a file this test created.
-    let path = std::ffi::CString::new(entry.to_str().unwrap()).unwrap();
-    if unsafe { libc::chown(path.as_ptr(), 4242, 4242) } == 0 {
-        w.case.run(&["get"]).ok();
-        assert_eq!(
-            w.case.standin.stats().exchange_requests,
-            requests + 2,
-            "foreign owner: a miss"
-        );
-    }
+    // Owned by another user (a throwaway one; creating it needs root).
+    let other = crate::support::users::User::new("an entry owned by another user");
+    crate::support::users::chown(&entry, other.uid, other.gid);
+    w.case.run(&["get"]).ok();
+    assert_eq!(
+        w.case.standin.stats().exchange_requests,
+        requests + 2,
+        "foreign owner: a miss"
+    );
 }
 
 #[test]
 fn foreign_cache_directory_is_refused() {
     let mut case = Case::new();
+    let other = crate::support::users::User::new("a cache directory of another user");
     let dir = case.dir.path().join("theirs");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let path = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
-    // SAFETY: chown of a directory this test created; only possible as root.
-    if unsafe { libc::chown(path.as_ptr(), 4242, 4242) } != 0 {
-        return;
-    }
+    crate::support::users::chown(&dir, other.uid, other.gid);
     case.set("SEATABLE_CRED_CACHE_DIR", dir.to_str().unwrap());
-    case.run(&["get"]).fails(2, "belongs to uid 4242");
+    // (Inside the case's user namespace the other user shows as unmapped.)
+    case.run(&["get"]).fails(2, "belongs to uid");
 }
 
 // --- bad input ---------------------------------------------------------------

@@ -27,11 +27,38 @@ fn files(root: &Path, skip: &Path, found: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// Runs every command of the helper, in working and failing variants.
-fn every_command(case: &Case) -> Vec<Out> {
+/// The Vault token of the case's cached login, if it logged in (not with a
+/// token of its own).
+fn cached_login_token(case: &Case) -> Option<String> {
+    let login = case.entry_files().into_iter().find(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("vault-")
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(login).unwrap()).unwrap();
+    Some(v["vault_token"].as_str().unwrap().to_string())
+}
+
+/// Runs every command of the helper, in working and failing variants. A
+/// login's Vault token joins the case's secrets as soon as it exists — every
+/// later run is checked against it, and so are the earlier ones by `check`.
+fn every_command(case: &mut Case) -> Vec<Out> {
     let host = case.standin.url.trim_start_matches("http://").to_string();
     let git_request = format!("protocol=http\nhost={host}\n\n");
     let mut outs = Vec::new();
+    outs.push(case.run(&["get", "-vvvv"]));
+    let logs_in = case
+        .env
+        .get("SEATABLE_CRED_AUTH")
+        .is_some_and(|a| a != "token");
+    match cached_login_token(case) {
+        Some(token) => case.secrets.push(token),
+        None => assert!(
+            !logs_in,
+            "a login's Vault token is cached after the first get"
+        ),
+    }
     for format in ["exec-credential", "json", "env", "header", "token"] {
         outs.push(case.run(&["get", "-vvvv", "-o", format]));
     }
@@ -129,7 +156,7 @@ fn isolated(case: &mut Case) {
 fn token_auth() {
     let mut case = Case::new();
     isolated(&mut case);
-    let outs = every_command(&case);
+    let outs = every_command(&mut case);
     check_world(&case, &outs);
 }
 
@@ -138,19 +165,8 @@ fn approle_login_with_secret_id() {
     let mut case = Case::new();
     isolated(&mut case);
     case.login_approle();
-    let outs = every_command(&case);
     // The Vault token of the login is a secret too; it lives in the cache only.
-    let login = case.entry_files().into_iter().find(|f| {
-        f.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("vault-")
-    });
-    if let Some(login) = login {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(login).unwrap()).unwrap();
-        case.secrets
-            .push(v["vault_token"].as_str().unwrap().to_string());
-    }
+    let outs = every_command(&mut case);
     check_world(&case, &outs);
     // A wrong secret-id fails without echoing it.
     case.set(
@@ -168,13 +184,13 @@ fn userpass_and_jwt_logins() {
     let mut case = Case::new();
     isolated(&mut case);
     case.login_userpass();
-    let outs = every_command(&case);
+    let outs = every_command(&mut case);
     check_world(&case, &outs);
 
     let mut case = Case::new();
     isolated(&mut case);
     case.login_jwt();
-    let outs = every_command(&case);
+    let outs = every_command(&mut case);
     check_world(&case, &outs);
 }
 

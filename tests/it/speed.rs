@@ -3,9 +3,7 @@
 //! The helper runs under a seccomp filter that refuses exactly those system
 //! calls; a hit must not notice, while a refresh must fail under it.
 
-use std::os::unix::process::CommandExt;
-
-use crate::support::{Case, run_with_input};
+use crate::support::{Case, run_with_input, seccomp};
 
 /// System calls a cache hit must not make.
 fn denied() -> Vec<i64> {
@@ -27,68 +25,10 @@ fn denied() -> Vec<i64> {
     calls
 }
 
-/// A classic BPF program: `EPERM` for the denied calls, allow the rest.
-fn filter() -> Vec<libc::sock_filter> {
-    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    const RET_ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
-    const RET_ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
-    let calls = denied();
-    let mut program = vec![libc::sock_filter {
-        code: LD_W_ABS,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    }]; // seccomp_data.nr
-    for (i, nr) in calls.iter().enumerate() {
-        // Jump to the EPERM return at the end when equal.
-        let to_deny = (calls.len() - i) as u8;
-        program.push(libc::sock_filter {
-            code: JEQ_K,
-            jt: to_deny,
-            jf: 0,
-            k: *nr as u32,
-        });
-    }
-    program.push(libc::sock_filter {
-        code: RET_K,
-        jt: 0,
-        jf: 0,
-        k: RET_ALLOW,
-    });
-    program.push(libc::sock_filter {
-        code: RET_K,
-        jt: 0,
-        jf: 0,
-        k: RET_ERRNO | libc::EPERM as u32,
-    });
-    program
-}
-
 /// Runs the helper with those system calls refused.
 fn confined(case: &Case, args: &[&str], input: &str) -> crate::support::Out {
-    let mut program = filter();
     let mut cmd = case.command(args);
-    // SAFETY: only prctl between fork and exec; the program was built before.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fprog = libc::sock_fprog {
-                len: program.len() as u16,
-                filter: program.as_mut_ptr(),
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    &fprog as *const _,
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    seccomp::deny(&mut cmd, &denied(), seccomp::Action::Refuse);
     run_with_input(cmd, input)
 }
 

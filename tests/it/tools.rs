@@ -41,9 +41,20 @@ fn exec_passes_the_exit_status_and_arguments_through() {
         out.stdout, "-x --y\n",
         "arguments after CMD are CMD's, even flag-like ones"
     );
-    // The process is replaced: the child's PID is the helper's.
-    let out = case.run(&["exec", "--", "sh", "-c", "echo $$"]).ok();
-    assert!(out.stdout.trim().parse::<u32>().is_ok());
+    // The process is replaced: the shell's PID is the helper's own.
+    let child = case
+        .command(&["exec", "--", "sh", "-c", "echo $$"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let helper_pid = child.id();
+    let out = crate::support::wait_bounded(child, std::time::Duration::from_secs(60));
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        helper_pid.to_string(),
+        "the command runs in the helper's process"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 """seatable_cred.Base against the real seatable-api SDK, a real OpenBao and
 the SeaTable stand-in."""
 
+import base64
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -45,20 +47,28 @@ def test_profile_from_the_config_file(base_env, crm_profile):
     assert "profile 'nope'" in str(err.value)
 
 
+def _exp(jwt):
+    """The `exp` of a JWT (the stand-in's clock is this machine's)."""
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+
+
 def test_long_running_script_survives_token_expiry(base_env):
-    # 4-second base tokens: the helper's refresh_at is 2 s after issue.
-    env = base_env(lifetime_secs=4)
+    # The stand-in issues 6-second tokens: the helper refreshes 3 s after issue,
+    # 3 s before the server would refuse the token.
+    env = base_env(lifetime_secs=6)
     before = exchanges(env)
     refused = env["standin"].stats()["gateway_refused"]
     base = Base()
     base.auth()
-    first = base.jwt_token
-    assert base.list_tables()
-    deadline = time.monotonic() + 12
-    while time.monotonic() < deadline:
+    seen = {base.jwt_token}
+    # Until the script has gone through three tokens (bounded, not timed).
+    deadline = time.monotonic() + 90
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, f"only {len(seen)} tokens within 90 s"
         assert base.list_tables()
-        time.sleep(0.5)
-    assert base.jwt_token != first
+        seen.add(base.jwt_token)
+        time.sleep(0.2)
     assert exchanges(env) >= before + 3
     assert env["standin"].stats()["gateway_refused"] == refused, "refreshed before the server refused"
 
@@ -69,7 +79,10 @@ def test_auth_expired_from_the_server_triggers_one_refresh(base_env):
     base.auth()
     # Pretend our clock is behind: we would not refresh on our own.
     base.refresh_at = datetime.now(timezone.utc) + timedelta(days=1)
-    time.sleep(2.5)
+    # Until the token's own expiry has passed (the stand-in refuses it from then on).
+    expiry = _exp(base.jwt_token)
+    while time.time() < expiry + 0.05:
+        time.sleep(max(0.01, expiry + 0.05 - time.time()))
     refused = env["standin"].stats()["gateway_refused"]
     assert base.list_tables()  # 403 "Token expired." → refresh → retry
     assert env["standin"].stats()["gateway_refused"] == refused + 1

@@ -2,7 +2,6 @@
 //! answers, URLs that carry credentials, git requests for other hosts, and
 //! what `exec`'s command inherits.
 
-
 use seatable_standin::Fault;
 
 use crate::support::{Case, HELPER, run_with_input};

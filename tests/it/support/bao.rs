@@ -284,9 +284,9 @@ path "kv1/*" { capabilities = ["read"] }
 path "secret/data/seatable-cred/cache/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/seatable-cred/cache/*" { capabilities = ["read", "list", "delete"] }
 "#;
-/// An AppRole whose secret-ids work once and whose tokens live 10 seconds
-/// (renewable): a second login is impossible, so only a cached or renewed
-/// Vault token can serve a refresh.
+/// An AppRole whose secret-ids work once (renewable tokens of a minute): a
+/// second login is impossible, so only a cached or renewed Vault token can
+/// serve a refresh.
 pub const ONCE_ROLE: &str = "once";
 pub const USERPASS_USER: &str = "alice";
 pub const JWT_ROLE: &str = "ci";
@@ -315,7 +315,7 @@ impl Shared {
         bao.api(
             "POST",
             &format!("auth/approle/role/{ONCE_ROLE}"),
-            Some(json!({"token_policies": [READER_POLICY], "token_ttl": "10s", "token_max_ttl": "1h", "secret_id_num_uses": 1})),
+            Some(json!({"token_policies": [READER_POLICY], "token_ttl": "60s", "token_max_ttl": "1h", "secret_id_num_uses": 1})),
         );
         let role_id = bao.api("GET", "auth/approle/role/reader/role-id", None)["data"]["role_id"]
             .as_str()

@@ -4,8 +4,10 @@
 pub mod bao;
 pub mod fake;
 pub mod proxy;
-pub mod users;
+pub mod seccomp;
 pub mod userns;
+pub mod users;
+pub mod vault_faults;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,14 @@ use seatable_standin::{Base, Standin};
 use serde_json::{Value, json};
 
 pub use bao::{Bao, Shared, shared};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -187,18 +197,25 @@ impl Out {
             "nothing on stdout on failure: {:?}",
             self.stdout
         );
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| {
-                l.starts_with("seatable-cred: ")
-                    && !l.contains(": warning: ")
-                    && !l.contains(": info: ")
-                    && !l.contains(": debug: ")
-                    && !l.contains(": trace: ")
-            })
-            .collect();
-        assert_eq!(lines.len(), 1, "one error line expected: {}", self.stderr);
+        // Everything on stderr is either a diagnostic the verbosity asked
+        // for, or the one error line.
+        let is_log = |l: &&str| {
+            ["warning", "info", "debug", "trace"]
+                .iter()
+                .any(|level| l.starts_with(&format!("seatable-cred: {level}: ")))
+        };
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !is_log(l)).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly one line besides diagnostics: {}",
+            self.stderr
+        );
+        assert!(
+            lines[0].starts_with("seatable-cred: "),
+            "the error line says who speaks: {}",
+            lines[0]
+        );
         assert!(
             lines[0].contains(needle),
             "error line should mention {needle:?}: {}",
@@ -327,6 +344,27 @@ impl Case {
 
     pub fn cache_dir(&self) -> PathBuf {
         PathBuf::from(&self.env["SEATABLE_CRED_CACHE_DIR"])
+    }
+
+    /// Changes the cached base-token entry (`login`: the cached Vault
+    /// login instead) in place — how tests move a token into its refresh
+    /// window or past its expiry without waiting for the clock.
+    #[track_caller]
+    pub fn edit_entry(&self, login: bool, edit: impl FnOnce(&mut Value)) {
+        let path = self
+            .entry_files()
+            .into_iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("vault-")
+                    == login
+            })
+            .expect("a cached entry to edit");
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, v.to_string()).unwrap();
     }
 
     /// The cache entries (not lock files) in the file cache directory.

@@ -1,0 +1,127 @@
+//! A TCP forwarder in front of the real OpenBao that can answer a
+//! connection's first request itself — a 5xx, a 429, "Vault is sealed", a
+//! refusal — and close it, so that a retry has to come back on a new
+//! connection. It counts connections: how often the helper asked.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// An answer in Vault's shape: a status and `{"errors": [...]}`.
+#[derive(Clone, Debug)]
+pub struct VaultFault {
+    pub status: u16,
+    pub error: &'static str,
+}
+
+impl VaultFault {
+    pub const fn new(status: u16, error: &'static str) -> VaultFault {
+        VaultFault { status, error }
+    }
+}
+
+pub struct VaultFaults {
+    pub url: String,
+    faults: Arc<Mutex<VecDeque<VaultFault>>>,
+    connections: Arc<AtomicUsize>,
+    faulted: Arc<AtomicUsize>,
+}
+
+impl VaultFaults {
+    /// Forwards 127.0.0.1:<free port> to `upstream` (`http://host:port`).
+    pub fn start(upstream: &str) -> VaultFaults {
+        let target = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let faults = Arc::new(Mutex::new(VecDeque::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let faulted = Arc::new(AtomicUsize::new(0));
+        let (f, c, n) = (faults.clone(), connections.clone(), faulted.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(client) = stream else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                let fault = f.lock().unwrap().pop_front();
+                let (target, n) = (target.clone(), n.clone());
+                std::thread::spawn(move || match fault {
+                    Some(fault) => {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        answer(client, &fault);
+                    }
+                    None => {
+                        if let Ok(server) = TcpStream::connect(&target) {
+                            pipe(client, server);
+                        }
+                    }
+                });
+            }
+        });
+        VaultFaults {
+            url,
+            faults,
+            connections,
+            faulted,
+        }
+    }
+
+    /// Queues faults for the next connections, in order.
+    pub fn push(&self, faults: impl IntoIterator<Item = VaultFault>) {
+        self.faults.lock().unwrap().extend(faults);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections answered with a fault.
+    pub fn faulted(&self) -> usize {
+        self.faulted.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads the request, answers with the fault and closes.
+fn answer(stream: TcpStream, fault: &VaultFault) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    let _ = reader.read_exact(&mut body);
+    let json = format!("{{\"errors\":[\"{}\"]}}", fault.error);
+    let mut out = stream;
+    let _ = out.write_all(
+        format!(
+            "HTTP/1.1 {} Fault\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            fault.status,
+            json.len()
+        )
+        .as_bytes(),
+    );
+    let _ = out.shutdown(Shutdown::Both);
+}
+
+fn pipe(a: TcpStream, b: TcpStream) {
+    let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    std::thread::spawn(move || copy(a, b));
+    std::thread::spawn(move || copy(b2, a2));
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
