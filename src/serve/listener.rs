@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -23,7 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::state::Agent;
 
@@ -31,7 +31,7 @@ use super::state::Agent;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests in flight at shutdown get this long to finish.
 pub const DRAIN: Duration = Duration::from_secs(10);
-/// Read buffer per connection; bounds the request head.
+/// Request line and headers beyond this get 431.
 const MAX_HEAD: usize = 64 * 1024;
 
 /// Serves until `stop` resolves; returns the number of connections still
@@ -47,7 +47,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
         .keep_alive(true);
     tokio::pin!(stop);
     loop {
@@ -74,9 +74,16 @@ pub async fn serve(
             tokio::spawn(refuse(stream));
             continue;
         };
+        // Requests seen on this connection: a header timeout after some is
+        // an idle keep-alive connection closing, not a slow client.
+        let requests = Arc::new(AtomicU64::new(0));
         let service = {
             let agent = agent.clone();
-            hyper::service::service_fn(move |req| super::handler::handle(req, agent.clone()))
+            let requests = requests.clone();
+            hyper::service::service_fn(move |req| {
+                requests.fetch_add(1, Ordering::Relaxed);
+                super::handler::handle(req, agent.clone())
+            })
         };
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let agent = agent.clone();
@@ -86,7 +93,7 @@ pub async fn serve(
                 .connections_open
                 .fetch_add(1, Ordering::Relaxed);
             if let Err(e) = connection.await {
-                log_connection_error(&e, peer);
+                log_connection_error(&e, peer, requests.load(Ordering::Relaxed));
             }
             agent
                 .metrics
@@ -129,7 +136,11 @@ async fn refuse(mut stream: TcpStream) {
 }
 
 /// One line per connection that ended in an error, saying why.
-fn log_connection_error(e: &hyper::Error, peer: SocketAddr) {
+fn log_connection_error(e: &hyper::Error, peer: SocketAddr, requests: u64) {
+    if e.is_timeout() && requests > 0 {
+        debug!(%peer, "closed an idle keep-alive connection");
+        return;
+    }
     let why = if e.is_parse_too_large() {
         "request head too large".to_string()
     } else if e.is_parse() {

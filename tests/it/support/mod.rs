@@ -1,8 +1,10 @@
 //! Test harness: real OpenBao, the SeaTable stand-in, and the helper run as
 //! a user runs it — a separate process with a clean environment.
 
+pub mod agent;
 pub mod bao;
 pub mod proxy;
+pub mod sdk;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
