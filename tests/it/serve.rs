@@ -613,6 +613,73 @@ fn sighup_reloads_the_config() {
     assert_eq!(next(), "STOPPING=1");
 }
 
+/// Several profiles at once: each key opens its own base; a session of one
+/// profile carries that profile's base token only.
+#[test]
+fn several_profiles_each_with_its_own_key() {
+    let mut case = Case::new();
+    let shared = crate::support::shared();
+    let other = case.standin.add_base(seatable_standin::Base::default());
+    let other_path = format!("it/{}", seatable_standin::random_hex(6));
+    shared.bao.kv2_put(
+        "secret",
+        &other_path,
+        serde_json::json!({"api_token": other.api_token}),
+    );
+    let config = case.dir.path().join("profiles.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.crm]\nserver_url = \"{url}\"\nsecret = \"{}\"\n\n[profiles.billing]\nserver_url = \"{url}\"\nsecret = \"secret/{other_path}\"\n",
+            case.secret,
+            url = case.standin.url
+        ),
+    )
+    .unwrap();
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET")
+        .set("SEATABLE_CRED_CONFIG", config.display().to_string());
+    let agent = Agent::start_profiles(&case, &["crm", "billing"], "crm");
+    let billing_key = agent.key_of("billing");
+    assert_ne!(agent.key, billing_key);
+    let exchange = |key: &str| -> Value {
+        agent
+            .http
+            .get(format!("{}/api/v2.1/dtable/app-access-token/", agent.url))
+            .header("Authorization", format!("Token {key}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let crm = exchange(&agent.key);
+    let billing = exchange(&billing_key);
+    assert_eq!(crm["dtable_uuid"], case.base.dtable_uuid.as_str());
+    assert_eq!(billing["dtable_uuid"], other.dtable_uuid.as_str());
+    let metadata = |uuid: &str| format!("/api-gateway/api/v2/dtables/{uuid}/metadata/");
+    let crm_session = crm["access_token"].as_str().unwrap();
+    let billing_session = billing["access_token"].as_str().unwrap();
+    assert_eq!(
+        agent.get(&metadata(&other.dtable_uuid), billing_session).0,
+        200
+    );
+    assert_eq!(
+        agent.get(&metadata(&case.base.dtable_uuid), crm_session).0,
+        200
+    );
+    // crm's session holds crm's base token: SeaTable refuses it for billing's base.
+    assert_eq!(agent.get(&metadata(&other.dtable_uuid), crm_session).0, 403);
+    let health: Value = agent
+        .http
+        .get(format!("{}/health", agent.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["profiles"]["crm"]["ready"], true);
+    assert_eq!(health["profiles"]["billing"]["ready"], true);
+}
+
 fn session_of(agent: &Agent) -> String {
     agent.exchange()["access_token"]
         .as_str()

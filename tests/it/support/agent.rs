@@ -39,20 +39,34 @@ impl Agent {
     }
 
     pub fn start_with(case: &Case, args: &[&str], env: &[(&str, &str)]) -> Agent {
-        Self::start_inner(case, args, env, false)
+        Self::start_inner(case, args, env, false, "default")
+    }
+
+    /// Serves the profiles `args` names; `key` and `env_file` are those of `profile`.
+    pub fn start_profiles(case: &Case, args: &[&str], profile: &str) -> Agent {
+        Self::start_inner(case, args, &[], false, profile)
     }
 
     /// Starts again where an earlier agent of the case left its env file.
     pub fn start_keep(case: &Case) -> Agent {
-        Self::start_inner(case, &[], &[], true)
+        Self::start_inner(case, &[], &[], true, "default")
     }
 
-    fn start_inner(case: &Case, args: &[&str], env: &[(&str, &str)], keep: bool) -> Agent {
+    fn start_inner(
+        case: &Case,
+        args: &[&str],
+        env: &[(&str, &str)],
+        keep: bool,
+        profile: &str,
+    ) -> Agent {
         let log = case
             .dir
             .path()
             .join(format!("serve-{}.log", seatable_standin::random_hex(4)));
-        let env_file = case.cache_dir().join("serve").join("default.env");
+        let env_file = case
+            .cache_dir()
+            .join("serve")
+            .join(format!("{profile}.env"));
         let old = if keep {
             std::fs::read_to_string(&env_file).ok()
         } else {
@@ -140,6 +154,16 @@ impl Agent {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The local key of another profile this agent serves.
+    pub fn key_of(&self, profile: &str) -> String {
+        let path = self.env_file.with_file_name(format!("{profile}.env"));
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("SEATABLE_API_TOKEN="))
+            .unwrap()
+            .to_string()
     }
 
     pub fn addr(&self) -> String {
