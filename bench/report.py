@@ -85,6 +85,71 @@ for name in ["warm", "cold", "cold-https", "peer-shell", "peer-python", "concurr
         lines.append(
             f"| {command} | {ms(r):.2f} | {r['mean'] * 1000:.2f} | {r['stddev'] * 1000:.2f} | {r['min'] * 1000:.2f} | {len(r['times'])} |"
         )
+serve = out / "serve.json"
+if serve.exists():
+    sizes_serve = json.loads(serve.read_text())
+
+    def runs(name):
+        return [json.loads(l) for l in (out / f"serve-{name}.jsonl").read_text().splitlines() if l.strip()]
+
+    def median(values):
+        v = sorted(values)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    def med_us(name):
+        return median([r["median_us"] for r in runs(name)])
+
+    def rps(name):
+        return median([r["rps"] for r in runs(name)])
+
+    def errors(name):
+        return sum(r["errors"] + sum(v for k, v in r["statuses"].items() if k != "200") for r in runs(name))
+
+    get_ms = ms(results("serve-get")["get, file cache (warm), beside serve"])
+    ex = med_us("exchange") / 1000
+    ex_fresh = med_us("exchange-fresh") / 1000
+    direct, proxy = med_us("direct"), med_us("proxy")
+    direct2, proxy2 = med_us("direct-2ms"), med_us("proxy-2ms")
+    srows = []
+
+    def srow(case, value, unit, against, ratio, target, met):
+        srows.append((case, value, unit, against, ratio, target, "yes" if met else "**no**"))
+
+    srow("local exchange, keep-alive", f"{ex:.3f}", "ms", f"get (warm, file) {get_ms:.2f} ms", f"{get_ms / ex:.0f}× faster", "≤ 0.2 ms, ≥ 5× faster", ex <= 0.2 and get_ms / ex >= 5)
+    srow("local exchange, new connection each", f"{ex_fresh:.3f}", "ms", f"get (warm, file) {get_ms:.2f} ms", f"{get_ms / ex_fresh:.0f}× faster", "—", True)
+    srow("GET rows, keep-alive: added by the proxy", f"{proxy - direct:.0f}", "µs", f"direct {direct:.0f} µs, proxied {proxy:.0f} µs", f"{proxy / direct:.2f}×", "≤ 60 µs", proxy - direct <= 60)
+    srow("GET rows, stand-in takes 2 ms: added by the proxy", f"{(proxy2 / direct2 - 1) * 100:.1f}", "%", f"direct {direct2 / 1000:.2f} ms, proxied {proxy2 / 1000:.2f} ms", f"{proxy2 / direct2:.3f}×", "≤ 5 %", proxy2 / direct2 <= 1.05)
+    r2 = rps("proxy-2ms-32") / rps("direct-2ms-32")
+    srow("32 keep-alive clients, stand-in takes 2 ms: throughput", f"{rps('proxy-2ms-32'):.0f}", "req/s", f"direct {rps('direct-2ms-32'):.0f} req/s", f"{r2:.2f}×", "≥ 0.9× direct", r2 >= 0.9)
+    r0 = rps("proxy-32") / rps("direct-32")
+    srow("32 keep-alive clients, instant stand-in: throughput (CPU-bound on this machine)", f"{rps('proxy-32'):.0f}", "req/s", f"direct {rps('direct-32'):.0f} req/s", f"{r0:.2f}×", "—", True)
+    idle = sizes_serve["rss_idle_kib"] / 1024
+    peak = sizes_serve["rss_load_peak_kib"] / 1024
+    growth = (sizes_serve["rss_after_100k_kib"] - sizes_serve["rss_warm_kib"]) / 1024
+    srow("agent RSS, idle", f"{idle:.1f}", "MB", "—", "—", "≤ 20 MB", idle <= 20)
+    srow("agent peak RSS, under the loads above", f"{peak:.1f}", "MB", "—", "—", "≤ 40 MB", peak <= 40)
+    srow("agent RSS growth over 100 000 proxied requests", f"{growth:+.2f}", "MB", f"{sizes_serve['rss_warm_kib'] / 1024:.1f} → {sizes_serve['rss_after_100k_kib'] / 1024:.1f} MB", "—", "no growth (≤ 1 MB)", growth <= 1)
+    bad = sum(errors(n) for n in ["exchange", "exchange-fresh", "direct", "proxy", "direct-2ms", "proxy-2ms", "direct-32", "proxy-32", "direct-2ms-32", "proxy-2ms-32"])
+    lines += [
+        "",
+        "## `serve`: the local agent",
+        "",
+        "Measured by `seatable-load` (a small HTTP/1.1 load generator in the stand-in crate) against",
+        "the agent and, side by side in the same rounds, straight against the stand-in with the real",
+        "base token. Latencies are medians over every request of a run, then the median of the runs;",
+        "the agent, the stand-in and the load generator share the machine's cores.",
+        "",
+        "| case | value | unit | compared with | ratio | target | met |",
+        "|---|---:|---|---|---:|---|---|",
+    ]
+    for case, value, unit, against, ratio, target, met in srows:
+        lines.append(f"| {case} | {value} | {unit} | {against} | {ratio} | {target} | {met} |")
+    lines += ["", f"Requests that failed or did not answer 200 across all these runs: {bad}."]
+    lines += ["", "| run | requests | req/s | median µs | p90 µs | p99 µs |", "|---|---:|---:|---:|---:|---:|"]
+    for name in ["exchange", "exchange-fresh", "direct", "proxy", "direct-2ms", "proxy-2ms", "direct-32", "proxy-32", "direct-2ms-32", "proxy-2ms-32"]:
+        for i, r in enumerate(runs(name)):
+            lines.append(f"| {name} #{i + 1} | {r['requests']} | {r['rps']:.0f} | {r['median_us']} | {r['p90_us']} | {r['p99_us']} |")
+
 lines += ["", "## Machine and versions", ""]
 for key, value in machine.items():
     lines.append(f"- {key}: {value}")

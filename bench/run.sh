@@ -102,6 +102,80 @@ bench concurrent --warmup 3 --runs 30 \
   -n "100 × cat, concurrent" "$WORK/hundred-cat.sh" \
   -n "100 × get (warm), concurrent" "$WORK/hundred-get.sh"
 
+echo "==> serve: the local agent against direct calls to the stand-in"
+LOAD="$BUILD_DIR/release/seatable-load"
+SERVE_ROUNDS="${BENCH_SERVE_ROUNDS:-5}"
+# A second stand-in whose gateway takes 2 ms per answer, as a real server's work would.
+mv "$WORK/standin.json" "$WORK/standin-https.json"
+start_standin --gateway-delay-ms 2
+SLOW_URL="$STANDIN_URL"; SLOW_TOKEN="$STANDIN_API_TOKEN"
+STANDIN_URL="$HTTP_URL"
+printf %s "$SLOW_TOKEN" | "$BAO" kv put -mount=secret bench/slow api_token=- >/dev/null
+uuid_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dtable_uuid"])' "$1"; }
+HTTP_UUID="$(uuid_of "$WORK/standin-http.json")"
+SLOW_UUID="$(uuid_of "$WORK/standin.json")"
+# start_agent NAME SERVER SECRET: sets AGENT_URL, AGENT_KEY, AGENT_PID.
+start_agent() {
+  local name="$1" port; port="$(free_port)"
+  SEATABLE_SERVER_URL="$2" SEATABLE_CRED_SECRET="$3" SEATABLE_CRED_CACHE=file \
+    SEATABLE_CRED_CACHE_DIR="$WORK/agent-$name" "$BIN" serve --listen "127.0.0.1:$port" 2>"$WORK/agent-$name.log" &
+  AGENT_PID=$!; PIDS+=("$AGENT_PID")
+  local env="$WORK/agent-$name/serve/default.env" i
+  for i in $(seq 1 200); do
+    [ -s "$env" ] && curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+    sleep 0.05
+  done
+  AGENT_URL="$(sed -n 's/^SEATABLE_SERVER_URL=//p' "$env")"
+  AGENT_KEY="$(sed -n 's/^SEATABLE_API_TOKEN=//p' "$env")"
+}
+session_of() { # AGENT_URL KEY: a session token from the local exchange
+  curl -sf -H "Authorization: Token $2" "$1/api/v2.1/dtable/app-access-token/" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+start_agent fast "$HTTP_URL" secret/bench/http
+FAST_URL="$AGENT_URL"; FAST_KEY="$AGENT_KEY"; FAST_PID="$AGENT_PID"
+start_agent slow "$SLOW_URL" secret/bench/slow
+SLOW_AGENT="$AGENT_URL"; SLOW_KEY="$AGENT_KEY"
+rss_kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
+FAST_SESSION="$(session_of "$FAST_URL" "$FAST_KEY")"
+SLOW_SESSION="$(session_of "$SLOW_AGENT" "$SLOW_KEY")"
+FAST_TOKEN="$("$BIN" get -o token --cache none)"
+SLOW_TOKEN_B="$(SEATABLE_SERVER_URL="$SLOW_URL" SEATABLE_CRED_SECRET=secret/bench/slow "$BIN" get -o token --cache none)"
+IDLE_RSS="$(rss_kib "$FAST_PID" VmRSS)"
+ROWS="api-gateway/api/v2/dtables/$HTTP_UUID/rows/?table_name=Table1"
+SLOW_ROWS="api-gateway/api/v2/dtables/$SLOW_UUID/rows/?table_name=Table1"
+EXCHANGE="api/v2.1/dtable/app-access-token/"
+load() { # NAME, seatable-load args...: one JSON line per run, appended to serve-NAME.jsonl
+  local name="$1"; shift
+  "$LOAD" "$@" >>"$OUT/serve-$name.jsonl"
+}
+# Side by side, interleaved round by round so that both see the same machine.
+for round in $(seq "$SERVE_ROUNDS"); do
+  echo "    round $round/$SERVE_ROUNDS"
+  load exchange "$FAST_URL/$EXCHANGE" -H "Authorization: Token $FAST_KEY" -c 1 -n 4000
+  load exchange-fresh "$FAST_URL/$EXCHANGE" -H "Authorization: Token $FAST_KEY" -c 1 -n 1000 --fresh
+  load direct "$HTTP_URL/$ROWS" -H "Authorization: Token $FAST_TOKEN" -c 1 -n 4000
+  load proxy "$FAST_URL/$ROWS" -H "Authorization: Token $FAST_SESSION" -c 1 -n 4000
+  load direct-2ms "$SLOW_URL/$SLOW_ROWS" -H "Authorization: Token $SLOW_TOKEN_B" -c 1 -n 300
+  load proxy-2ms "$SLOW_AGENT/$SLOW_ROWS" -H "Authorization: Token $SLOW_SESSION" -c 1 -n 300
+done
+for round in $(seq 3); do
+  load direct-32 "$HTTP_URL/$ROWS" -H "Authorization: Token $FAST_TOKEN" -c 32 -d 3
+  load proxy-32 "$FAST_URL/$ROWS" -H "Authorization: Token $FAST_SESSION" -c 32 -d 3
+  load direct-2ms-32 "$SLOW_URL/$SLOW_ROWS" -H "Authorization: Token $SLOW_TOKEN_B" -c 32 -d 3
+  load proxy-2ms-32 "$SLOW_AGENT/$SLOW_ROWS" -H "Authorization: Token $SLOW_SESSION" -c 32 -d 3
+done
+LOAD_RSS="$(rss_kib "$FAST_PID" VmHWM)"
+# Growth: RSS after a warm-up, then after 100 000 more proxied requests.
+"$LOAD" "$FAST_URL/$ROWS" -H "Authorization: Token $FAST_SESSION" -c 8 -n 20000 >/dev/null
+WARM_RSS="$(rss_kib "$FAST_PID" VmRSS)"
+"$LOAD" "$FAST_URL/$ROWS" -H "Authorization: Token $FAST_SESSION" -c 8 -n 100000 >"$OUT/serve-100k.json"
+AFTER_RSS="$(rss_kib "$FAST_PID" VmRSS)"
+cat >"$OUT/serve.json" <<JSON
+{"rss_idle_kib": $IDLE_RSS, "rss_load_peak_kib": $LOAD_RSS, "rss_warm_kib": $WARM_RSS, "rss_after_100k_kib": $AFTER_RSS}
+JSON
+bench serve-get --warmup 50 --runs "$RUNS" -n "get, file cache (warm), beside serve" "$BIN get --cache file"
+
 echo "==> peak RSS"
 rss() { # runs the command 20 times; the largest maximum RSS in KiB
   local max=0 kib

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: format, lints, unit and integration tests (real OpenBao,
-# installed into a venv under target/ when not found), the plugin tests
+# installed into a venv under target/ when not found; the agent's tests
+# install the Python and npm SeaTable SDKs under target/tmp themselves), the plugin tests
 # (pytest in a venv under target/ with the real seatable-api and httpie),
 # a short fuzz run of every parser, and the demo.
 set -euo pipefail
@@ -43,6 +44,17 @@ fi
 "$venv/bin/pip" install --quiet --no-deps --force-reinstall ./plugins/python ./plugins/httpie
 rm -rf plugins/*/build plugins/*/*.egg-info   # setuptools builds in the source tree
 PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -q -p no:cacheprovider plugins
+echo "==> contrib: the systemd user unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  # ExecStart names ~/.cargo/bin/seatable-cred: verify against a throwaway
+  # home where that is this build.
+  vhome="$(mktemp -d)"; trap 'rm -rf "$vhome"' EXIT
+  mkdir -p "$vhome/.cargo/bin" "$vhome/run" && chmod 700 "$vhome/run"
+  ln -s "$PWD/$(ls -d target/*/debug/seatable-cred | head -1)" "$vhome/.cargo/bin/seatable-cred"
+  HOME="$vhome" XDG_RUNTIME_DIR="$vhome/run" systemd-analyze verify --user contrib/systemd/seatable-cred.service
+else
+  echo "systemd-analyze not found: the unit is not verified here"
+fi
 echo "==> fuzz (a short run of every target)"
 ./scripts/fuzz.sh
 echo "==> demo"

@@ -45,6 +45,21 @@ pub enum Command {
     Doctor,
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Run a local agent: keeps base tokens fresh and lets unmodified SeaTable clients work with a local key.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback is warned about.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8799")]
+    pub listen: std::net::SocketAddr,
+    /// Client connections open at once; more get 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+    /// Profiles to serve [default: the current profile].
+    #[arg(value_name = "PROFILE")]
+    pub profiles: Vec<String>,
 }
 
 #[derive(Args, Debug)]

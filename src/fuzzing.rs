@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -24,7 +24,14 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("config_file", config_file),
     ("cache_entry", cache_entry),
     ("shared_entry", shared_entry),
+    ("serve_session", serve_session),
 ];
+
+/// What a client of `serve` presents: an `Authorization` header, read as a
+/// local key or a session token.
+pub fn serve_session(data: &[u8]) {
+    crate::serve::fuzz_session(data);
+}
 
 /// The JWT payload of a base token.
 pub fn jwt_claims(data: &[u8]) {

@@ -318,3 +318,9 @@ pub fn is_certificate_problem(err: &(dyn std::error::Error + 'static)) -> bool {
     }
     false
 }
+
+/// The TLS set-up of [`http_client`] on its own, for clients that need other
+/// settings (the agent's proxy: no redirects, a long-lived pool).
+pub fn rustls_config(trust: Trust) -> Result<rustls::ClientConfig> {
+    client_config(trust, None)
+}

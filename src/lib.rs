@@ -21,6 +21,7 @@ pub mod process;
 pub mod protocol;
 pub mod retry;
 pub mod seatable;
+pub mod serve;
 pub mod time;
 
 pub mod vault;

@@ -7,6 +7,7 @@ mod erase;
 mod exec;
 mod get;
 mod git_credential;
+mod serve;
 mod status;
 
 use std::io::Write;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::GitCredential(args) => git_credential::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),
         Command::Doctor => doctor::run(&cli.global),
+        Command::Serve(args) => serve::run(&cli.global, args),
     }
 }
 

@@ -6,9 +6,15 @@
 //!   `dtable_uuid`, `permission`, `app_name`; 403 `{"error_msg":"Permission
 //!   denied."}` for unknown tokens, 404 for a deleted base. Every answered
 //!   exchange is counted.
-//! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/` and `…/rows/` accept
-//!   only a valid, unexpired base token of that base (`Bearer` or `Token`);
-//!   an expired one gets 403 `{"error_msg":"Token expired."}` as from SeaTable.
+//! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/`, `GET …/rows/` (list)
+//!   and `POST …/rows/` (append; `{"table_name", "rows"}` → `inserted_row_count`,
+//!   `row_ids`, `first_row`), as the Python SDK 4.0 and the npm SDK 1.0 send
+//!   them, accept only a valid, unexpired base token of that base (`Bearer`
+//!   or `Token`); an expired one gets 403 `{"error_msg":"Token expired."}` as
+//!   from SeaTable. Rows live in memory per base and table.
+//! * Faults can be queued for the gateway too (`Token expired.` for a valid
+//!   token, a status, a slow or a big answer), and every gateway answer can
+//!   be delayed by a fixed time (benchmarks of the agent's proxy).
 //! * Faults can be queued for the exchange: a status, 429 with hints, an
 //!   HTML page with 200, a slow answer, a dropped connection, a huge body.
 //! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
@@ -117,6 +123,12 @@ pub enum Fault {
     Claims {
         claims: serde_json::Value,
     },
+    /// Gateway only: 403 `Token expired.` whatever the token.
+    TokenExpired,
+    /// Gateway only: a 200 JSON answer of this many bytes.
+    Big {
+        bytes: usize,
+    },
 }
 
 #[derive(Default, Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +141,9 @@ pub struct Stats {
     pub gateway_ok: u64,
     /// Gateway requests refused (expired or invalid token).
     pub gateway_refused: u64,
+    /// Gateway requests received, answered or not yet.
+    #[serde(default)]
+    pub gateway_requests: u64,
     /// The `exp` query of the last exchange.
     pub last_exp: Option<String>,
     /// The scheme of the last exchange's Authorization header.
@@ -146,6 +161,17 @@ struct State {
     exchange_requests: AtomicU64,
     gateway_ok: AtomicU64,
     gateway_refused: AtomicU64,
+    gateway_requests: AtomicU64,
+    gateway_faults: Mutex<VecDeque<Fault>>,
+    /// Milliseconds every gateway answer waits.
+    gateway_delay_ms: AtomicU64,
+    /// Rows per (base uuid, table name).
+    rows: Mutex<HashMap<(String, String), Vec<serde_json::Value>>>,
+    /// Every base token issued, in order (tests look for leaks of them).
+    issued: Mutex<Vec<String>>,
+    /// Tokens among the first this many issued are answered "Token expired."
+    /// (as when the server invalidated them, or clocks disagree).
+    expired_upto: AtomicU64,
     last: Mutex<(Option<String>, Option<String>)>,
     exchange_times_ms: Mutex<Vec<u64>>,
     /// Seconds the stand-in's clock (its `Date` on ping) is off by.
@@ -188,6 +214,12 @@ impl Standin {
             exchange_requests: AtomicU64::new(0),
             gateway_ok: AtomicU64::new(0),
             gateway_refused: AtomicU64::new(0),
+            gateway_requests: AtomicU64::new(0),
+            gateway_faults: Mutex::default(),
+            gateway_delay_ms: AtomicU64::new(0),
+            rows: Mutex::default(),
+            issued: Mutex::default(),
+            expired_upto: AtomicU64::new(0),
             last: Mutex::default(),
             exchange_times_ms: Mutex::default(),
             service_accounts: Mutex::default(),
@@ -254,6 +286,35 @@ impl Standin {
         self.state.faults.lock().unwrap().extend(faults);
     }
 
+    /// Queues faults for the next gateway requests, in order.
+    pub fn push_gateway_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.gateway_faults.lock().unwrap().extend(faults);
+    }
+
+    /// Makes every gateway answer wait this long (as a real server's work would).
+    pub fn set_gateway_delay(&self, delay: Duration) {
+        self.state
+            .gateway_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// From now on, every base token issued so far is answered "Token
+    /// expired." by the gateway, however long it had to live.
+    pub fn expire_issued(&self) {
+        let n = self.state.issued.lock().unwrap().len() as u64;
+        self.state.expired_upto.store(n, Ordering::SeqCst);
+    }
+
+    /// Every base token issued so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued.lock().unwrap().clone()
+    }
+
+    /// The rows of a table of a base (the seeded one and those appended).
+    pub fn rows(&self, uuid: &str, table: &str) -> Vec<serde_json::Value> {
+        self.state.table_rows(uuid, table)
+    }
+
     pub fn clear_faults(&self) {
         self.state.faults.lock().unwrap().clear();
     }
@@ -313,10 +374,20 @@ impl State {
             exchange_requests: self.exchange_requests.load(Ordering::SeqCst),
             gateway_ok: self.gateway_ok.load(Ordering::SeqCst),
             gateway_refused: self.gateway_refused.load(Ordering::SeqCst),
+            gateway_requests: self.gateway_requests.load(Ordering::SeqCst),
             last_exp: last.0,
             last_scheme: last.1,
             exchange_times_ms: self.exchange_times_ms.lock().unwrap().clone(),
         }
+    }
+
+    fn table_rows(&self, uuid: &str, table: &str) -> Vec<serde_json::Value> {
+        self.rows
+            .lock()
+            .unwrap()
+            .entry((uuid.to_string(), table.to_string()))
+            .or_insert_with(|| vec![json!({"_id": "row1", "Name": "Ada"})])
+            .clone()
     }
 
     /// The claims of a valid, unexpired base token (of `uuid`, if given).
@@ -328,6 +399,14 @@ impl State {
         let claims = crate::jwt::verify_hs256(&self.jwt_secret, token).ok_or("invalid token")?;
         let exp = claims["exp"].as_u64().ok_or("invalid token")?;
         if exp <= now() {
+            return Err("Token expired.");
+        }
+        let upto = self.expired_upto.load(Ordering::SeqCst) as usize;
+        if upto > 0
+            && self.issued.lock().unwrap()[..upto]
+                .iter()
+                .any(|t| t == token)
+        {
             return Err("Token expired.");
         }
         if let Some(uuid) = uuid
@@ -393,11 +472,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::GET, "/api/v2.1/dtable/app-access-token/") => exchange(req, &state, https).await,
-        (Method::GET, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
-            Ok(gateway(&req, p, &state))
-        }
-        (Method::POST, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
-            Ok(gateway(&req, p, &state))
+        (Method::GET | Method::POST, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
+            let p = p.to_string();
+            Ok(gateway(req, &p, &state).await)
         }
         (Method::GET, "/api") => Ok(kube_api(&req, &state)),
         (Method::GET, "/api2/ping/") => {
@@ -447,6 +524,16 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
                 StatusCode::OK,
                 &serde_json::to_value(base).unwrap(),
             ))
+        }
+        (Method::POST, "/_standin/gateway-faults") => {
+            let Some(faults) = read_json::<Vec<Fault>>(req).await else {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "bad faults"}),
+                ));
+            };
+            state.gateway_faults.lock().unwrap().extend(faults);
+            Ok(json_response(StatusCode::OK, &json!({})))
         }
         (Method::POST, "/_standin/faults") => {
             let Some(faults) = read_json::<Vec<Fault>>(req).await else {
@@ -523,7 +610,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
             ));
         }
         Some(Fault::Claims { claims }) => override_claims = Some(claims),
-        None => {}
+        None | Some(Fault::TokenExpired | Fault::Big { .. }) => {}
     }
 
     let auth = header(&req, "authorization").unwrap_or_default();
@@ -581,6 +668,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         claims.extend(extra);
     }
     let access_token = crate::jwt::hs256(&state.jwt_secret, &claims);
+    state.issued.lock().unwrap().push(access_token.clone());
     state.exchanges.fetch_add(1, Ordering::SeqCst);
     let host = header(&req, "host").unwrap_or_default();
     let scheme = if https { "https" } else { "http" };
@@ -629,11 +717,42 @@ fn parse_exp(text: &str) -> Option<u64> {
     Some(n * scale)
 }
 
-fn gateway(req: &Request<Incoming>, path: &str, state: &State) -> Response<Full<Bytes>> {
+async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<Full<Bytes>> {
+    state.gateway_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = state.gateway_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let fault = state.gateway_faults.lock().unwrap().pop_front();
+    match fault {
+        Some(Fault::TokenExpired) => {
+            state.gateway_refused.fetch_add(1, Ordering::SeqCst);
+            return json_response(
+                StatusCode::FORBIDDEN,
+                &json!({"error_msg": "Token expired."}),
+            );
+        }
+        Some(Fault::Status { code }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return json_response(status, &json!({"error_msg": "Internal Server Error"}));
+        }
+        Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+        Some(Fault::Big { bytes }) => {
+            let mut body = br#"{"rows":[{"Name":""#.to_vec();
+            body.resize(bytes.saturating_sub(4).max(body.len()), b'a');
+            body.extend_from_slice(br#""}]}"#);
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+        }
+        _ => {}
+    }
     // /api-gateway/api/v2/dtables/<uuid>/<rest>
     let rest = &path["/api-gateway/api/v2/dtables/".len()..];
     let (uuid, what) = rest.split_once('/').unwrap_or((rest, ""));
-    let token = header(req, "authorization")
+    let token = header(&req, "authorization")
         .and_then(|a| {
             a.strip_prefix("Bearer ")
                 .or_else(|| a.strip_prefix("Token "))
@@ -663,17 +782,93 @@ fn gateway(req: &Request<Incoming>, path: &str, state: &State) -> Response<Full<
         .find(|b| b.dtable_uuid == uuid)
         .map(|b| b.dtable_name.clone())
         .unwrap_or_default();
-    match what.trim_end_matches('/') {
-        "metadata" => json_response(
+    let query_table = || {
+        req.uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("table_name="))
+            .map(percent_decode)
+            .unwrap_or_else(|| "Table1".to_string())
+    };
+    match (req.method().clone(), what.trim_end_matches('/')) {
+        (Method::GET, "metadata") => json_response(
             StatusCode::OK,
             &json!({"metadata": {"tables": [{"_id": "0000", "name": "Table1", "columns": [{"key": "0000", "name": "Name", "type": "text"}], "views": [{"_id": "0000", "name": "Default View"}]}], "base_name": name, "permission": claims["permission"]}}),
         ),
-        "rows" => json_response(
-            StatusCode::OK,
-            &json!({"rows": [{"_id": "row1", "Name": "Ada"}]}),
-        ),
+        (Method::GET, "rows") => {
+            let table = query_table();
+            json_response(
+                StatusCode::OK,
+                &json!({"rows": state.table_rows(uuid, &table)}),
+            )
+        }
+        (Method::POST, "rows") => {
+            if claims["permission"] != "rw" {
+                return json_response(
+                    StatusCode::FORBIDDEN,
+                    &json!({"error_msg": "Permission denied."}),
+                );
+            }
+            #[derive(Deserialize)]
+            struct Append {
+                table_name: String,
+                rows: Vec<serde_json::Map<String, serde_json::Value>>,
+            }
+            let uuid = uuid.to_string();
+            let Some(append) = read_json::<Append>(req).await else {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "table_name and rows are required."}),
+                );
+            };
+            state.table_rows(&uuid, &append.table_name);
+            let mut stored = state.rows.lock().unwrap();
+            let table = stored.entry((uuid, append.table_name)).or_default();
+            let mut ids = Vec::new();
+            let mut first = None;
+            for mut row in append.rows {
+                let id = random_hex(11);
+                row.insert("_id".into(), json!(id));
+                ids.push(json!({"_id": id}));
+                first.get_or_insert_with(|| serde_json::Value::Object(row.clone()));
+                table.push(serde_json::Value::Object(row));
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({"inserted_row_count": ids.len(), "row_ids": ids, "first_row": first}),
+            )
+        }
         _ => json_response(StatusCode::OK, &json!({"dtable_uuid": uuid})),
     }
+}
+
+/// `%XX` and `+` in a query value, as `requests` and `axios` encode them.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn kube_api(req: &Request<Incoming>, state: &State) -> Response<Full<Bytes>> {

@@ -11,6 +11,7 @@ mod faults;
 mod get;
 mod hygiene;
 mod kubectl;
+mod serve;
 mod shared;
 mod speed;
 mod tools;

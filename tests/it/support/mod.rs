@@ -1,9 +1,11 @@
 //! Test harness: real OpenBao, the SeaTable stand-in, and the helper run as
 //! a user runs it — a separate process with a clean environment.
 
+pub mod agent;
 pub mod bao;
 pub mod fake;
 pub mod proxy;
+pub mod sdk;
 pub mod seccomp;
 pub mod userns;
 pub mod users;

@@ -1,0 +1,289 @@
+//! `serve` (SPEC §13): a local agent for long-running programs, laid out as
+//! OpenBao's agent/proxy is —
+//!
+//! * [`refresher`]: the auth loop, one task per profile, producing base
+//!   tokens through the broker (never reaching into cache or Vault);
+//! * [`sink`]: where results go — the local cache (the broker writes it)
+//!   and the env file with the agent's URL and the profile's local key;
+//! * the HTTP front: [`listener`] (connections and their limits),
+//!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
+//!   locally), [`proxy`] (base operations, forwarded with the real token),
+//!   [`health`] and [`metrics`];
+//! * [`session`]: local keys and session tokens; [`state`]: what is shared.
+//!
+//! The agent runs on a multi-thread tokio runtime of its own; nothing of it
+//! is on the path of `get`, which stays runtime-free on a cache hit.
+
+mod exchange;
+mod handler;
+mod health;
+mod listener;
+mod metrics;
+mod notify;
+mod proxy;
+mod refresher;
+mod session;
+mod sink;
+mod state;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::cache::Key;
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
+use crate::error::Failure;
+use metrics::Metrics;
+use state::{Agent, Profiles, Served, Upstream};
+
+/// Runs the agent until SIGTERM or SIGINT; the exit code.
+pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
+    let mut names: Vec<String> = Vec::new();
+    for name in &args.profiles {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    if names.is_empty() {
+        names.push(
+            global
+                .profile
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        );
+    }
+    // Every profile is checked before anything listens: a typo is exit 2.
+    let profiles = resolve(global, &names)?;
+    if !args.listen.ip().is_loopback() {
+        warn!(
+            "listening on {}, which is not a loopback address: whoever can reach it and holds a local key or a session token can use the bases; keep it behind a firewall or in a private network",
+            args.listen
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("seatable-cred-serve")
+        .build()
+        .map_err(|e| Failure::internal(format!("cannot start the agent's runtime: {e}")))?;
+    let context = Context {
+        global: global.clone(),
+        names,
+        max_connections: args.max_connections as usize,
+    };
+    let result = runtime.block_on(agent(context, args.listen, profiles));
+    // Refreshes still waiting on the network are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// What a reload needs to resolve the profiles again.
+struct Context {
+    global: GlobalArgs,
+    names: Vec<String>,
+    max_connections: usize,
+}
+
+async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> Result<u8> {
+    let signal_failure =
+        |e: std::io::Error| Failure::internal(format!("cannot handle signals: {e}"));
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_failure)?;
+
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Failure::usage(format!(
+            "cannot listen on {listen}: {e}; choose another address with --listen"
+        ))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::internal(format!("cannot read the listening address: {e}")))?;
+    let url = advertised(bound);
+    let metrics = Metrics::default();
+    let served = prepare_all(profiles, &url, None, &metrics)?;
+    let agent = Arc::new(Agent::new(url.clone(), Profiles { list: served }, metrics));
+    let mut refreshers = spawn_refreshers(&agent);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(listener::serve(
+        listener,
+        agent.clone(),
+        context.max_connections,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    info!(url = %url, "listening");
+    notify::notify("READY=1");
+
+    let why = loop {
+        tokio::select! {
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            _ = hangup.recv() => {
+                notify::reloading();
+                reload(&context, &agent, &mut refreshers).await;
+                notify::notify("READY=1");
+            }
+        }
+    };
+    notify::notify("STOPPING=1");
+    info!("{why}: no new connections; finishing the requests in flight");
+    for refresher in &refreshers {
+        refresher.abort();
+    }
+    let _ = stop.send(());
+    let cut = server.await.unwrap_or(0);
+    if cut == 0 {
+        info!("stopped");
+    }
+    Ok(0)
+}
+
+fn spawn_refreshers(agent: &Agent) -> Vec<JoinHandle<()>> {
+    agent
+        .profiles()
+        .list
+        .iter()
+        .map(|served| refresher::spawn(served.clone()))
+        .collect()
+}
+
+/// SIGHUP: the config file is read again and every profile rebuilt; a
+/// profile whose token-determining settings did not change keeps its
+/// token. A config that does not resolve leaves the agent as it was.
+async fn reload(context: &Context, agent: &Arc<Agent>, refreshers: &mut Vec<JoinHandle<()>>) {
+    info!("SIGHUP: reloading the configuration");
+    let global = context.global.clone();
+    let names = context.names.clone();
+    let for_blocking = agent.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || {
+        let profiles = resolve(&global, &names)?;
+        let previous = for_blocking.profiles();
+        prepare_all(
+            profiles,
+            &for_blocking.url,
+            Some(&previous),
+            &for_blocking.metrics,
+        )
+    })
+    .await;
+    match rebuilt {
+        Ok(Ok(list)) => {
+            agent.replace(Profiles { list });
+            for old in refreshers.drain(..) {
+                old.abort();
+            }
+            *refreshers = spawn_refreshers(agent);
+            info!("reloaded the configuration");
+        }
+        Ok(Err(err)) => error!(
+            "reload failed, keeping the running configuration: {}",
+            crate::error::one_line(&err)
+        ),
+        Err(err) => error!("reload failed, keeping the running configuration: {err}"),
+    }
+}
+
+fn resolve(global: &GlobalArgs, names: &[String]) -> Result<Vec<Profile>> {
+    names
+        .iter()
+        .map(|name| {
+            let mut args = global.clone();
+            args.profile = Some(name.clone());
+            let profile = config::resolve(&args, &ProcessEnv)?;
+            if let Auth::Userpass {
+                password: SecretInput::Prompt(_),
+                ..
+            } = &profile.vault.auth
+            {
+                return Err(Failure::usage(format!(
+                    "profile {name}: serve cannot ask for the Vault password at every refresh: set SEATABLE_CRED_PASSWORD or use another --auth"
+                ))
+                .into());
+            }
+            Ok(profile)
+        })
+        .collect()
+}
+
+/// Each profile's key (reused from its env file), env file and upstream.
+fn prepare_all(
+    profiles: Vec<Profile>,
+    url: &str,
+    previous: Option<&Profiles>,
+    metrics: &Metrics,
+) -> Result<Vec<Arc<Served>>> {
+    profiles
+        .into_iter()
+        .map(|profile| {
+            let env_file = sink::EnvFile::for_profile(&profile)?;
+            let key = env_file.key();
+            env_file.write(url, &key, &profile.name)?;
+            info!(profile = %profile.name, file = %env_file.path().display(), "wrote the env file");
+            let upstream = Upstream::for_profile(&profile)?;
+            let carried = previous
+                .and_then(|p| p.by_name(&profile.name))
+                .filter(|p| Key::for_profile(&p.profile) == Key::for_profile(&profile))
+                .and_then(|p| p.current());
+            let counters = metrics.profile(&profile.name);
+            Ok(Arc::new(Served::new(
+                profile, key, upstream, counters, carried,
+            )))
+        })
+        .collect()
+}
+
+/// The fuzz target's body: an `Authorization` header a client sends, as
+/// the exchange and the proxy read it. Never panics; nothing random verifies.
+#[doc(hidden)]
+pub fn fuzz_session(data: &[u8]) {
+    let Ok(header) = hyper::header::HeaderValue::from_bytes(data) else {
+        return;
+    };
+    let Some(credential) = session::credential(Some(&header)) else {
+        return;
+    };
+    let key = session::LocalKey::from_hex(secrecy::SecretString::from(
+        "0123456789abcdef0123456789abcdef01234567",
+    ))
+    .expect("a valid key");
+    let _ = key.matches(credential.as_bytes());
+    let _ = session::peek(credential);
+    assert_ne!(
+        key.verify(credential, 0),
+        session::Verdict::Valid,
+        "a token nobody signed verified"
+    );
+}
+
+/// The URL clients use: the bound address, loopback for an unspecified one.
+fn advertised(bound: SocketAddr) -> String {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_urls() {
+        let url = |s: &str| advertised(s.parse().unwrap());
+        assert_eq!(url("127.0.0.1:8799"), "http://127.0.0.1:8799");
+        assert_eq!(url("0.0.0.0:8799"), "http://127.0.0.1:8799");
+        assert_eq!(url("[::]:8799"), "http://[::1]:8799");
+        assert_eq!(url("[::1]:80"), "http://[::1]:80");
+        assert_eq!(url("10.1.2.3:8799"), "http://10.1.2.3:8799");
+    }
+}

@@ -1,0 +1,201 @@
+//! Sinks: where the agent writes what it produces, as Vault Agent's sinks do.
+//!
+//! * **The local cache.** Every base token the refresher obtains goes
+//!   through [`crate::broker::get`], which writes it to the profile's cache
+//!   backend itself — so `seatable-cred get` on the same machine stays a
+//!   cache hit while the agent runs. Nothing more to do here.
+//! * **The env file** (this file): `<cache dir>/serve/<profile>.env`, the
+//!   agent's URL and the profile's local key as `SEATABLE_SERVER_URL=…` and
+//!   `SEATABLE_API_TOKEN=…` — what an unmodified SDK reads, and what systemd
+//!   (`EnvironmentFile=`) and docker (`--env-file`) load as they are: no
+//!   quotes, one `NAME=value` a line. Directory 0700, file 0600, owner
+//!   checked, written atomically. The key is reused while the file is
+//!   intact, so restarting the agent does not break its clients.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{debug, info};
+use zeroize::Zeroizing;
+
+use super::session::LocalKey;
+use crate::config::Profile;
+use crate::error::Failure;
+
+/// Env files larger than this are not ours.
+const MAX_FILE: u64 = 4096;
+
+/// The env file of a profile.
+pub struct EnvFile {
+    path: PathBuf,
+}
+
+impl EnvFile {
+    /// `<cache dir>/serve/<profile>.env`, creating the directories (0700)
+    /// as the file cache does: on a memory-backed filesystem unless
+    /// `allow_disk_cache` — the file holds a secret.
+    pub fn for_profile(profile: &Profile) -> Result<EnvFile> {
+        if !is_file_name(&profile.name) {
+            return Err(Failure::usage(format!(
+                "profile name '{}' cannot name a file: use letters, digits, '-', '_' and '.' for profiles to serve",
+                profile.name
+            ))
+            .into());
+        }
+        let store = crate::cache::file::FileStore::open(&profile.cache)?;
+        let dir = store.dir().join("serve");
+        private_dir(&dir)?;
+        Ok(EnvFile {
+            path: dir.join(format!("{}.env", profile.name)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The key this file holds, when it is intact and ours; else a new one.
+    pub fn key(&self) -> LocalKey {
+        match self.read_key() {
+            Some(key) => {
+                debug!(path = %self.path.display(), "reusing the local key of the env file");
+                key
+            }
+            None => {
+                info!(path = %self.path.display(), "made a new local key");
+                LocalKey::generate()
+            }
+        }
+    }
+
+    fn read_key(&self) -> Option<LocalKey> {
+        let mut file = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&self.path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file()
+            || meta.uid() != euid()
+            || meta.mode() & 0o077 != 0
+            || meta.len() > MAX_FILE
+        {
+            debug!(path = %self.path.display(), "ignoring an env file that is not a private file of ours");
+            return None;
+        }
+        let mut text = Zeroizing::new(String::new());
+        Read::by_ref(&mut file)
+            .take(MAX_FILE)
+            .read_to_string(&mut text)
+            .ok()?;
+        parse_key(&text)
+    }
+
+    /// Writes the URL and key (temp file 0600 + rename).
+    pub fn write(&self, url: &str, key: &LocalKey, profile: &str) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        let text = render(url, key.secret(), profile);
+        let write = || -> std::io::Result<()> {
+            let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+            tmp.write_all(text.as_bytes())?;
+            tmp.persist(&self.path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            Failure::internal(format!("cannot write {}: {e}", self.path.display())).into()
+        })
+    }
+}
+
+/// The file's text.
+pub fn render(url: &str, key: &SecretString, profile: &str) -> Zeroizing<String> {
+    Zeroizing::new(format!(
+        "# seatable-cred serve, profile {profile}: for systemd EnvironmentFile= and docker --env-file\nSEATABLE_SERVER_URL={url}\nSEATABLE_API_TOKEN={}\n",
+        key.expose_secret()
+    ))
+}
+
+fn parse_key(text: &str) -> Option<LocalKey> {
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SEATABLE_API_TOKEN="))?;
+    LocalKey::from_hex(SecretString::from(value.trim().to_string()))
+}
+
+/// A profile name that is safe as a file name on its own.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+use crate::cache::dir::euid;
+
+/// Creates `dir` 0700, or accepts an existing one that is a directory of
+/// ours that nobody else can enter; anything else is refused, never fixed.
+fn private_dir(dir: &Path) -> Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Failure::usage(format!("cannot create {}: {e}", dir.display())).into());
+        }
+    }
+    crate::cache::dir::check(dir).map_err(|why| Failure::usage(why.explain(dir)).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_text_is_plain_name_value_lines() {
+        let key = SecretString::from("0123456789abcdef0123456789abcdef01234567");
+        let text = render("http://127.0.0.1:8799", &key, "crm");
+        assert_eq!(
+            text.as_str(),
+            "# seatable-cred serve, profile crm: for systemd EnvironmentFile= and docker --env-file\n\
+             SEATABLE_SERVER_URL=http://127.0.0.1:8799\n\
+             SEATABLE_API_TOKEN=0123456789abcdef0123456789abcdef01234567\n"
+        );
+        let back = parse_key(&text).unwrap();
+        assert_eq!(back.secret().expose_secret(), key.expose_secret());
+        assert!(parse_key("SEATABLE_API_TOKEN=short\n").is_none());
+        assert!(parse_key("").is_none());
+    }
+
+    #[test]
+    fn profile_names_must_be_file_names() {
+        for ok in ["default", "crm-ci", "a.b_c"] {
+            assert!(is_file_name(ok), "{ok}");
+        }
+        for bad in ["", ".hidden", "../x", "a/b", "a b", &"x".repeat(101)] {
+            assert!(!is_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn directories_of_others_or_open_ones_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::Builder::new()
+            .prefix("sc-test-")
+            .tempdir_in("/dev/shm")
+            .unwrap();
+        let dir = root.path().join("serve");
+        private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        private_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(private_dir(&dir).is_err(), "never tightened and used");
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(root.path(), &link).unwrap();
+        assert!(private_dir(&link).is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! What the agent knows while it runs: the profiles it serves, each with its
+//! local key, its SeaTable upstream and its current base token.
+//!
+//! A reload (SIGHUP) builds a new [`Profiles`] table and swaps it in;
+//! requests in flight keep the [`Served`] they started with.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Result;
+use hyper::header::HeaderValue;
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use super::metrics::{Metrics, ProfileMetrics};
+use super::session::LocalKey;
+use crate::config::Profile;
+use crate::error::Failure;
+use crate::seatable::{BaseContext, BaseToken};
+
+/// The whole agent: shared by every connection.
+pub struct Agent {
+    /// How clients reach the agent, e.g. `http://127.0.0.1:8799`.
+    pub url: String,
+    profiles: RwLock<Arc<Profiles>>,
+    pub metrics: Metrics,
+}
+
+impl Agent {
+    pub fn new(url: String, profiles: Profiles, metrics: Metrics) -> Agent {
+        Agent {
+            url,
+            profiles: RwLock::new(Arc::new(profiles)),
+            metrics,
+        }
+    }
+
+    pub fn profiles(&self) -> Arc<Profiles> {
+        self.profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, profiles: Profiles) -> Arc<Profiles> {
+        let mut slot = self.profiles.write().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *slot, Arc::new(profiles))
+    }
+}
+
+/// The profiles being served.
+pub struct Profiles {
+    pub list: Vec<Arc<Served>>,
+}
+
+impl Profiles {
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Served>> {
+        self.list.iter().find(|s| s.name == name)
+    }
+
+    /// The profile whose local key `presented` is. Every key is compared,
+    /// each in constant time, so the time taken tells nothing about which
+    /// key came close.
+    pub fn by_key(&self, presented: &[u8]) -> Option<&Arc<Served>> {
+        let mut found = None;
+        for served in &self.list {
+            if served.key.matches(presented) && found.is_none() {
+                found = Some(served);
+            }
+        }
+        found
+    }
+}
+
+/// A base token as the proxy uses it.
+pub struct Current {
+    /// `Token <base token>`, marked sensitive (never printed by `Debug`).
+    pub authorization: HeaderValue,
+    pub expires_at: u64,
+    pub refresh_at: u64,
+    pub context: BaseContext,
+    /// Bumped whenever the token changes; a request that saw SeaTable reject
+    /// generation `g` refreshes only if nobody has replaced `g` meanwhile.
+    pub generation: u64,
+}
+
+/// One profile being served.
+pub struct Served {
+    pub name: String,
+    pub profile: Arc<Profile>,
+    pub key: LocalKey,
+    pub upstream: Upstream,
+    pub metrics: Arc<ProfileMetrics>,
+    token: watch::Sender<Option<Arc<Current>>>,
+    /// One refresh at a time per profile in this agent (the broker's lock
+    /// file does the same across processes).
+    refreshing: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl Served {
+    pub fn new(
+        profile: Profile,
+        key: LocalKey,
+        upstream: Upstream,
+        metrics: Arc<ProfileMetrics>,
+        carried: Option<Arc<Current>>,
+    ) -> Served {
+        let generation = carried.as_ref().map_or(0, |c| c.generation);
+        Served {
+            name: profile.name.clone(),
+            profile: Arc::new(profile),
+            key,
+            upstream,
+            metrics,
+            token: watch::channel(carried).0,
+            refreshing: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(generation),
+        }
+    }
+
+    /// The current token, if any (it may be past its expiry).
+    pub fn current(&self) -> Option<Arc<Current>> {
+        self.token.borrow().clone()
+    }
+
+    /// The current token, waiting up to `limit` for the first one.
+    pub async fn wait_current(&self, limit: Duration) -> Option<Arc<Current>> {
+        let mut rx = self.token.subscribe();
+        let waited = tokio::time::timeout(limit, rx.wait_for(Option::is_some)).await;
+        match waited {
+            Ok(Ok(token)) => token.clone(),
+            _ => None,
+        }
+    }
+
+    /// Asks the broker for the profile's token (`force`: skip the cache)
+    /// and installs it. One at a time; the broker runs on a blocking thread
+    /// with its own runtime, as it does for `get`.
+    pub async fn refresh(&self, force: bool) -> Result<Arc<Current>> {
+        let _one = self.refreshing.lock().await;
+        self.refresh_locked(force).await
+    }
+
+    /// After SeaTable said "Token expired." for generation `seen`: one
+    /// forced refresh — unless another request or the refresher has already
+    /// replaced that token, which is then used as it is.
+    pub async fn refresh_after(&self, seen: u64) -> Result<Arc<Current>> {
+        let _one = self.refreshing.lock().await;
+        if let Some(current) = self.current()
+            && current.generation > seen
+        {
+            debug!(profile = %self.name, "the token was replaced meanwhile; replaying with it");
+            return Ok(current);
+        }
+        self.refresh_locked(true).await
+    }
+
+    async fn refresh_locked(&self, force: bool) -> Result<Arc<Current>> {
+        let profile = self.profile.clone();
+        let outcome = tokio::task::spawn_blocking(move || crate::broker::get(&profile, force))
+            .await
+            .map_err(|e| Failure::internal(format!("the refresh task failed: {e}")))??;
+        self.metrics.refreshes.fetch_add(1, Ordering::Relaxed);
+        Ok(self.install(&outcome.token, outcome.cached))
+    }
+
+    fn install(&self, token: &BaseToken, cached: bool) -> Arc<Current> {
+        let mut authorization =
+            match HeaderValue::from_str(&format!("Token {}", token.token.expose_secret())) {
+                Ok(v) => v,
+                // The broker checked the token's characters; unreachable in practice.
+                Err(_) => HeaderValue::from_static("Token invalid"),
+            };
+        authorization.set_sensitive(true);
+        let refresh_at = token.refresh_at(self.profile.refresh_before);
+        let same = self
+            .current()
+            .is_some_and(|c| c.authorization == authorization);
+        let generation = if same {
+            self.generation.load(Ordering::SeqCst)
+        } else {
+            self.generation.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let current = Arc::new(Current {
+            authorization,
+            expires_at: token.expires_at,
+            refresh_at,
+            context: token.context.clone(),
+            generation,
+        });
+        self.metrics
+            .expires_at
+            .store(token.expires_at, Ordering::Relaxed);
+        if !same {
+            info!(
+                profile = %self.name,
+                from = if cached { "cache" } else { "SeaTable" },
+                expires_at = %crate::time::rfc3339(token.expires_at),
+                "new base token"
+            );
+        }
+        self.token.send_replace(Some(current.clone()));
+        current
+    }
+}
+
+/// Where a profile's requests go: its SeaTable origin, and a client for it
+/// that keeps connections alive and follows no redirects.
+pub struct Upstream {
+    pub client: reqwest::Client,
+    /// The profile's `server_url`, without a trailing slash.
+    pub origin: String,
+}
+
+impl Upstream {
+    pub fn for_profile(profile: &Profile) -> Result<Upstream> {
+        crate::http::install_provider();
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true);
+        let builder = if profile.server_url.starts_with("https://") {
+            let extra_roots = match &profile.ca_cert {
+                Some(path) => crate::http::ca_bundle(path)?,
+                None => Vec::new(),
+            };
+            builder.tls_backend_preconfigured(crate::http::rustls_config(crate::http::Trust {
+                extra_roots,
+                verify: true,
+            })?)
+        } else {
+            builder.tls_certs_only(Vec::new())
+        };
+        let client = builder.build().map_err(|e| {
+            Failure::internal(format!(
+                "cannot set up the client for {}: {}",
+                profile.server_url,
+                crate::error::root_cause(&e)
+            ))
+        })?;
+        Ok(Upstream {
+            client,
+            origin: profile.server_url.trim_end_matches('/').to_string(),
+        })
+    }
+}

@@ -1,0 +1,970 @@
+//! `serve`: the local agent, with the unmodified SDKs (PyPI `seatable-api`
+//! 4.0.0, npm `seatable-api` 1.0.46), curl and raw sockets against it — the
+//! real OpenBao behind it and the SeaTable stand-in beyond.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use seatable_standin::Fault;
+use serde_json::Value;
+
+use crate::support::agent::{Agent, wait_for};
+use crate::support::{Case, sdk};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Runs a Python script with the SDK venv; its stdout as JSON.
+fn python(script: &str, env: &[(&str, &str)]) -> Value {
+    let out = Command::new(sdk::python())
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "python printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn node_command(script: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg("-e")
+        .arg(script)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NODE_PATH", sdk::node_modules())
+        .envs(env.iter().copied());
+    cmd
+}
+
+fn node(script: &str, env: &[(&str, &str)]) -> Value {
+    let out = node_command(script, env).output().unwrap();
+    assert!(
+        out.status.success(),
+        "node failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "node printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+const PYTHON_ROUND: &str = r#"
+import json, os
+from seatable_api import Base
+base = Base(os.environ["KEY"], os.environ["AGENT"])
+base.auth()
+tables = [t["name"] for t in base.list_tables()]
+first = base.append_row("Table1", {"Name": "Grace"})
+rows = base.list_rows("Table1")
+print(json.dumps({"tables": tables, "first": first, "rows": rows, "token": base.jwt_token,
+                  "server": base.dtable_server_url}))
+"#;
+
+const NODE_ROUND: &str = r#"
+const { Base } = require('seatable-api');
+(async () => {
+  const base = new Base({ server: process.env.AGENT, APIToken: process.env.KEY });
+  await base.auth();
+  const metadata = await base.getMetadata();
+  const first = await base.appendRow('Table1', { Name: 'Hopper' });
+  const rows = await base.listRows('Table1');
+  console.log(JSON.stringify({ tables: metadata.tables.map(t => t.name), first, rows,
+                               token: base.accessToken, server: base.dtableServer }));
+})().catch(e => { console.error(e && e.response ? e.response.status + ' ' + JSON.stringify(e.response.data) : e); process.exit(1); });
+"#;
+
+/// What an SDK round trip printed holds what it should; returns the token it held.
+fn check_round(case: &Case, agent: &Agent, out: &Value, name: &str) -> String {
+    assert_eq!(out["tables"], serde_json::json!(["Table1"]), "{out}");
+    assert_eq!(out["first"]["Name"], name, "{out}");
+    let rows = out["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["Name"] == name), "{out}");
+    assert_eq!(
+        out["server"].as_str().unwrap().trim_end_matches('/'),
+        format!("{}/api-gateway", agent.url)
+    );
+    // The row reached SeaTable itself.
+    let stored = case.standin.rows(&case.base.dtable_uuid, "Table1");
+    assert!(stored.iter().any(|r| r["Name"] == name), "{stored:?}");
+    out["token"].as_str().unwrap().to_string()
+}
+
+/// The token a client holds is no base token and works nowhere but at the agent.
+fn useless_elsewhere(case: &Case, token: &str) {
+    assert!(!case.standin.issued_tokens().iter().any(|t| t == token));
+    assert!(!case.standin.accepts(token, &case.base.dtable_uuid));
+    let direct = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/api-gateway/api/v2/dtables/{}/metadata/",
+            case.standin.url, case.base.dtable_uuid
+        ))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .unwrap();
+    assert!(
+        direct.status() == 401 || direct.status() == 403,
+        "{}",
+        direct.status()
+    );
+}
+
+#[test]
+fn python_sdk_works_through_the_agent() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let out = python(PYTHON_ROUND, &[("KEY", &agent.key), ("AGENT", &agent.url)]);
+    let token = check_round(&case, &agent, &out, "Grace");
+    useless_elsewhere(&case, &token);
+    case.assert_no_secrets(&crate::support::Out {
+        code: 0,
+        stdout: String::new(),
+        stderr: agent.stderr(),
+    });
+}
+
+#[test]
+fn npm_sdk_works_through_the_agent() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let out = node(NODE_ROUND, &[("KEY", &agent.key), ("AGENT", &agent.url)]);
+    let token = check_round(&case, &agent, &out, "Hopper");
+    useless_elsewhere(&case, &token);
+}
+
+const PYTHON_LOOP: &str = r#"
+import json, os, sys
+from seatable_api import Base
+base = Base(os.environ["KEY"], os.environ["AGENT"])
+base.auth()
+calls = failures = 0
+errors = []
+while not os.path.exists(os.environ["STOP"]):
+    try:
+        base.list_rows("Table1")
+        base.append_row("Table1", {"Name": "loop"})
+        calls += 2
+    except Exception as e:
+        failures += 1
+        errors.append(repr(e)[:200])
+print(json.dumps({"calls": calls, "failures": failures, "errors": errors[:3]}))
+"#;
+
+const NODE_LOOP: &str = r#"
+const fs = require('fs');
+const { Base } = require('seatable-api');
+(async () => {
+  const base = new Base({ server: process.env.AGENT, APIToken: process.env.KEY });
+  await base.auth();
+  let calls = 0, failures = 0; const errors = [];
+  while (!fs.existsSync(process.env.STOP)) {
+    try { await base.listRows('Table1'); await base.appendRow('Table1', { Name: 'loop' }); calls += 2; }
+    catch (e) { failures += 1; errors.push(String(e && e.response ? e.response.status : e).slice(0, 200)); }
+  }
+  console.log(JSON.stringify({ calls, failures, errors: errors.slice(0, 3) }));
+})();
+"#;
+
+/// Base tokens that live 4 s; both SDKs keep working for several lifetimes
+/// with the one session token they got at the start.
+#[test]
+fn clients_outlive_short_lived_base_tokens() {
+    let case = Case::new();
+    case.standin
+        .update_base(&case.base.api_token, |b| b.lifetime_secs = Some(4));
+    let agent = Agent::start(&case, &[]);
+    let stop = case.dir.path().join("stop");
+    let stop_text = stop.display().to_string();
+    let env = [
+        ("KEY", agent.key.as_str()),
+        ("AGENT", agent.url.as_str()),
+        ("STOP", stop_text.as_str()),
+    ];
+    let py = Command::new(sdk::python())
+        .arg("-c")
+        .arg(PYTHON_LOOP)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let js = node_command(NODE_LOOP, &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = case.standin.exchanges();
+    // Several lifetimes: the agent refreshes in the background meanwhile.
+    wait_for("three refreshes", LONG, || {
+        case.standin.exchanges() >= start + 3
+    });
+    std::fs::write(&stop, "").unwrap();
+    for (name, child) in [("python", py), ("node", js)] {
+        let out = crate::support::wait_bounded(child, LONG);
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{name} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(summary["failures"], 0, "{name}: {summary}");
+        assert!(summary["calls"].as_u64().unwrap() > 4, "{name}: {summary}");
+    }
+    assert_eq!(
+        agent.metric("seatable_cred_refresh_failures_total{profile=\"default\"}"),
+        Some(0.0)
+    );
+}
+
+/// SeaTable says "Token expired." for a token it had issued: one refresh,
+/// one replay, and the client sees nothing — however many requests saw it.
+#[test]
+fn token_expired_from_seatable_is_absorbed_with_one_refresh() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&rows, &session).0, 200);
+
+    // One request, one injected answer.
+    let before = case.standin.exchanges();
+    case.standin.push_gateway_faults([Fault::TokenExpired]);
+    let (status, body) = agent.get(&rows, &session);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(case.standin.exchanges(), before + 1, "exactly one refresh");
+    assert_eq!(
+        agent.metric("seatable_cred_replays_total{profile=\"default\"}"),
+        Some(1.0)
+    );
+
+    // Eight requests at once with a token SeaTable no longer takes.
+    let before = case.standin.exchanges();
+    case.standin.expire_issued();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| agent.get(&rows, &session)))
+            .collect();
+        for h in handles {
+            let (status, body) = h.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+    });
+    assert_eq!(case.standin.exchanges(), before + 1, "one refresh for all");
+
+    // A 403 that is not about expiry goes to the client as it is.
+    case.standin
+        .push_gateway_faults([Fault::Status { code: 403 }]);
+    let before = case.standin.exchanges();
+    assert_eq!(agent.get(&rows, &session).0, 403);
+    assert_eq!(case.standin.exchanges(), before);
+}
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is needed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn wrong_or_missing_keys_get_seatables_403() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let exchange = format!("{}/api/v2.1/dtable/app-access-token/", agent.url);
+    let mut near = agent.key.clone().into_bytes();
+    near[39] = if near[39] == b'0' { b'1' } else { b'0' };
+    let near = String::from_utf8(near).unwrap();
+    for header in [
+        String::new(),
+        "Authorization: Token ".to_string(),
+        format!("Authorization: Token {near}"),
+        format!("Authorization: Token {}", &agent.key[..39]),
+        format!("Authorization: Basic {}", agent.key),
+        // The real API token is no key of the agent's.
+        format!("Authorization: Token {}", case.base.api_token),
+    ] {
+        let mut args = vec![exchange.as_str()];
+        if !header.is_empty() {
+            args.extend(["-H", header.as_str()]);
+        }
+        let (code, body) = curl(&args);
+        assert_eq!(code, 403, "{header}: {body}");
+        assert_eq!(body, r#"{"error_msg":"Permission denied."}"#);
+    }
+    // Bearer, as SeaTable 4.0+ accept, works.
+    let bearer = format!("Authorization: Bearer {}", agent.key);
+    let (code, body) = curl(&[&exchange, "-H", &bearer]);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        agent.metric("seatable_cred_exchanges_refused_total"),
+        Some(6.0)
+    );
+
+    // Proxied requests without a valid session token never reach SeaTable.
+    let seen = case.standin.stats().gateway_requests;
+    let metadata = format!(
+        "{}/api-gateway/api/v2/dtables/{}/metadata/",
+        agent.url, case.base.dtable_uuid
+    );
+    let stranger = {
+        // A session token made by another agent (another key).
+        let other =
+            Case::with_standin(crate::support::shared(), seatable_standin::Standin::start());
+        let other_agent = Agent::start(&other, &[]);
+        other_agent.exchange()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for header in [
+        String::new(),
+        "Authorization: Token not-a-token".to_string(),
+        format!("Authorization: Token {}", agent.key),
+        format!("Authorization: Token {stranger}"),
+    ] {
+        let mut args = vec![metadata.as_str()];
+        if !header.is_empty() {
+            args.extend(["-H", header.as_str()]);
+        }
+        let (code, body) = curl(&args);
+        assert_eq!(code, 403, "{header}: {body}");
+        assert_eq!(body, r#"{"error_msg":"Permission denied."}"#);
+    }
+    assert_eq!(case.standin.stats().gateway_requests, seen);
+}
+
+/// A session asked with `?exp=` ends like SeaTable's tokens do: 403 "Token
+/// expired.", which the SDKs know how to handle (authenticate again).
+#[test]
+fn sessions_expire_as_asked() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let r: Value = agent
+        .http
+        .get(format!(
+            "{}/api/v2.1/dtable/app-access-token/?exp=1s",
+            agent.url
+        ))
+        .header("Authorization", format!("Token {}", agent.key))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let session = r["access_token"].as_str().unwrap().to_string();
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    wait_for("the session to expire", LONG, || {
+        agent.get(&metadata, &session) == (403, r#"{"error_msg":"Token expired."}"#.to_string())
+    });
+    let (code, _) = curl(&[
+        &format!("{}/api/v2.1/dtable/app-access-token/?exp=never", agent.url),
+        "-H",
+        &format!("Authorization: Token {}", agent.key),
+    ]);
+    assert_eq!(code, 400);
+}
+
+const PARSE_METRICS: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        out[f"{s.name}{{{labels}}}"] = s.value
+print(json.dumps(out))
+"#;
+
+#[test]
+fn metrics_parse_and_hold_no_secrets() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    agent.exchange();
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    assert_eq!(agent.get(&metadata, "wrong").0, 403);
+    let text = agent.metrics();
+    let mut child = Command::new(sdk::python())
+        .arg("-c")
+        .arg(PARSE_METRICS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        parsed["seatable_cred_exchanges_total{profile=default}"], 2.0,
+        "{parsed}"
+    );
+    assert_eq!(
+        parsed["seatable_cred_proxied_requests_total{code=200}"],
+        1.0
+    );
+    assert_eq!(
+        parsed["seatable_cred_proxied_requests_total{code=403}"],
+        1.0
+    );
+    assert_eq!(
+        parsed["seatable_cred_refresh_failures_total{profile=default}"],
+        0.0
+    );
+    let left = parsed["seatable_cred_token_expiry_seconds{profile=default}"]
+        .as_f64()
+        .unwrap();
+    assert!(left > 3.0 * 24.0 * 3600.0 - 120.0, "{left}");
+    for secret in case
+        .secrets
+        .iter()
+        .chain(case.standin.issued_tokens().iter())
+        .chain([&agent.key, &session])
+    {
+        assert!(!text.contains(secret.as_str()), "a secret in /metrics");
+    }
+    let health: Value = agent
+        .http
+        .get(format!("{}/health", agent.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["profiles"]["default"]["ready"], true);
+}
+
+/// The agent's cached token is `get`'s: a cache hit, no exchange.
+#[test]
+fn get_stays_a_cache_hit_while_serving() {
+    let case = Case::new();
+    let _agent = Agent::start(&case, &[]);
+    let exchanges = case.standin.exchanges();
+    let out = case.run(&["get", "-o", "json"]).ok();
+    assert_eq!(out.json()["cached"], true);
+    assert_eq!(case.standin.exchanges(), exchanges);
+}
+
+#[test]
+fn env_file_is_private_and_its_key_survives_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&agent.env_file), 0o600);
+    assert_eq!(mode(agent.env_file.parent().unwrap()), 0o700);
+    let text = std::fs::read_to_string(&agent.env_file).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("SEATABLE_SERVER_URL={}", agent.url),
+            format!("SEATABLE_API_TOKEN={}", agent.key)
+        ]
+    );
+    assert_eq!(agent.key.len(), 40);
+    assert!(agent.key.bytes().all(|b| b.is_ascii_hexdigit()));
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = agent.key.clone();
+    drop(agent);
+    let again = Agent::start_keep(&case);
+    assert_eq!(again.key, key, "the key is reused");
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    assert_eq!(again.get(&metadata, &session).0, 200, "sessions survive");
+}
+
+/// SIGTERM: no new connections, the request in flight finishes, exit 0.
+#[test]
+fn sigterm_finishes_requests_in_flight_and_exits_0() {
+    let case = Case::new();
+    let mut agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    case.standin.set_gateway_delay(Duration::from_millis(1500));
+    let seen = case.standin.stats().gateway_requests;
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    std::thread::scope(|s| {
+        let in_flight = s.spawn(|| agent.get(&metadata, &session));
+        wait_for("the request to reach SeaTable", LONG, || {
+            case.standin.stats().gateway_requests > seen
+        });
+        agent.signal(libc::SIGTERM);
+        wait_for("the listener to close", LONG, || {
+            TcpStream::connect(agent.addr()).is_err()
+        });
+        let (status, body) = in_flight.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+    });
+    assert_eq!(agent.wait_exit(LONG), 0, "{}", agent.stderr());
+}
+
+/// SIGHUP reads the config again (a new lifetime makes a new token); a
+/// broken config leaves the agent as it was. systemd hears of each step.
+#[test]
+fn sighup_reloads_the_config() {
+    let mut case = Case::new();
+    let config = case.dir.path().join("serve.toml");
+    let (url, secret) = (case.standin.url.clone(), case.secret.clone());
+    let write = |lifetime: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.default]\nserver_url = \"{url}\"\nsecret = \"{secret}\"\n{lifetime}"
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET")
+        .set("SEATABLE_CRED_CONFIG", config.display().to_string());
+    let notify_path = case.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(LONG)).unwrap();
+    let notify_text = notify_path.display().to_string();
+    let agent = Agent::start_with(&case, &[], &[("NOTIFY_SOCKET", notify_text.as_str())]);
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    assert_eq!(case.standin.stats().last_exp, None);
+
+    write("lifetime = \"1h\"\n");
+    agent.signal(libc::SIGHUP);
+    assert!(next().starts_with("RELOADING=1\nMONOTONIC_USEC="));
+    assert_eq!(next(), "READY=1");
+    wait_for("a token of the new lifetime", LONG, || {
+        case.standin.stats().last_exp.as_deref() == Some("1h")
+    });
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    std::fs::write(&config, "[profiles.default\nbroken").unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(next().starts_with("RELOADING=1"));
+    assert_eq!(next(), "READY=1");
+    assert!(
+        agent.stderr().contains("reload failed"),
+        "{}",
+        agent.stderr()
+    );
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    agent.signal(libc::SIGTERM);
+    assert_eq!(next(), "STOPPING=1");
+}
+
+/// Several profiles at once: each key opens its own base; a session of one
+/// profile carries that profile's base token only.
+#[test]
+fn several_profiles_each_with_its_own_key() {
+    let mut case = Case::new();
+    let shared = crate::support::shared();
+    let other = case.standin.add_base(seatable_standin::Base::default());
+    let other_path = format!("it/{}", seatable_standin::random_hex(6));
+    shared.bao.kv2_put(
+        "secret",
+        &other_path,
+        serde_json::json!({"api_token": other.api_token}),
+    );
+    let config = case.dir.path().join("profiles.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.crm]\nserver_url = \"{url}\"\nsecret = \"{}\"\n\n[profiles.billing]\nserver_url = \"{url}\"\nsecret = \"secret/{other_path}\"\n",
+            case.secret,
+            url = case.standin.url
+        ),
+    )
+    .unwrap();
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET")
+        .set("SEATABLE_CRED_CONFIG", config.display().to_string());
+    let agent = Agent::start_profiles(&case, &["crm", "billing"], "crm");
+    let billing_key = agent.key_of("billing");
+    assert_ne!(agent.key, billing_key);
+    let exchange = |key: &str| -> Value {
+        agent
+            .http
+            .get(format!("{}/api/v2.1/dtable/app-access-token/", agent.url))
+            .header("Authorization", format!("Token {key}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let crm = exchange(&agent.key);
+    let billing = exchange(&billing_key);
+    assert_eq!(crm["dtable_uuid"], case.base.dtable_uuid.as_str());
+    assert_eq!(billing["dtable_uuid"], other.dtable_uuid.as_str());
+    let metadata = |uuid: &str| format!("/api-gateway/api/v2/dtables/{uuid}/metadata/");
+    let crm_session = crm["access_token"].as_str().unwrap();
+    let billing_session = billing["access_token"].as_str().unwrap();
+    assert_eq!(
+        agent.get(&metadata(&other.dtable_uuid), billing_session).0,
+        200
+    );
+    assert_eq!(
+        agent.get(&metadata(&case.base.dtable_uuid), crm_session).0,
+        200
+    );
+    // crm's session holds crm's base token: SeaTable refuses it for billing's base.
+    assert_eq!(agent.get(&metadata(&other.dtable_uuid), crm_session).0, 403);
+    let health: Value = agent
+        .http
+        .get(format!("{}/health", agent.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["profiles"]["crm"]["ready"], true);
+    assert_eq!(health["profiles"]["billing"]["ready"], true);
+}
+
+fn session_of(agent: &Agent) -> String {
+    agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn healthy(agent: &Agent) {
+    assert_eq!(
+        agent
+            .http
+            .get(format!("{}/health", agent.url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// Lines of the agent's log that mention `needle`.
+fn log_lines(agent: &Agent, needle: &str) -> usize {
+    agent
+        .stderr()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+#[test]
+fn malformed_requests_get_400_and_one_log_line() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let answer = agent.raw(b"THIS IS NOT HTTP\r\n\r\n", LONG);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answer = agent.raw(huge.as_bytes(), LONG);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.100}");
+    healthy(&agent);
+    wait_for("the log lines", LONG, || {
+        log_lines(&agent, "malformed request") == 1
+            && log_lines(&agent, "request head too large") == 1
+    });
+}
+
+#[test]
+fn oversized_bodies_get_413() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let path = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/",
+        case.base.dtable_uuid
+    );
+    // Declared too large: refused before reading.
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        11 * 1024 * 1024
+    );
+    let answer = agent.raw(head.as_bytes(), LONG);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // Chunked, growing past the limit.
+    let big = reqwest::blocking::Body::new(std::io::repeat(b'x').take(11 * 1024 * 1024));
+    let r = agent
+        .http
+        .post(format!("{}{path}", agent.url))
+        .header("Authorization", format!("Token {session}"))
+        .body(big)
+        .send();
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    let seen = case.standin.stats().gateway_requests;
+    healthy(&agent);
+    assert_eq!(case.standin.stats().gateway_requests, seen);
+    assert_eq!(
+        agent.get(&format!("{path}?table_name=Table1"), &session).0,
+        200
+    );
+}
+
+#[test]
+fn slow_loris_is_cut_and_others_are_served() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let mut slow = TcpStream::connect(agent.addr()).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    healthy(&agent);
+    slow.set_read_timeout(Some(LONG)).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(30), "cut after {waited:?}");
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("200 OK"),
+        "no answer to half a request"
+    );
+    healthy(&agent);
+    wait_for("the log line", LONG, || {
+        log_lines(&agent, "no complete request head") == 1
+    });
+}
+
+#[test]
+fn clients_going_away_mid_stream_cost_one_log_line() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let path = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/",
+        case.base.dtable_uuid
+    );
+    // Mid-response: a big answer, read a little, hang up.
+    case.standin
+        .push_gateway_faults([Fault::Big { bytes: 8 << 20 }]);
+    let mut s = TcpStream::connect(agent.addr()).unwrap();
+    write!(
+        s,
+        "GET {path}?table_name=Table1 HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 4096];
+    s.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200"));
+    drop(s);
+    // Mid-request: half a body, hang up.
+    let mut s = TcpStream::connect(agent.addr()).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nContent-Length: 1000\r\n\r\n{{\"table_name\":"
+    )
+    .unwrap();
+    drop(s);
+    wait_for("the log lines", LONG, || {
+        log_lines(&agent, "broke off") == 1 && log_lines(&agent, "connection closed: ") >= 1
+    });
+    assert!(
+        log_lines(&agent, "connection closed: ") <= 2,
+        "{}",
+        agent.stderr()
+    );
+    healthy(&agent);
+    assert_eq!(
+        agent.get(&format!("{path}?table_name=Table1"), &session).0,
+        200
+    );
+}
+
+#[test]
+fn connections_past_the_cap_get_503() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &["--max-connections", "3"]);
+    // Three idle connections fill the cap (the health check's is gone).
+    wait_for("no open connections", LONG, || {
+        agent
+            .metric("seatable_cred_connections_open")
+            .is_some_and(|n| n <= 1.0)
+    });
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(agent.addr()).unwrap())
+        .collect();
+    wait_for("a refusal", LONG, || {
+        agent
+            .raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", LONG)
+            .starts_with("HTTP/1.1 503")
+    });
+    drop(held);
+    wait_for("a free slot", LONG, || {
+        agent
+            .raw(
+                b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                LONG,
+            )
+            .starts_with("HTTP/1.1 200")
+    });
+    assert!(
+        agent
+            .metric("seatable_cred_connections_refused_total")
+            .unwrap()
+            >= 1.0
+    );
+}
+
+/// Never an open proxy: absolute-form and CONNECT requests, traversal out
+/// of the forwarded prefixes and unknown paths stop at the agent.
+#[test]
+fn not_an_open_proxy() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let stats = case.standin.stats();
+    for request in [
+        format!(
+            "GET http://example.invalid/api-gateway/api/v2/dtables/{}/metadata/ HTTP/1.1\r\nHost: example.invalid\r\nAuthorization: Token {session}\r\nConnection: close\r\n\r\n",
+            case.base.dtable_uuid
+        ),
+        "CONNECT example.invalid:443 HTTP/1.1\r\nHost: example.invalid:443\r\nConnection: close\r\n\r\n".to_string(),
+        format!(
+            "GET /api-gateway/../api/v2.1/dtable/app-access-token/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close\r\n\r\n"
+        ),
+        format!(
+            "GET /api-gateway/%2e%2e/api2/ping/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close\r\n\r\n"
+        ),
+    ] {
+        let answer = agent.raw(request.as_bytes(), LONG);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{request:.60}: {answer}");
+    }
+    let answer = agent.raw(
+        format!("GET /api2/ping/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close\r\n\r\n").as_bytes(),
+        LONG,
+    );
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let after = case.standin.stats();
+    assert_eq!(after.gateway_requests, stats.gateway_requests);
+    assert_eq!(after.exchange_requests, stats.exchange_requests);
+}
+
+/// At -vvvv, through exchanges, proxying, a replay, refusals and shutdown:
+/// no API token, Vault token, base token, local key or session token on
+/// stderr, nor in any file outside the cache directory.
+#[test]
+fn no_secrets_on_stderr_at_full_verbosity() {
+    let case = Case::new();
+    let mut agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    case.standin.expire_issued();
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    assert_eq!(agent.get(&metadata, &agent.key).0, 403);
+    assert_eq!(
+        agent.get("/api/v2.1/dtable/app-access-token/", "wrong").0,
+        403
+    );
+    let _ = agent.raw(b"BROKEN\r\n\r\n", LONG);
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit(LONG), 0);
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains(": debug: "),
+        "said a lot at -vvvv: {stderr}"
+    );
+    let issued = case.standin.issued_tokens();
+    assert!(issued.len() >= 2);
+    let mut secrets = case.secrets.clone();
+    secrets.extend(issued);
+    secrets.push(agent.key.clone());
+    secrets.push(session.clone());
+    for secret in &secrets {
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "a secret on stderr: {stderr}"
+        );
+    }
+    // Files: only the cache directory (which holds the env file) may hold them.
+    fn files(dir: &std::path::Path, skip: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.starts_with(skip) {
+                continue;
+            }
+            if path.is_dir() {
+                files(&path, skip, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    files(case.dir.path(), &case.cache_dir(), &mut found);
+    for file in found {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in {}",
+                file.display()
+            );
+        }
+    }
+}

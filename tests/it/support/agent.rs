@@ -1,0 +1,232 @@
+//! `seatable-cred serve` run as a user runs it: a process of its own on a
+//! free loopback port, its stderr in a file, stopped when dropped.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::Case;
+
+pub struct Agent {
+    child: Option<Child>,
+    pub url: String,
+    /// The local key, from the env file.
+    pub key: String,
+    pub env_file: PathBuf,
+    log: PathBuf,
+    pub http: reqwest::blocking::Client,
+}
+
+/// Polls `cond` every 20 ms until it holds; fails the test after `limit`.
+#[track_caller]
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Agent {
+    /// `serve -vvvv --listen 127.0.0.1:0 ARGS…` with the case's environment;
+    /// returns once the env file is written and `/health` answers 200.
+    pub fn start(case: &Case, args: &[&str]) -> Agent {
+        Self::start_with(case, args, &[])
+    }
+
+    pub fn start_with(case: &Case, args: &[&str], env: &[(&str, &str)]) -> Agent {
+        Self::start_inner(case, args, env, false, "default")
+    }
+
+    /// Serves the profiles `args` names; `key` and `env_file` are those of `profile`.
+    pub fn start_profiles(case: &Case, args: &[&str], profile: &str) -> Agent {
+        Self::start_inner(case, args, &[], false, profile)
+    }
+
+    /// Starts again where an earlier agent of the case left its env file.
+    pub fn start_keep(case: &Case) -> Agent {
+        Self::start_inner(case, &[], &[], true, "default")
+    }
+
+    fn start_inner(
+        case: &Case,
+        args: &[&str],
+        env: &[(&str, &str)],
+        keep: bool,
+        profile: &str,
+    ) -> Agent {
+        let log = case
+            .dir
+            .path()
+            .join(format!("serve-{}.log", seatable_standin::random_hex(4)));
+        let env_file = case
+            .cache_dir()
+            .join("serve")
+            .join(format!("{profile}.env"));
+        let old = if keep {
+            std::fs::read_to_string(&env_file).ok()
+        } else {
+            let _ = std::fs::remove_file(&env_file);
+            None
+        };
+        let mut cmd = case.command(&["serve", "-vvvv", "--listen", "127.0.0.1:0"]);
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn serve");
+        wait_for("the env file", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "serve exited with {status}: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::fs::read_to_string(&env_file)
+                .is_ok_and(|t| t.contains("SEATABLE_API_TOKEN=") && Some(&t) != old.as_ref())
+        });
+        let text = std::fs::read_to_string(&env_file).unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .to_string()
+        };
+        let agent = Agent {
+            child: Some(child),
+            url: value("SEATABLE_SERVER_URL="),
+            key: value("SEATABLE_API_TOKEN="),
+            env_file,
+            log,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        wait_for("a healthy agent", Duration::from_secs(60), || {
+            agent
+                .http
+                .get(format!("{}/health", agent.url))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+        });
+        agent
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    /// Waits for the agent to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> i32 {
+        let child = self.child.as_mut().unwrap();
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < until,
+                "serve did not exit in time: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The local key of another profile this agent serves.
+    pub fn key_of(&self, profile: &str) -> String {
+        let path = self.env_file.with_file_name(format!("{profile}.env"));
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("SEATABLE_API_TOKEN="))
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// The local exchange with the agent's key; its JSON answer.
+    pub fn exchange(&self) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/api/v2.1/dtable/app-access-token/", self.url))
+            .header("Authorization", format!("Token {}", self.key))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().unwrap()
+    }
+
+    /// A GET with `Authorization: Token <token>`: status and body.
+    pub fn get(&self, path: &str, token: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    }
+
+    pub fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    /// One sample of the metrics text, e.g. `seatable_cred_replays_total{profile="default"}`.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        self.metrics().lines().find_map(|l| {
+            l.strip_prefix(sample)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+    }
+
+    /// Sends raw bytes on a new connection; what the agent answered before
+    /// closing or within `limit`.
+    pub fn raw(&self, bytes: &[u8], limit: Duration) -> String {
+        let mut s = TcpStream::connect(self.addr()).unwrap();
+        s.set_read_timeout(Some(limit)).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
