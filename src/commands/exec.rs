@@ -11,10 +11,12 @@ use crate::config::{self, ProcessEnv};
 use crate::protocol::{Credential, env};
 
 /// Secret values meant for the helper alone; CMD does not inherit them.
-const HELPER_SECRETS: [&str; 3] = [
+const HELPER_SECRETS: [&str; 5] = [
     "SEATABLE_CRED_SECRET_ID",
     "SEATABLE_CRED_JWT",
     "SEATABLE_CRED_PASSWORD",
+    "SEATABLE_CRED_ACCOUNT_PASSWORD",
+    "SEATABLE_CRED_OTP",
 ];
 
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {

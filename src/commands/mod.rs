@@ -8,6 +8,7 @@ mod exec;
 mod get;
 mod git_credential;
 mod status;
+mod token;
 
 use std::io::Write;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::GitCredential(args) => git_credential::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),
         Command::Doctor => doctor::run(&cli.global),
+        Command::Token(args) => token::run(&cli.global, args),
     }
 }
 

@@ -7,6 +7,7 @@
 mod auth;
 pub mod kv;
 mod session;
+pub mod versioned;
 
 use anyhow::Result;
 use tracing::warn;

@@ -12,4 +12,5 @@ mod hygiene;
 mod kubectl;
 mod shared;
 mod speed;
+mod token;
 mod tools;
