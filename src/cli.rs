@@ -45,7 +45,7 @@ pub enum Command {
     Doctor,
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// The API tokens themselves: minted into Vault, listed, rotated, revoked.
+    /// The API tokens themselves: minted into Vault, listed, rotated, revoked (needs --account-secret or --account).
     Token(TokenArgs),
 }
 

@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -23,6 +23,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("exec_info", exec_info),
     ("config_file", config_file),
     ("cache_entry", cache_entry),
+    ("account_response", account_response),
 ];
 
 /// The JWT payload of a base token.
@@ -105,5 +106,29 @@ pub fn cache_entry(data: &[u8]) {
         let again = entry::decode_login(&key, &entry::encode_login(&key, &login))
             .expect("re-encoded login decodes");
         assert_eq!(again.expires_at, login.expires_at);
+    }
+}
+
+/// SeaTable's account API answers (login, workspaces, API tokens, errors)
+/// and the times in them.
+pub fn account_response(data: &[u8]) {
+    use crate::seatable::account::{
+        ApiTokenList, AuthTokenResponse, NewToken, WorkspaceList, error_msg, unix_seconds,
+    };
+    let _ = serde_json::from_slice::<AuthTokenResponse>(data);
+    let _ = serde_json::from_slice::<NewToken>(data);
+    let _ = serde_json::from_slice::<WorkspaceList>(data);
+    if let Ok(list) = serde_json::from_slice::<ApiTokenList>(data) {
+        for token in &list.api_tokens {
+            if let Some(at) = token.generated_at.as_deref() {
+                let _ = unix_seconds(at);
+            }
+        }
+    }
+    if let Some(msg) = error_msg(data) {
+        assert!(!msg.chars().any(char::is_control), "printable messages");
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = unix_seconds(text);
     }
 }

@@ -33,7 +33,7 @@ pub async fn token_age(ctx: &mut Ctx<'_>) -> Result<TokenAge> {
     let age = me
         .generated_at
         .as_deref()
-        .and_then(unix_seconds)
+        .and_then(crate::seatable::account::unix_seconds)
         .map(|at| Duration::from_secs(crate::time::now().saturating_sub(at)));
     Ok(TokenAge {
         app_name: me.app_name,
@@ -42,18 +42,9 @@ pub async fn token_age(ctx: &mut Ctx<'_>) -> Result<TokenAge> {
     })
 }
 
-/// An RFC 3339 time with any offset (SeaTable writes `+00:00`, or the
-/// server's zone) as Unix seconds.
-fn unix_seconds(text: &str) -> Option<u64> {
-    let at =
-        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-            .ok()?;
-    u64::try_from(at.unix_timestamp()).ok()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::seatable::account::unix_seconds;
 
     #[test]
     fn reads_seatable_times() {

@@ -10,9 +10,9 @@
 use anyhow::Result;
 use tracing::info;
 
-use super::{Ctx, check_opens, discard, naming};
+use super::{Ctx, check_opens, discard, naming, restate};
 use crate::config::SecretRef;
-use crate::error::Failure;
+use crate::error::{Failure, Kind, kind_of};
 use crate::seatable::account::{BaseRef, Created as Answer, Digest};
 use crate::vault::versioned::Written;
 
@@ -85,7 +85,16 @@ pub async fn create(ctx: &mut Ctx<'_>, req: Request<'_>) -> Result<Created> {
     let answer = ctx
         .account()?
         .create_token(&base, req.app, req.permission, ctx.deadline())
-        .await?;
+        .await
+        .map_err(|e| match kind_of(&e) {
+            Kind::Unavailable => restate(&e, |line| {
+                format!(
+                    "{line}; if '{0}' was made, `seatable-cred token revoke --app {0}` removes it",
+                    req.app
+                )
+            }),
+            _ => e,
+        })?;
     let new = match answer {
         Answer::Token(t) => t,
         Answer::Exists => {

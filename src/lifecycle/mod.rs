@@ -406,7 +406,17 @@ async fn check_opens(
     base: &BaseRef,
     uuid: Option<&str>,
 ) -> Result<()> {
-    let opened = ctx.open(token, &format!("the new token '{app}'")).await?;
+    let opened = ctx
+        .open(token, &format!("the new token '{app}'"))
+        .await
+        .map_err(|e| match kind_of(&e) {
+            Kind::SeaTable => Failure::seatable(format!(
+                "SeaTable refused the new token '{app}' right after making it ({})",
+                one_line(&e)
+            ))
+            .into(),
+            _ => e,
+        })?;
     let same_uuid = match (uuid, opened.dtable_uuid.as_deref()) {
         (Some(want), Some(got)) => want == got,
         _ => true,
@@ -438,7 +448,12 @@ async fn discard(
             one_line(&e)
         ),
     };
-    let mut failure = Failure::new(kind_of(&err), format!("{}; {outcome}", one_line(&err)));
-    failure.status = crate::error::status_of(&err);
+    restate(&err, |line| format!("{line}; {outcome}"))
+}
+
+/// `err` said differently (`say` gets its one line), keeping its exit code.
+fn restate(err: &anyhow::Error, say: impl FnOnce(String) -> String) -> anyhow::Error {
+    let mut failure = Failure::new(kind_of(err), say(one_line(err)));
+    failure.status = crate::error::status_of(err);
     failure.into()
 }

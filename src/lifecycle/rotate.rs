@@ -23,9 +23,9 @@ use anyhow::Result;
 use secrecy::SecretString;
 use tracing::{debug, info, warn};
 
-use super::{Ctx, Held, check_opens, discard, naming};
+use super::{Ctx, Held, check_opens, discard, naming, restate};
 use crate::config::SecretRef;
-use crate::error::{Failure, kind_of, one_line};
+use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::account::{BaseRef, Created, Digest};
 use crate::vault::versioned::Written;
 
@@ -89,11 +89,17 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
             next_second().await;
             continue;
         }
-        match ctx
+        let answer = ctx
             .account()?
             .create_token(&base, &name, &permission, ctx.deadline())
-            .await?
-        {
+            .await
+            .map_err(|e| match kind_of(&e) {
+                Kind::Unavailable => restate(&e, |line| {
+                    format!("{line}; if '{name}' was made, `seatable-cred token prune` removes it")
+                }),
+                _ => e,
+            })?;
+        match answer {
             Created::Token(token) => break (name, token),
             Created::Exists => {
                 attempts += 1;
@@ -144,16 +150,14 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         .await
     {
         let restored = restore(ctx, &held.secret, digest, &current).await;
-        let mut failure = Failure::new(
-            kind_of(&e),
+        debug!("the successor stopped working: {}", one_line(&e));
+        let e = restate(&e, |_| {
             format!(
-                "{} after it was written to {} (deleted meanwhile by a concurrent prune or revoke?); {restored}",
-                one_line(&e),
+                "the new token '{successor}' stopped working right after it was written to {} (deleted meanwhile by a concurrent prune or revoke?); {restored}",
                 held.secret
-            ),
-        );
-        failure.status = crate::error::status_of(&e);
-        return Err(failure.into());
+            )
+        });
+        return Err(discard(ctx, &base, &successor, digest, e).await);
     }
 
     // 5. The old token goes.
@@ -165,17 +169,13 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         );
         tokio::time::sleep(grace).await;
     }
-    let rotated_but = |e: anyhow::Error, what: &str| -> anyhow::Error {
-        let mut failure = Failure::new(
-            kind_of(&e),
+    let rotated_but = |e: anyhow::Error, what: &str| {
+        restate(&e, |line| {
             format!(
-                "rotated to '{successor}' ({} version {version}), but {what} failed: {}; run `seatable-cred token prune` to finish",
-                held.secret,
-                one_line(&e)
-            ),
-        );
-        failure.status = crate::error::status_of(&e);
-        failure.into()
+                "rotated to '{successor}' ({} version {version}), but {what} failed: {line}; run `seatable-cred token prune` to finish",
+                held.secret
+            )
+        })
     };
     match ctx
         .delete_unless_held(&base, &predecessor, current_digest)

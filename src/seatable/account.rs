@@ -199,7 +199,7 @@ fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> 
 
 /// SeaTable's `{"error_msg": …}` (or Django REST framework's `detail`),
 /// short and printable.
-fn error_msg(body: &[u8]) -> Option<String> {
+pub fn error_msg(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct ErrorBody {
         #[serde(default)]
@@ -211,6 +211,15 @@ fn error_msg(body: &[u8]) -> Option<String> {
     let msg = body.error_msg.or(body.detail)?;
     let msg: String = msg.chars().filter(|c| !c.is_control()).take(200).collect();
     (!msg.is_empty()).then_some(msg)
+}
+
+/// A time as SeaTable writes it (RFC 3339 with an offset: `+00:00`, or the
+/// server's zone) as Unix seconds.
+pub fn unix_seconds(text: &str) -> Option<u64> {
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    u64::try_from(at.unix_timestamp()).ok()
 }
 
 /// How a login went.

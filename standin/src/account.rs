@@ -18,7 +18,7 @@
 //!   `api token already exist.`; unknown token: 404 `api token not found.`.
 //! * Account tokens go as `Authorization: Token …`; others get 401
 //!   `{"detail": "Invalid token"}`.
-//! * Faults: deletes that hang and never land (a rotation can be killed in
+//! * Faults: statuses answered instead of acting; deletes that hang and never land (a rotation can be killed in
 //!   the middle of one), and the next creates held until released — held
 //!   before they take effect, or after (the token exists, its answer waits).
 
@@ -83,6 +83,8 @@ pub(crate) struct AccountState {
     release: tokio::sync::watch::Sender<u64>,
     /// Every API token ever registered or created (for hygiene checks).
     issued: Mutex<Vec<String>>,
+    /// Statuses the next requests of a kind answer instead, unacted on.
+    failures: Mutex<Vec<(&'static str, u16)>>,
     login_requests: AtomicU64,
     logins: AtomicU64,
     otp_challenges: AtomicU64,
@@ -107,6 +109,7 @@ impl Default for AccountState {
             hold_answers_only: AtomicBool::new(false),
             release: tokio::sync::watch::Sender::new(0),
             issued: Mutex::default(),
+            failures: Mutex::default(),
             login_requests: AtomicU64::new(0),
             logins: AtomicU64::new(0),
             otp_challenges: AtomicU64::new(0),
@@ -230,6 +233,18 @@ impl Standin {
         self.state.account.issued.lock().unwrap().clone()
     }
 
+    /// The next requests of `kind` (`workspaces`, `list`, `create`,
+    /// `update`, `delete`) answer these statuses, in order, without doing
+    /// anything.
+    pub fn fail_account_requests(
+        &self,
+        kind: &'static str,
+        statuses: impl IntoIterator<Item = u16>,
+    ) {
+        let mut failures = self.state.account.failures.lock().unwrap();
+        failures.extend(statuses.into_iter().map(|code| (kind, code)));
+    }
+
     pub fn account_stats(&self) -> AccountStats {
         self.state.account.stats()
     }
@@ -258,6 +273,29 @@ pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
             &json!({"detail": "Invalid token"}),
         ));
     };
+    let kind = match (&method, path.ends_with("/api-tokens/")) {
+        _ if path == "/api/v2.1/workspaces/" => "workspaces",
+        (&Method::GET, true) => "list",
+        (&Method::POST, true) => "create",
+        (&Method::PUT, false) => "update",
+        (&Method::DELETE, false) => "delete",
+        _ => "",
+    };
+    let failure = {
+        let mut failures = state.account.failures.lock().unwrap();
+        let at = failures.iter().position(|(k, _)| *k == kind);
+        at.map(|i| failures.remove(i).1)
+    };
+    if let Some(code) = failure {
+        if kind == "create" {
+            state.account.create_requests.fetch_add(1, Ordering::SeqCst);
+        }
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Ok(json_response(
+            status,
+            &json!({"error_msg": "Internal Server Error"}),
+        ));
+    }
     if path == "/api/v2.1/workspaces/" {
         return Ok(match method {
             Method::GET => workspaces(state),

@@ -111,6 +111,8 @@ impl Default for Base {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
+    /// No fault: answered as usual (to let earlier requests through).
+    Pass,
     Status {
         code: u16,
     },
@@ -519,7 +521,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
                 .unwrap());
         }
         Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
-        None => {}
+        Some(Fault::Pass) | None => {}
     }
 
     let auth = header(&req, "authorization").unwrap_or_default();

@@ -197,3 +197,45 @@ fn a_refused_write_leaves_no_token_behind() {
     assert_eq!(t.app_names(), before);
     assert_eq!(vault_read(&secret), (0, None));
 }
+
+#[test]
+fn a_secret_written_meanwhile_is_never_overwritten() {
+    let mut t = TokenCase::new();
+    let secret = fresh_secret();
+    t.set("SEATABLE_CRED_SECRET", secret.clone());
+    // A reads the (missing) secret, then its create waits while B writes.
+    t.case.standin.hold_creates(1, false);
+    let a = t.spawn(&["token", "create", "--app", "first", "--base", "Demo base"]);
+    super::wait_for("A's create", || {
+        t.case.standin.account_stats().create_requests >= 1
+    });
+    t.run(&["token", "create", "--app", "second", "--base", "Demo base"])
+        .ok();
+    t.case.standin.release_creates();
+    let a = t.finish(a).fails(3, "check-and-set");
+    assert!(a.stderr.contains("deleted again"), "{}", a.stderr);
+    assert!(t.token_of("first").is_none(), "A's token is gone");
+    let second = t.token_of("second").unwrap();
+    assert_eq!(vault_read(&secret), (1, Some(second.api_token)));
+}
+
+#[test]
+fn a_create_that_may_have_landed_is_never_repeated_while_reads_are_retried() {
+    let mut t = TokenCase::new();
+    t.set("SEATABLE_CRED_SECRET", fresh_secret());
+    // The workspaces list fails once and is retried; the create fails and
+    // is not sent again (it might have been done).
+    t.case.standin.fail_account_requests("workspaces", [503]);
+    t.case.standin.fail_account_requests("create", [500]);
+    let out = t
+        .run(&["token", "create", "--app", "maybe", "--base", "Demo base"])
+        .fails(5, "may or may not have been done");
+    assert!(
+        out.stderr.contains("token revoke --app maybe"),
+        "{}",
+        out.stderr
+    );
+    let stats = t.case.standin.account_stats();
+    assert_eq!(stats.workspace_requests, 1, "answered on the retry");
+    assert_eq!(stats.create_requests, 1, "never repeated: {stats:?}");
+}

@@ -2,7 +2,7 @@
 //! predecessor goes; a run killed at any step is finished by `prune`; two
 //! rotations at once leave exactly one winner and no orphan.
 
-use seatable_standin::random_hex;
+use seatable_standin::{Fault, random_hex};
 use serde_json::json;
 
 use super::{TokenCase, is_successor_of, vault_read, wait_for};
@@ -264,4 +264,44 @@ fn rotate_with_grace_keeps_the_predecessor_meanwhile() {
     assert!(out.stdout.contains("deleted   seatable-cred\n"));
     assert!(!t.exchange_accepts(&old));
     assert_eq!(t.app_names().len(), 1);
+}
+
+#[test]
+fn a_successor_that_stops_working_after_the_write_is_undone() {
+    let t = TokenCase::new();
+    let old = t.case.base.api_token.clone();
+    // The exchanges: the token in Vault, the successor before the write,
+    // then the successor after it — refused, as if deleted meanwhile.
+    t.case
+        .standin
+        .push_faults([Fault::Pass, Fault::Pass, Fault::Status { code: 403 }]);
+    let out = t.run(&["token", "rotate"]).fails(4, "written back");
+    assert!(out.stderr.contains("deleted again"), "{}", out.stderr);
+    assert_eq!(
+        vault_read(&t.case.secret),
+        (3, Some(old.clone())),
+        "the predecessor is in Vault again"
+    );
+    assert_eq!(t.app_names(), ["seatable-cred"]);
+    assert!(t.exchange_accepts(&old));
+}
+
+#[test]
+fn a_token_written_back_during_the_grace_period_is_not_deleted() {
+    let t = TokenCase::new();
+    let old = t.case.base.api_token.clone();
+    let rotation = t.spawn(&["token", "rotate", "--grace", "5s"]);
+    wait_for("the successor in Vault", || {
+        vault_read(&t.case.secret).0 == 2
+    });
+    // Someone puts the old token back while the rotation waits.
+    let path = t.case.secret.strip_prefix("secret/").unwrap().to_string();
+    shared()
+        .bao
+        .kv2_put("secret", &path, json!({ "api_token": old }));
+    let out = t.finish(rotation);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("it was kept"), "{}", out.stderr);
+    assert!(t.exchange_accepts(&old), "the token in Vault still works");
+    assert_eq!(t.app_names().len(), 2);
 }
