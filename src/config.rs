@@ -683,13 +683,17 @@ pub struct AccountSettings {
 /// or variable beats the other key in the file.
 pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettings> {
     let (_, file, origin) = profile_table(args, env)?;
+    enum Chosen {
+        Secret(String),
+        Email(String),
+    }
     let pick = |secret: &Option<String>, email: &Option<String>, place: &str| match (secret, email)
     {
         (Some(_), Some(_)) => Err(Failure::usage(format!(
             "both an account secret and an account are set {place}: keep only one of account_secret and account"
         ))),
-        (Some(s), None) => Ok(Some((Some(s.clone()), None))),
-        (None, Some(e)) => Ok(Some((None, Some(e.clone())))),
+        (Some(s), None) => Ok(Some(Chosen::Secret(s.clone()))),
+        (None, Some(e)) => Ok(Some(Chosen::Email(e.clone()))),
         (None, None) => Ok(None),
     };
     let place = match &origin.file {
@@ -705,15 +709,15 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
         None => pick(&file.account_secret, &file.account, &place)?,
     };
     let auth = match chosen {
-        Some((Some(text), _)) => Some(AccountAuth::Vault(SecretRef::parse(&text).ok_or_else(
-            || {
+        Some(Chosen::Secret(text)) => Some(AccountAuth::Vault(
+            SecretRef::parse(&text).ok_or_else(|| {
                 origin.bad(
                     "account_secret",
                     format!("'{text}' is not MOUNT/PATH, e.g. secret/seatable/account"),
                 )
-            },
-        )?)),
-        Some((None, Some(email))) => {
+            })?,
+        )),
+        Some(Chosen::Email(email)) => {
             let email = email.trim().to_string();
             if email.is_empty() || email.chars().any(char::is_control) {
                 return Err(origin
@@ -728,7 +732,7 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
                 otp: env.var("SEATABLE_CRED_OTP").map(SecretString::from),
             })
         }
-        _ => None,
+        None => None,
     };
     let token_max_age = match (args.token_max_age, &file.token_max_age) {
         (Some(d), _) => d,
