@@ -70,10 +70,15 @@ pub async fn account_token(
     match material {
         Material::Vault(secret) => {
             debug!(secret = %secret, "reading the account token");
-            session
-                .read_api_token(&secret, ACCOUNT_TOKEN_FIELD, None)
-                .await
-                .map_err(|e| e.context("reading the SeaTable account token (account_secret)"))
+            let deadline = tokio::time::Instant::now() + profile.timeout;
+            super::bounded(
+                profile,
+                deadline,
+                "reading the account token",
+                session.read_api_token(&secret, ACCOUNT_TOKEN_FIELD, None),
+            )
+            .await
+            .map_err(|e| e.context("reading the SeaTable account token (account_secret)"))
         }
         Material::Login {
             email,

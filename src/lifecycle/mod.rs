@@ -221,7 +221,9 @@ impl Ctx<'_> {
 
     /// Writes `token` into the profile's field with check-and-set on
     /// `held`'s version. A refused or failed write is checked by reading
-    /// again: if Vault holds the token after all, the write landed.
+    /// again: if Vault holds the token after all, the write landed (a Raft
+    /// cluster can fail a write ambiguously, losing its leader while
+    /// committing).
     pub async fn write(&self, held: &Held, token: &SecretString) -> Result<Written> {
         let p = self.profile;
         let data = held
@@ -232,11 +234,15 @@ impl Ctx<'_> {
             .with(&p.field, token);
         let deadline = self.deadline();
         let client = &self.session.client;
+        // Retrying is safe: a first attempt that landed makes the next one
+        // a refused check-and-set, which the read below recognises.
         let written = bounded(
             p,
             deadline,
             "writing the secret",
-            versioned::write(client, &p.vault, &held.secret, &data, held.state.version),
+            crate::retry::transient(deadline, "writing the secret", async || {
+                versioned::write(client, &p.vault, &held.secret, &data, held.state.version).await
+            }),
         )
         .await;
         match written {

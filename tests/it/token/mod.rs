@@ -7,6 +7,7 @@
 
 mod create;
 mod doctor;
+mod flaky_vault;
 mod hygiene;
 mod list;
 mod login;

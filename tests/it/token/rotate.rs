@@ -5,6 +5,7 @@
 use seatable_standin::{Fault, random_hex};
 use serde_json::json;
 
+use super::flaky_vault::FlakyVault;
 use super::{TokenCase, is_successor_of, vault_read, wait_for};
 use crate::support::shared;
 
@@ -304,4 +305,25 @@ fn a_token_written_back_during_the_grace_period_is_not_deleted() {
     assert!(out.stderr.contains("it was kept"), "{}", out.stderr);
     assert!(t.exchange_accepts(&old), "the token in Vault still works");
     assert_eq!(t.app_names().len(), 2);
+}
+
+#[test]
+fn a_write_whose_answer_is_lost_is_recognised_as_landed() {
+    let mut t = TokenCase::new();
+    let old = t.case.base.api_token.clone();
+    let vault = FlakyVault::start(&shared().bao.addr);
+    t.set("VAULT_ADDR", vault.url.clone());
+    vault.lose_write_answers(1);
+    let out = t.run(&["token", "rotate", "-vv"]).ok();
+    assert_eq!(vault.lost(), 1, "the write's answer was lost");
+    assert!(
+        out.stderr.contains("the write landed after all"),
+        "{}",
+        out.stderr
+    );
+    let names = t.app_names();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let new = t.token_of(&names[0]).unwrap().api_token;
+    assert_eq!(vault_read(&t.case.secret), (2, Some(new)));
+    assert!(!t.exchange_accepts(&old));
 }
