@@ -4,7 +4,8 @@
 //! Secrets have no flags on purpose — argv is readable by every user through
 //! `/proc` — so the environment variables that carry secret *values*
 //! (`VAULT_TOKEN`, `SEATABLE_CRED_SECRET_ID`, `SEATABLE_CRED_JWT`,
-//! `SEATABLE_CRED_PASSWORD`) are read by [`crate::config`], not declared here.
+//! `SEATABLE_CRED_PASSWORD`, `SEATABLE_CRED_ACCOUNT_PASSWORD`,
+//! `SEATABLE_CRED_OTP`) are read by [`crate::config`], not declared here.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run a local agent: keeps base tokens fresh and lets unmodified SeaTable clients work with a local key.
     Serve(ServeArgs),
+    /// The API tokens themselves: minted into Vault, listed, rotated, revoked (needs --account-secret or --account).
+    Token(TokenArgs),
 }
 
 #[derive(Args, Debug)]
@@ -60,6 +63,89 @@ pub struct ServeArgs {
     /// Profiles to serve [default: the current profile].
     #[arg(value_name = "PROFILE")]
     pub profiles: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// The API-token life cycle (SPEC §12). Each needs SeaTable account
+/// credentials: --account-secret or --account.
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create an API token for the base and write it to the profile's secret (never printed).
+    Create(TokenCreateArgs),
+    /// The base's API tokens and which one Vault holds — never a token value.
+    List(TokenListArgs),
+    /// Replace the token in Vault by a new one of the same permission, then delete the old one.
+    Rotate(TokenRotateArgs),
+    /// Delete an API token in SeaTable.
+    Revoke(TokenRevokeArgs),
+    /// Finish or undo a half-done rotation: delete the family's tokens that Vault does not hold.
+    Prune,
+}
+
+/// What an API token may do on its base.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Read-only.
+    R,
+    /// Read-write.
+    Rw,
+}
+
+impl Permission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::R => "r",
+            Permission::Rw => "rw",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// The token's app name (one token per application).
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+    /// Read-only (r) or read-write (rw).
+    #[arg(long, value_enum, default_value_t = Permission::R)]
+    pub permission: Permission,
+    /// The base, by name [default: the one the profile's secret opens].
+    #[arg(long, value_name = "NAME")]
+    pub base: Option<String>,
+    /// The workspace of --base, when the name is in more than one.
+    #[arg(long, value_name = "ID", requires = "base")]
+    pub workspace: Option<i64>,
+    /// Write even though the secret exists (its current version stays in the history).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenListArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenRotateArgs {
+    /// Keep the old token this long after the new one is in Vault.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    pub grace: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenRevokeArgs {
+    /// The app name of the token to delete.
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+    /// Delete it even if it is the token the profile's secret holds.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -303,6 +389,25 @@ pub struct GlobalArgs {
     /// Overall deadline for the network work of one call [default: 30s].
     #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// `token` commands: Vault secret whose field account_token holds a SeaTable account token.
+    #[arg(
+        long,
+        global = true,
+        env = "SEATABLE_CRED_ACCOUNT_SECRET",
+        value_name = "MOUNT/PATH"
+    )]
+    pub account_secret: Option<String>,
+    /// `token` commands: log in as this SeaTable user (password from SEATABLE_CRED_ACCOUNT_PASSWORD or a prompt).
+    #[arg(
+        long,
+        global = true,
+        env = "SEATABLE_CRED_ACCOUNT",
+        value_name = "EMAIL"
+    )]
+    pub account: Option<String>,
+    /// `doctor` warns when the API token in Vault is older than this [default: 90d].
+    #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
+    pub token_max_age: Option<Duration>,
     /// More diagnostics on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -25,6 +25,7 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("cache_entry", cache_entry),
     ("shared_entry", shared_entry),
     ("serve_session", serve_session),
+    ("account_response", account_response),
 ];
 
 /// What a client of `serve` presents: an `Authorization` header, read as a
@@ -138,6 +139,30 @@ pub fn shared_entry(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = seal.open(Kind::Entry, text);
         let _ = seal.open(Kind::Claim, text);
+    }
+}
+
+/// SeaTable's account API answers (login, workspaces, API tokens, errors)
+/// and the times in them.
+pub fn account_response(data: &[u8]) {
+    use crate::seatable::account::{
+        ApiTokenList, AuthTokenResponse, NewToken, WorkspaceList, error_msg, unix_seconds,
+    };
+    let _ = serde_json::from_slice::<AuthTokenResponse>(data);
+    let _ = serde_json::from_slice::<NewToken>(data);
+    let _ = serde_json::from_slice::<WorkspaceList>(data);
+    if let Ok(list) = serde_json::from_slice::<ApiTokenList>(data) {
+        for token in &list.api_tokens {
+            if let Some(at) = token.generated_at.as_deref() {
+                let _ = unix_seconds(at);
+            }
+        }
+    }
+    if let Some(msg) = error_msg(data) {
+        assert!(!msg.chars().any(char::is_control), "printable messages");
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = unix_seconds(text);
     }
 }
 

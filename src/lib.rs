@@ -4,7 +4,8 @@
 //!
 //! The flow of SPEC §2, one module per box:
 //! [`cli`] → [`config`] (profile) → [`broker`] ([`cache`], [`vault`],
-//! [`seatable`]) → [`protocol`].
+//! [`seatable`]) → [`protocol`]. Beside it, [`lifecycle`]: the API tokens
+//! themselves, minted into Vault, rotated and revoked (SPEC §12).
 
 pub mod broker;
 pub mod cache;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod json;
+pub mod lifecycle;
 pub mod log;
 pub mod process;
 pub mod protocol;

@@ -135,6 +135,66 @@ fn check(global: &GlobalArgs, report: &mut Report) {
         report.line(Mark::Skip, "exchange", "needs the API token from Vault");
     }
     check_clock(&clocks, report);
+    check_token_age(global, &profile, vault_ok, report);
+}
+
+/// With account credentials configured: how old the API token in Vault is
+/// (SeaTable's `generated_at`), a warning past `token_max_age`.
+fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, report: &mut Report) {
+    let account = match config::resolve_account(global, &ProcessEnv) {
+        Ok(a) if a.auth.is_none() => return,
+        Ok(a) => a,
+        Err(e) => return report.fail("token", &e),
+    };
+    if !vault_ok {
+        return report.line(Mark::Skip, "token", "needs the API token from Vault");
+    }
+    let age = crate::lifecycle::run(profile, &account, async |ctx| {
+        crate::lifecycle::token_age(ctx).await
+    });
+    let max = crate::time::compact(account.token_max_age);
+    match age {
+        Ok(t) => match (t.age, t.generated_at) {
+            (Some(age), Some(at)) if age > account.token_max_age => report.line(
+                Mark::Warn,
+                "token",
+                format!(
+                    "API token '{}' in Vault is {} old (generated {at}), past token_max_age {max}: rotate it with `seatable-cred token rotate`",
+                    t.app_name.replace(char::is_control, "?"),
+                    rough(age)
+                ),
+            ),
+            (Some(age), Some(at)) => report.line(
+                Mark::Ok,
+                "token",
+                format!(
+                    "API token '{}' in Vault is {} old (generated {at}; token_max_age {max})",
+                    t.app_name.replace(char::is_control, "?"),
+                    rough(age)
+                ),
+            ),
+            _ => report.line(
+                Mark::Ok,
+                "token",
+                format!(
+                    "API token '{}' in Vault; SeaTable does not say when it was generated",
+                    t.app_name.replace(char::is_control, "?")
+                ),
+            ),
+        },
+        Err(e) => report.fail("token", &e),
+    }
+}
+
+/// An age in its largest whole unit: `120d`, `5h`, `3m`, `9s`.
+fn rough(age: Duration) -> String {
+    let secs = age.as_secs();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= size {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 fn check_cache(profile: &Profile, report: &mut Report) -> Option<Cache> {

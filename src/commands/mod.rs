@@ -9,6 +9,7 @@ mod get;
 mod git_credential;
 mod serve;
 mod status;
+mod token;
 
 use std::io::Write;
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Completions(args) => completions::run(args),
         Command::Doctor => doctor::run(&cli.global),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Token(args) => token::run(&cli.global, args),
     }
 }
 

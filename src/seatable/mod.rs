@@ -5,6 +5,7 @@
 //! `Bearer` only from 4.0). 403/404 are permanent; 429, 5xx, resets and
 //! timeouts are retried inside the call's deadline; bodies are capped.
 
+pub mod account;
 pub mod jwt;
 mod response;
 

@@ -8,6 +8,7 @@ pub mod api;
 mod auth;
 pub mod kv;
 mod session;
+pub mod versioned;
 
 use anyhow::Result;
 use tracing::warn;

@@ -19,6 +19,8 @@
 //!   HTML page with 200, a slow answer, a dropped connection, a huge body.
 //! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
 //!   token) and `POST /apis/authentication.k8s.io/v1/tokenreviews`.
+//! * The account API of SPEC §12 (login, workspaces, API tokens): see
+//!   [`crate::account`].
 //! * Control: `GET /_standin/stats`, `POST /_standin/bases`,
 //!   `POST /_standin/faults`, for the demo, benchmarks and Python tests.
 
@@ -62,6 +64,15 @@ pub struct Base {
     /// Issue tokens living this long, whatever `exp` asks (for expiry tests).
     #[serde(default)]
     pub lifetime_secs: Option<u64>,
+    /// Who made the API token (the account API's `generated_by`).
+    #[serde(default = "default_generated_by")]
+    pub generated_by: String,
+    /// When the API token was made, Unix seconds (default: when it was registered).
+    #[serde(default)]
+    pub generated_at: Option<u64>,
+    /// The last exchange made with the API token, Unix seconds.
+    #[serde(default)]
+    pub last_access: Option<u64>,
 }
 
 fn default_uuid() -> String {
@@ -79,6 +90,9 @@ fn default_app() -> String {
 fn default_permission() -> String {
     "rw".to_string()
 }
+fn default_generated_by() -> String {
+    "owner@auth.local".to_string()
+}
 
 impl Default for Base {
     fn default() -> Self {
@@ -92,6 +106,9 @@ impl Default for Base {
             v4: false,
             gone: false,
             lifetime_secs: None,
+            generated_by: default_generated_by(),
+            generated_at: None,
+            last_access: None,
         }
     }
 }
@@ -100,6 +117,8 @@ impl Default for Base {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
+    /// No fault: answered as usual (to let earlier requests through).
+    Pass,
     Status {
         code: u16,
     },
@@ -153,9 +172,12 @@ pub struct Stats {
     pub exchange_times_ms: Vec<u64>,
 }
 
-struct State {
+pub(crate) struct State {
     jwt_secret: Vec<u8>,
-    bases: Mutex<HashMap<String, Base>>,
+    /// Every API token, with the base it opens.
+    pub(crate) bases: Mutex<HashMap<String, Base>>,
+    /// Accounts, workspaces and the API-token endpoints (SPEC §12).
+    pub(crate) account: crate::account::AccountState,
     faults: Mutex<VecDeque<Fault>>,
     exchanges: AtomicU64,
     exchange_requests: AtomicU64,
@@ -186,7 +208,7 @@ pub struct Standin {
     pub addr: SocketAddr,
     /// The CA that signed the server certificate (HTTPS only).
     pub ca_pem: Option<String>,
-    state: Arc<State>,
+    pub(crate) state: Arc<State>,
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -209,6 +231,7 @@ impl Standin {
         let state = Arc::new(State {
             jwt_secret: random_hex(32).into_bytes(),
             bases: Mutex::default(),
+            account: crate::account::AccountState::default(),
             faults: Mutex::default(),
             exchanges: AtomicU64::new(0),
             exchange_requests: AtomicU64::new(0),
@@ -266,12 +289,7 @@ impl Standin {
 
     /// Registers a base; returns it (with its API token).
     pub fn add_base(&self, base: Base) -> Base {
-        self.state
-            .bases
-            .lock()
-            .unwrap()
-            .insert(base.api_token.clone(), base.clone());
-        base
+        self.state.insert_base(base)
     }
 
     /// Changes a registered base in place (e.g. mark it gone).
@@ -367,6 +385,17 @@ impl Drop for Standin {
 }
 
 impl State {
+    /// Registers an API token and its base (stamped with when it was made).
+    pub(crate) fn insert_base(&self, mut base: Base) -> Base {
+        base.generated_at.get_or_insert_with(now);
+        self.account.register_table(&base);
+        self.bases
+            .lock()
+            .unwrap()
+            .insert(base.api_token.clone(), base.clone());
+        base
+    }
+
     fn stats(&self) -> Stats {
         let last = self.last.lock().unwrap().clone();
         Stats {
@@ -457,7 +486,7 @@ async fn accept_loop(
 
 /// Returning `Err` makes hyper drop the connection without an answer.
 #[derive(Debug)]
-struct DropConnection;
+pub(crate) struct DropConnection;
 impl std::fmt::Display for DropConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("dropped on purpose")
@@ -465,11 +494,14 @@ impl std::fmt::Display for DropConnection {
 }
 impl std::error::Error for DropConnection {}
 
-type Answer = Result<Response<Full<Bytes>>, DropConnection>;
+pub(crate) type Answer = Result<Response<Full<Bytes>>, DropConnection>;
 
 async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answer {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    if crate::account::serves(&path) {
+        return crate::account::handle(req, &state).await;
+    }
     match (method, path.as_str()) {
         (Method::GET, "/api/v2.1/dtable/app-access-token/") => exchange(req, &state, https).await,
         (Method::GET | Method::POST, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
@@ -507,19 +539,14 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
                     &json!({"error_msg": "bad base"}),
                 ));
             };
-            let base = Base {
+            let base = state.insert_base(Base {
                 api_token: if base.api_token.is_empty() {
                     random_hex(20)
                 } else {
                     base.api_token
                 },
                 ..base
-            };
-            state
-                .bases
-                .lock()
-                .unwrap()
-                .insert(base.api_token.clone(), base.clone());
+            });
             Ok(json_response(
                 StatusCode::OK,
                 &serde_json::to_value(base).unwrap(),
@@ -610,7 +637,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
             ));
         }
         Some(Fault::Claims { claims }) => override_claims = Some(claims),
-        None | Some(Fault::TokenExpired | Fault::Big { .. }) => {}
+        None | Some(Fault::Pass | Fault::TokenExpired | Fault::Big { .. }) => {}
     }
 
     let auth = header(&req, "authorization").unwrap_or_default();
@@ -627,7 +654,10 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
             &json!({"error_msg": "Permission denied."}),
         ));
     }
-    let base = state.bases.lock().unwrap().get(token.trim()).cloned();
+    let base = state.bases.lock().unwrap().get_mut(token.trim()).map(|b| {
+        b.last_access = Some(now());
+        b.clone()
+    });
     let Some(base) = base else {
         return Ok(json_response(
             StatusCode::FORBIDDEN,
@@ -923,7 +953,7 @@ async fn token_review(req: Request<Incoming>, state: &State) -> Response<Full<By
     )
 }
 
-fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+pub(crate) fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -939,7 +969,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Op
     serde_json::from_slice(&body).ok()
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -947,7 +977,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<
         .unwrap()
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

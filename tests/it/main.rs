@@ -14,4 +14,5 @@ mod kubectl;
 mod serve;
 mod shared;
 mod speed;
+mod token;
 mod tools;

@@ -1,0 +1,111 @@
+//! `token revoke` and `token prune`: deleting API tokens in SeaTable.
+//!
+//! Both read Vault first and never delete the token it holds — `revoke`
+//! only when told so with `--force`.
+
+use anyhow::Result;
+
+use super::{Ctx, naming};
+use crate::error::Failure;
+use crate::seatable::account::{BaseRef, Deleted, Digest};
+
+pub struct Revoked {
+    pub app_name: String,
+    pub base: BaseRef,
+    /// It was the token the profile's secret holds (`--force`).
+    pub was_in_vault: bool,
+    pub deleted: Deleted,
+}
+
+pub async fn revoke(ctx: &mut Ctx<'_>, app: &str, force: bool) -> Result<Revoked> {
+    naming::check_app_name(app).map_err(Failure::usage)?;
+    let (token, opened) = ctx.vault_base().await?;
+    let held = Digest::of(&token);
+    drop(token);
+    let base = opened.base;
+    let listed = ctx.tokens(&base).await?;
+    let Some(target) = listed.iter().find(|t| t.app_name == app) else {
+        let names: Vec<&str> = listed.iter().map(|t| t.app_name.as_str()).collect();
+        return Err(Failure::usage(format!(
+            "base {base} has no API token named '{app}' (it has: {}); see `seatable-cred token list`",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+        .into());
+    };
+    let refusal = || {
+        Failure::usage(format!(
+            "'{app}' is the token {} holds: revoking it breaks every `get` of this profile; rotate it instead (`seatable-cred token rotate`), or pass --force",
+            ctx.profile.secret
+        ))
+    };
+    let was_in_vault = target.digest == held;
+    let deleted = if was_in_vault {
+        if !force {
+            return Err(refusal().into());
+        }
+        let deleted = ctx.delete(&base, app).await?;
+        ctx.drop_cached().await;
+        deleted
+    } else {
+        match ctx.delete_unless_held(&base, app, target.digest).await? {
+            Some(deleted) => deleted,
+            // Vault was changed to hold it in the meantime.
+            None if !force => return Err(refusal().into()),
+            None => ctx.delete(&base, app).await?,
+        }
+    };
+    Ok(Revoked {
+        app_name: app.to_string(),
+        base,
+        was_in_vault,
+        deleted,
+    })
+}
+
+pub struct Pruned {
+    pub base: BaseRef,
+    pub family: String,
+    /// The app name of the token Vault holds.
+    pub kept: String,
+    pub deleted: Vec<String>,
+}
+
+pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
+    let (token, opened) = ctx.vault_base().await?;
+    let held = Digest::of(&token);
+    drop(token);
+    let base = opened.base;
+    let listed = ctx.tokens(&base).await?;
+    let Some(me) = listed.iter().find(|t| t.digest == held) else {
+        return Err(Failure::seatable(format!(
+            "the API token in {} is not among the API tokens of base {base} the account sees: check that the account may manage this base's tokens",
+            ctx.profile.secret
+        ))
+        .into());
+    };
+    let kept = me.app_name.clone();
+    let family = naming::family(&kept).to_string();
+    let mut deleted = Vec::new();
+    for t in listed
+        .iter()
+        .filter(|t| t.digest != held && naming::is_member(&t.app_name, &family))
+    {
+        if ctx
+            .delete_unless_held(&base, &t.app_name, t.digest)
+            .await?
+            .is_some()
+        {
+            deleted.push(t.app_name.clone());
+        }
+    }
+    Ok(Pruned {
+        base,
+        family,
+        kept,
+        deleted,
+    })
+}
