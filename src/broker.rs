@@ -17,7 +17,7 @@ use anyhow::Result;
 use tracing::{debug, info, warn};
 
 use crate::cache::seal::SealKey;
-use crate::cache::shared::{Claim, Shared, holder_id};
+use crate::cache::shared::{Claim, Shared, State, Written, holder_id};
 use crate::cache::{Cache, Key};
 use crate::cli::CacheBackend;
 use crate::config::Profile;
@@ -39,21 +39,16 @@ impl Outcome {
             cached: true,
         }
     }
-    fn fresh(token: BaseToken) -> Outcome {
-        Outcome {
-            token,
-            cached: false,
-        }
-    }
 }
 
 /// The credential for the profile: from cache while fresh, else refreshed.
 /// `force` skips the cache lookup (`get --refresh`).
+///
+/// With `--cache vault` there are two levels: this host's local backend in
+/// front (a fresh local entry is served without Vault), and the shared entry
+/// in Vault behind it, read only when the local one is missing or due.
 pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
     let cache = Cache::open(&profile.cache)?;
-    if profile.cache.backend == CacheBackend::Vault {
-        return get_shared(profile, &cache, force);
-    }
     let key = Key::for_profile(profile);
     let mut stale = None;
     if !force {
@@ -82,18 +77,27 @@ pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
         debug!("another process refreshed the token while we waited");
         return Ok(Outcome::cached(token));
     }
-    let result = with_vault(profile, &cache, async |session, deadline| {
-        let api_token = session
-            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
-            .await?;
-        exchange(profile, &api_token, deadline).await
-    });
-    match result {
-        Ok(token) => {
-            cache.save_token(&key, &token);
-            Ok(Outcome::fresh(token))
+    let mut stale_shared = None;
+    let result = match &profile.cache.shared {
+        Some(shared_at) if profile.cache.backend == CacheBackend::Vault => {
+            let stale_shared = &mut stale_shared;
+            with_vault(profile, &cache, async |session, deadline| {
+                refresh_shared(profile, shared_at, session, deadline, force, stale_shared).await
+            })
         }
-        Err(err) => settle(err, stale, || cache.remove(&key)),
+        _ => with_vault(profile, &cache, async |session, deadline| {
+            let api_token = session
+                .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+                .await?;
+            Ok((exchange(profile, &api_token, deadline).await?, false))
+        }),
+    };
+    match result {
+        Ok((token, cached)) => {
+            cache.save_token(&key, &token);
+            Ok(Outcome { token, cached })
+        }
+        Err(err) => settle(err, stale_shared.or(stale), || cache.remove(&key)),
     }
 }
 
@@ -207,126 +211,124 @@ async fn exchange(
     .await
 }
 
-/// `--cache vault`: the shared entry in Vault, refreshed by whichever host
-/// wins the check-and-set claim; the others wait for its entry.
+/// The shared level of `--cache vault`: the entry in Vault, refreshed by
+/// whichever host wins the check-and-set claim; the others wait for its
+/// entry. `(token, served from the shared entry)`.
 ///
 /// The entry is sealed with a key derived from the API token, so the API
-/// token is read first; the exchange then uses the same read.
-fn get_shared(profile: &Profile, cache: &Cache, force: bool) -> Result<Outcome> {
-    let Some(shared_at) = &profile.cache.shared else {
-        return Err(Failure::usage("--cache vault needs --shared-cache").into());
-    };
-    let key = Key::for_profile(profile);
-    let started = Instant::now();
-    let mut stale: Option<BaseToken> = None;
-    let stale_slot = &mut stale;
-    let key = &key;
-    let result = with_vault(profile, cache, async |session, deadline| {
-        let stale = stale_slot;
-        let api_token = session
-            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
-            .await?;
-        let seal = SealKey::derive(&api_token, key);
-        let shared = Shared::new(shared_at, key, &profile.vault.addr, &seal);
-        let me = holder_id();
-        let mut local_lock = None;
-        let mut pause = Duration::from_millis(50);
-        loop {
-            let client = &session.client;
-            let state = crate::retry::transient(deadline, "reading the shared cache", async || {
+/// token is read first; the exchange then uses the same read. Reads may come
+/// from a standby that has not seen the latest write, and writes may fail
+/// without saying whether they landed (a leader lost while committing): a
+/// refused or failed write is settled by reading the newer state
+/// ([`Shared::write_settled`]), never guessed.
+async fn refresh_shared(
+    profile: &Profile,
+    shared_at: &crate::config::SecretRef,
+    session: &mut Session<'_>,
+    deadline: tokio::time::Instant,
+    force: bool,
+    stale: &mut Option<BaseToken>,
+) -> Result<(BaseToken, bool)> {
+    let key = Key::for_shared(profile);
+    let api_token = session
+        .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+        .await?;
+    let seal = SealKey::derive(&api_token, &key);
+    let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
+    let client = &session.client;
+    let me = holder_id();
+    let mut pause = Duration::from_millis(50);
+    let mut state = crate::retry::transient(deadline, "reading the shared cache", async || {
+        shared.read(client).await
+    })
+    .await?;
+    let claimed = loop {
+        let now = crate::time::now();
+        *stale = None;
+        if let Some(token) = state.token.as_ref() {
+            match token.freshness(now, profile.refresh_before) {
+                Freshness::Fresh if !force => {
+                    debug!("shared cache hit");
+                    return Ok((clone_token(token), true));
+                }
+                Freshness::Fresh | Freshness::Refresh => *stale = Some(clone_token(token)),
+                Freshness::Expired => {}
+            }
+        }
+        if let Some(claim) = state.live_claim(now, profile.timeout)
+            && claim.holder != me
+        {
+            debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(Failure::unavailable(format!(
+                    "{} has been refreshing the shared entry for too long; try again later",
+                    claim.holder
+                ))
+                .into());
+            }
+            tokio::time::sleep(jitter(pause)).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+            state = crate::retry::transient(deadline, "reading the shared cache", async || {
                 shared.read(client).await
             })
             .await?;
-            let now = crate::time::now();
-            *stale = None;
-            if let Some(token) = state.token.as_ref() {
-                match token.freshness(now, profile.refresh_before) {
-                    Freshness::Fresh if !force => {
-                        debug!("shared cache hit");
-                        return Ok((state.token.unwrap(), true));
-                    }
-                    Freshness::Fresh | Freshness::Refresh => {
-                        *stale = state.token.as_ref().map(clone_token);
-                    }
-                    Freshness::Expired => {}
-                }
-            }
-            // On this host, one process at a time goes further; the
-            // others find the refreshed entry when they get the lock.
-            if local_lock.is_none() && cache.lock_dir.is_some() {
-                match cache.lock(key, started + profile.timeout) {
-                    Ok(lock) => {
-                        local_lock = Some(lock);
-                        if !force {
-                            continue;
-                        }
-                    }
-                    Err(_) => return Err(Failure::unavailable("another seatable-cred on this host holds the refresh lock; try again later").into()),
-                }
-            }
-            if let Some(claim) = state.live_claim(now, profile.timeout)
-                && claim.holder != me
-            {
-                debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
-                if started.elapsed() + pause >= profile.timeout {
-                    return Err(Failure::unavailable(format!(
-                        "{} has been refreshing the shared entry for too long; try again later",
-                        claim.holder
-                    ))
-                    .into());
-                }
-                tokio::time::sleep(jitter(pause)).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-                continue;
-            }
-            let claim = Claim {
-                holder: me.clone(),
-                until: now + profile.timeout.as_secs().max(1),
-            };
-            let Some(claimed) = shared
-                .write(
-                    &session.client,
-                    state.version,
-                    state.token.as_ref(),
-                    Some(&claim),
-                )
-                .await?
-            else {
-                debug!("another host claimed the shared entry first");
-                continue;
-            };
-            debug!("claimed the shared entry; refreshing it");
-            let refreshed = exchange(profile, &api_token, deadline).await;
-            return match refreshed {
-                Ok(token) => {
-                    match shared
-                        .write(&session.client, claimed, Some(&token), None)
-                        .await
-                    {
-                        Ok(Some(_)) => debug!("published the new token to the shared cache"),
-                        Ok(None) => warn!(
-                            "the shared cache changed while refreshing; the new token was not published"
-                        ),
-                        Err(e) => warn!("{}; the new token was not published", one_line(&e)),
-                    }
-                    Ok((token, false))
-                }
-                Err(err) => {
-                    // Release the claim; a permanent rejection also drops the entry.
-                    let keep = if kind_of(&err) == Kind::SeaTable {
-                        None
-                    } else {
-                        state.token.as_ref()
-                    };
-                    let _ = shared.write(&session.client, claimed, keep, None).await;
-                    Err(err)
-                }
-            };
+            continue;
         }
-    });
-    match result {
-        Ok((token, cached)) => Ok(Outcome { token, cached }),
-        Err(err) => settle(err, stale, || {}),
+        let claim = Claim {
+            holder: me.clone(),
+            until: now + profile.timeout.as_secs().max(1),
+        };
+        let mine = |s: &State| s.claim.as_ref().is_some_and(|c| c.holder == me);
+        match shared
+            .write_settled(
+                client,
+                state.version,
+                state.token.as_ref(),
+                Some(&claim),
+                mine,
+                deadline,
+            )
+            .await?
+        {
+            Written::Landed(version) => break version,
+            Written::Lost(newer) => {
+                debug!("another host claimed the shared entry first");
+                state = *newer;
+            }
+        }
+    };
+    debug!("claimed the shared entry; refreshing it");
+    let refreshed = exchange(profile, &api_token, deadline).await;
+    match refreshed {
+        Ok(token) => {
+            let published = |s: &State| {
+                s.token.as_ref().is_some_and(|t| {
+                    use secrecy::ExposeSecret;
+                    t.token.expose_secret() == token.token.expose_secret()
+                })
+            };
+            match shared
+                .write_settled(client, claimed, Some(&token), None, published, deadline)
+                .await
+            {
+                Ok(Written::Landed(_)) => debug!("published the new token to the shared cache"),
+                Ok(Written::Lost(_)) => warn!(
+                    "the shared cache changed while refreshing; the new token was not published"
+                ),
+                Err(e) => warn!("{}; the new token was not published", one_line(&e)),
+            }
+            Ok((token, false))
+        }
+        Err(err) => {
+            // Release the claim; a permanent rejection also drops the entry.
+            let keep = if kind_of(&err) == Kind::SeaTable {
+                None
+            } else {
+                state.token.as_ref()
+            };
+            let _ = shared.write(client, claimed, keep, None).await;
+            Err(err)
+        }
     }
 }
 
@@ -352,7 +354,7 @@ pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>
     let Some(shared_at) = &profile.cache.shared else {
         return Ok(None);
     };
-    let key = Key::for_profile(profile);
+    let key = Key::for_shared(profile);
     with_vault(profile, cache, async |session, _| {
         let api_token = session
             .read_api_token(&profile.secret, &profile.field, profile.kv_version)
@@ -376,7 +378,7 @@ pub fn erase_shared(profile: &Profile, all: bool) -> Result<()> {
         let erased = if all {
             crate::cache::shared::erase_all(&session.client, shared_at, addr).await?
         } else {
-            let key = Key::for_profile(profile);
+            let key = Key::for_shared(profile);
             crate::cache::shared::erase(&session.client, shared_at, &key, addr).await?;
             1
         };

@@ -71,6 +71,24 @@ impl Key {
         )
     }
 
+    /// The shared tier's entry of a profile: as [`Key::for_profile`] but
+    /// without the Vault address — every host of a deployment must find the
+    /// same entry, whichever node or load balancer of the Vault it talks to
+    /// (the entry lives in that Vault, so its address adds nothing).
+    pub fn for_shared(p: &Profile) -> Key {
+        Self::hashed(
+            "",
+            serde_json::json!([
+                "seatable-cred/shared/1",
+                p.server_url,
+                p.vault.namespace.as_deref().unwrap_or(""),
+                p.secret.to_string(),
+                p.field,
+                p.lifetime.map(|l| l.as_secs()),
+            ]),
+        )
+    }
+
     /// The Vault token of a login: address, namespace, method, mount and
     /// the non-secret identity (role, role-id, username, client certificate).
     pub fn for_login(v: &VaultSettings) -> Key {

@@ -66,6 +66,14 @@ impl State {
     }
 }
 
+/// How a settled write ended.
+pub enum Written {
+    /// It is in Vault, as this version.
+    Landed(u64),
+    /// Another write won; this is the state after it.
+    Lost(Box<State>),
+}
+
 /// The KV data, as written.
 #[derive(Serialize, Deserialize)]
 struct Data {
@@ -171,6 +179,84 @@ impl<'a> Shared<'a> {
             }
             Err(ClientError::APIError { code: 404, .. }) => Ok(None),
             Err(e) => Err(self.fail(e, "reading").into()),
+        }
+    }
+
+    /// Reads until the state is newer than `version` — after a
+    /// check-and-set on `version` was refused, the node this host talks to
+    /// may not have replicated the write that won yet (standbys answer
+    /// reads themselves). Transient failures are retried; all bounded by
+    /// `deadline`.
+    pub async fn read_newer_than(
+        &self,
+        client: &VaultClient,
+        version: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<State> {
+        let mut pause = std::time::Duration::from_millis(10);
+        loop {
+            let state = crate::retry::transient(deadline, "reading the shared cache", async || {
+                self.read(client).await
+            })
+            .await?;
+            if state.version > version {
+                return Ok(state);
+            }
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(Failure::unavailable(format!(
+                    "Vault at {} did not show the shared entry's newer version in time; try again later",
+                    self.addr
+                ))
+                .into());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Writes with check-and-set on `version` and settles what happened,
+    /// also when an answer was lost: a write that failed for a transient
+    /// reason (a leader lost while committing, a connection reset) may have
+    /// landed, so it is tried again — the same check-and-set cannot land
+    /// twice — and a refusal after such a try is judged by reading the
+    /// newer state: if `ours` says it is what this host wrote, it landed.
+    pub async fn write_settled(
+        &self,
+        client: &VaultClient,
+        version: u64,
+        token: Option<&BaseToken>,
+        claim: Option<&Claim>,
+        ours: impl Fn(&State) -> bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Written> {
+        let mut backoff = crate::retry::Backoff::default();
+        let mut ambiguous = false;
+        loop {
+            match self.write(client, version, token, claim).await {
+                Ok(Some(landed)) => return Ok(Written::Landed(landed)),
+                Ok(None) => {
+                    let newer = self.read_newer_than(client, version, deadline).await?;
+                    if ambiguous && ours(&newer) {
+                        tracing::debug!("an earlier try of the write had landed");
+                        return Ok(Written::Landed(newer.version));
+                    }
+                    return Ok(Written::Lost(Box::new(newer)));
+                }
+                Err(e) if crate::error::is_transient(&e) => {
+                    let delay = backoff.next_delay();
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        return Err(e);
+                    }
+                    tracing::warn!(
+                        "writing the shared cache: {}; retrying in {} ms",
+                        crate::error::one_line(&e),
+                        delay.as_millis()
+                    );
+                    ambiguous = true;
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

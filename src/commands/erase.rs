@@ -35,10 +35,11 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Drops the cached base token of one profile.
+/// Drops the cached base token of one profile: the local entry, and with
+/// `--cache vault` the shared one too.
 pub fn profile(profile: &Profile) -> Result<()> {
     if profile.cache.backend == CacheBackend::Vault {
-        return crate::broker::erase_shared(profile, false);
+        crate::broker::erase_shared(profile, false)?;
     }
     let cache = Cache::open(&profile.cache)?;
     cache.store.remove(Key::for_profile(profile).as_str())?;

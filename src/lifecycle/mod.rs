@@ -379,8 +379,8 @@ impl Ctx<'_> {
     /// the token Vault holds now.
     pub async fn drop_cached(&self) {
         let p = self.profile;
-        let key = Key::for_profile(p);
-        self.cache.remove(&key);
+        self.cache.remove(&Key::for_profile(p));
+        let key = Key::for_shared(p);
         if p.cache.backend == CacheBackend::Vault
             && let Some(at) = &p.cache.shared
         {

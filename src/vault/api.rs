@@ -40,6 +40,17 @@ impl rustify::client::Client for Capped<'_> {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, RestClientError> {
+        let mut req = req;
+        if let Some(index) = consistency::index_for(self.base) {
+            let headers = req.headers_mut();
+            if let Ok(value) = http::HeaderValue::from_str(&index) {
+                headers.insert(consistency::INDEX, value);
+                headers.insert(
+                    consistency::INCONSISTENT,
+                    http::HeaderValue::from_static("forward-active-node"),
+                );
+            }
+        }
         let request = reqwest::Request::try_from(req)
             .map_err(|e| RestClientError::ReqwestBuildError { source: e })?;
         let (url, method) = (request.url().to_string(), request.method().to_string());
@@ -52,6 +63,13 @@ impl rustify::client::Client for Capped<'_> {
                     url,
                     method,
                 })?;
+        if let Some(index) = response
+            .headers()
+            .get(consistency::INDEX)
+            .and_then(|v| v.to_str().ok())
+        {
+            consistency::remember(self.base, index);
+        }
         let mut answer = http::Response::builder().status(response.status().as_u16());
         for (name, value) in response.headers() {
             answer = answer.header(name, value);
@@ -138,4 +156,39 @@ fn parse_err(e: RestClientError) -> ClientError {
         };
     }
     ClientError::from(e)
+}
+
+/// Read-your-writes on a cluster whose standbys answer requests themselves
+/// (OpenBao 2.5 and later): every answer carries the storage index it
+/// reflects (`X-Vault-Index`); every request sends back the latest one this
+/// process saw, with `X-Vault-Inconsistent: forward-active-node`, so that a
+/// standby that has not yet replicated it forwards the request to the
+/// active node instead of answering from older state. Without it, a
+/// standby evaluates a check-and-set against its stale copy and refuses a
+/// write that would land — or shows a state older than one just written.
+/// Servers that do not know the headers ignore them.
+mod consistency {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    pub const INDEX: &str = "x-vault-index";
+    pub const INCONSISTENT: &str = "x-vault-inconsistent";
+
+    /// The latest index seen per Vault address (indexes of one cluster mean
+    /// nothing to another).
+    static SEEN: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+    pub fn index_for(base: &str) -> Option<String> {
+        SEEN.lock().ok()?.as_ref()?.get(base).cloned()
+    }
+
+    pub fn remember(base: &str, index: &str) {
+        if index.len() > 1024 {
+            return;
+        }
+        if let Ok(mut seen) = SEEN.lock() {
+            seen.get_or_insert_with(HashMap::new)
+                .insert(base.to_string(), index.to_string());
+        }
+    }
 }

@@ -196,10 +196,13 @@ pub(crate) fn classify_status(
         503 if errors.contains("sealed") => Failure::unavailable(format!(
             "Vault at {addr} is sealed: try again once it is unsealed"
         )),
-        300..=399 => Failure::vault(format!(
-            "Vault at {addr} redirected {doing} to another server ({code}); redirects are followed only within the same origin, so that the Vault token goes nowhere else: set --vault-addr to the server that answers"
-        ))
-        .permanent(),
+        // A standby that cannot forward a request (no active node while the
+        // cluster elects one) redirects it to the active node's address.
+        // Redirects are followed only within the same origin, so that the
+        // Vault token goes nowhere else: it is a failure to wait out.
+        300..=399 => Failure::unavailable(format!(
+            "Vault at {addr} redirected {doing} to another server ({code}): a standby without an active node to forward to? Redirects are followed only within the same origin; try again, or set --vault-addr to the server that answers"
+        )),
         500..=599 | 412 => Failure::unavailable(format!(
             "Vault at {addr} failed ({code}{errors}) while {doing}: try again later"
         )),

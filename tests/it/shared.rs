@@ -97,12 +97,46 @@ fn shared_entry_status_erase_and_stale_if_error() {
     assert!(out.stderr.contains("refresh failed"), "{}", out.stderr);
     case.standin.clear_faults();
 
+    // Erasing drops the shared entry (and a's local one); b keeps its local
+    // copy until its refresh window, as any host's local level does.
     a.run(&["erase"]).ok();
     let v = b.run(&["status", "-o", "json"]).ok().json();
     assert_eq!(v["state"], "missing");
-    let third = b.run(&["get", "-o", "json"]).ok().json();
-    assert_eq!(third["cached"], false);
+    assert_eq!(b.run(&["get", "-o", "json"]).ok().json()["cached"], true);
+    let c = host(&case, &path, "c");
+    let third = c.run(&["get", "-o", "json"]).ok().json();
+    assert_eq!(third["cached"], false, "a new host finds no shared entry");
     assert_eq!(case.standin.exchanges(), 2);
+}
+
+/// Two levels: a host's local entry answers without Vault; the shared
+/// entry is read only when the local one is missing or due.
+#[test]
+fn a_fresh_local_entry_is_served_without_vault() {
+    let case = Case::new();
+    let path = shared_path();
+    let mut a = host(&case, &path, "a");
+    let vault = crate::support::proxy::Proxy::start(&shared().bao.addr);
+    a.set("VAULT_ADDR", vault.url.clone());
+    a.run(&["get"]).ok();
+    let after_first = vault.connections();
+    assert!(after_first >= 1);
+    for _ in 0..5 {
+        a.run(&["get"]).ok();
+    }
+    assert_eq!(
+        vault.connections(),
+        after_first,
+        "local hits opened no connection to Vault"
+    );
+    // A second host reads the shared entry once, then its own local one.
+    let mut b = host(&case, &path, "b");
+    b.set("VAULT_ADDR", vault.url.clone());
+    assert_eq!(b.run(&["get", "-o", "json"]).ok().json()["cached"], true);
+    let after_b = vault.connections();
+    b.run(&["get"]).ok();
+    assert_eq!(vault.connections(), after_b);
+    assert_eq!(case.standin.exchanges(), 1);
 }
 
 #[test]

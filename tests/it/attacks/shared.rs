@@ -41,6 +41,23 @@ path "secret/metadata/{cache_path}" {{ capabilities = ["list"] }}
     Team { case, vault_token }
 }
 
+/// The same team on another host: its own (empty) local level, so that
+/// what it is served comes from the shared entry.
+fn on_another_host(of: &Team) -> crate::support::Case {
+    let mut host = crate::support::Case {
+        dir: crate::support::TempDir::new("host"),
+        standin: seatable_standin::Standin::start(), // unused: the env points at `of`'s
+        base: of.case.base.clone(),
+        secret: of.case.secret.clone(),
+        env: of.case.env.clone(),
+        secrets: of.case.secrets.clone(),
+        ns: crate::support::userns::Namespace::new(),
+    };
+    let dir = host.dir.path().join("cache");
+    host.set("SEATABLE_CRED_CACHE_DIR", dir.to_str().unwrap());
+    host
+}
+
 fn shared_path() -> String {
     format!(
         "secret/seatable-cred/cache/{}",
@@ -144,7 +161,8 @@ fn a_forged_entry_is_never_served() {
             Some(json!({ "data": data })),
         )
         .expect("A may write the shared path");
-    let out = b.case.run(&["get", "-o", "json"]).ok().json();
+    let out = on_another_host(&b).run(&["get", "-o", "json"]).ok().json();
+    assert_eq!(out["cached"], false, "the forged entry was a miss");
     let served = out["token"].as_str().unwrap();
     assert_ne!(served, a_token.trim(), "B was handed A's token");
     assert!(
@@ -196,7 +214,7 @@ fn an_entry_sealed_with_another_teams_key_is_never_served() {
             Some(json!({ "data": data })),
         )
         .expect("A may write the shared path");
-    let out = b.case.run(&["get", "-o", "json"]).ok().json();
+    let out = on_another_host(&b).run(&["get", "-o", "json"]).ok().json();
     assert_ne!(out["token"].as_str().unwrap(), a_token.trim());
     assert!(
         b.case
@@ -225,12 +243,14 @@ fn a_forged_claim_blocks_nobody() {
         )
         .expect("A may write the shared path");
     let started = std::time::Instant::now();
-    let out = b.case.run(&["get", "-o", "json"]).ok().json();
+    let b2 = on_another_host(&b);
+    let out = b2.run(&["get", "-o", "json"]).ok().json();
     assert!(
         b.case
             .standin
             .accepts(out["token"].as_str().unwrap(), &b.case.base.dtable_uuid)
     );
+    assert_eq!(out["cached"], false, "B exchanged instead of waiting");
     b.case.run(&["get", "--refresh"]).ok();
     assert!(
         started.elapsed() < std::time::Duration::from_secs(8),

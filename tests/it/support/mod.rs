@@ -5,6 +5,9 @@ pub mod agent;
 pub mod bao;
 pub mod fake;
 pub mod proxy;
+// The Raft cluster is used by tests/raft.rs, a binary of its own.
+#[allow(dead_code)]
+pub mod raft;
 pub mod sdk;
 pub mod seccomp;
 pub mod userns;
