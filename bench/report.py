@@ -55,6 +55,20 @@ if "instructions_warm" in sizes:
     r = sizes["instructions_warm"] / sizes["instructions_cat"]
     row("instructions, warm get (keyring; callgrind)", f"{sizes['instructions_warm'] / 1000:.0f}", "k", f"cat {sizes['instructions_cat'] / 1000:.0f} k", f"{r:.2f}×", "—", True)
     row("instructions, get --cache none (callgrind)", f"{sizes['instructions_cold'] / 1000:.0f}", "k", "—", "—", "—", True)
+shared = results("shared")
+shared_hit = shared["get --cache vault, local level (warm)"]
+shared_read = shared["get --cache vault, shared entry read"]
+r = ms(shared_hit) / ms(cat)
+row("get --cache vault, local level (warm)", f"{ms(shared_hit):.2f}", "ms", f"cat {ms(cat):.2f} ms", f"{r:.2f}×", "≤ 1.25× cat", r <= 1.25)
+r = ms(shared_read) / ms(cold)
+row("get --cache vault, shared entry read (2 Vault reads, no exchange)", f"{ms(shared_read):.2f}", "ms", f"get --cache none {ms(cold):.2f} ms", f"{r:.2f}×", "—", True)
+raft = json.loads((out / "raft.json").read_text()) if (out / "raft.json").exists() else None
+if raft:
+    row("Raft: 3 hosts × 8 processes cold, each host on another node", raft["cold_3x8_exchanges"], "exchanges", f"all served in {raft['cold_3x8_seconds']:.2f} s", "—", "1", raft["cold_3x8_exchanges"] == 1)
+    row("Raft: 30 hosts × 3 processes cold, after a leader loss", raft["cold_30x3_exchanges"], "exchanges", f"all served in {raft['cold_30x3_seconds']:.2f} s", "—", "1", raft["cold_30x3_exchanges"] == 1)
+    row("Raft: leader killed while a host holds the claim (3 × 8)", raft["leader_loss_exchanges"], "exchanges", f"all 24 served one token in {raft['leader_loss_seconds']:.1f} s", "—", "≤ 2 (goal 1)", raft["leader_loss_exchanges"] <= 2)
+    row("Raft: shared-entry reads per host per token lifetime", f"{raft['shared_reads_per_host_per_lifetime']:.2f}", "reads", f"{raft['lifetimes']} lifetimes, 3 hosts (audit logs)", "—", "≤ 2", raft["shared_reads_per_host_per_lifetime"] <= 2)
+    row("Raft: shared-entry reads for 60 warm calls on 3 new hosts", raft["warm_60_calls_shared_reads"], "reads", "audit logs", "—", "≤ 3", raft["warm_60_calls_shared_reads"] <= 3)
 row("binary size (stripped)", f"{sizes['binary_bytes'] / 1e6:.2f}", "MB", "—", "—", "—", True)
 
 lines = [
@@ -80,7 +94,7 @@ lines += [
     "| command | median ms | mean ms | σ ms | min ms | runs |",
     "|---|---:|---:|---:|---:|---:|",
 ]
-for name in ["warm", "cold", "cold-https", "peer-shell", "peer-python", "concurrent"]:
+for name in ["warm", "cold", "cold-https", "shared", "peer-shell", "peer-python", "concurrent"]:
     for command, r in results(name).items():
         lines.append(
             f"| {command} | {ms(r):.2f} | {r['mean'] * 1000:.2f} | {r['stddev'] * 1000:.2f} | {r['min'] * 1000:.2f} | {len(r['times'])} |"

@@ -102,6 +102,18 @@ bench concurrent --warmup 3 --runs 30 \
   -n "100 × cat, concurrent" "$WORK/hundred-cat.sh" \
   -n "100 × get (warm), concurrent" "$WORK/hundred-get.sh"
 
+# The shared tier (--cache vault): a hit of this host's local level, and a
+# read of the shared entry when the local level is empty (erase --cache
+# keyring drops only this host's copy): the API token (to open the sealed
+# entry) and the entry — two Vault reads, no exchange.
+SHARED_CACHE=secret/seatable-cred/bench
+SEATABLE_CRED_SHARED_CACHE="$SHARED_CACHE" "$BIN" get --cache vault >/dev/null
+bench shared --warmup 10 --runs "$RUNS" \
+  --prepare true -n "get --cache vault, local level (warm)" \
+  "env SEATABLE_CRED_SHARED_CACHE=$SHARED_CACHE $BIN get --cache vault" \
+  --prepare "$BIN erase --cache keyring" -n "get --cache vault, shared entry read" \
+  "env SEATABLE_CRED_SHARED_CACHE=$SHARED_CACHE $BIN get --cache vault"
+
 echo "==> serve: the local agent against direct calls to the stand-in"
 LOAD="$BUILD_DIR/release/seatable-load"
 SERVE_ROUNDS="${BENCH_SERVE_ROUNDS:-5}"
@@ -175,6 +187,11 @@ cat >"$OUT/serve.json" <<JSON
 {"rss_idle_kib": $IDLE_RSS, "rss_load_peak_kib": $LOAD_RSS, "rss_warm_kib": $WARM_RSS, "rss_after_100k_kib": $AFTER_RSS}
 JSON
 bench serve-get --warmup 50 --runs "$RUNS" -n "get, file cache (warm), beside serve" "$BIN get --cache file"
+
+echo "==> the shared tier on a three-node Raft cluster (tests/raft.rs, release build)"
+# Counts come from the stand-in and the nodes' audit logs; times are wall
+# clock on this machine, for the whole fleet.
+SEATABLE_CRED_BENCH_OUT="$OUT/raft.json" cargo test --release --quiet --test raft >/dev/null
 
 echo "==> peak RSS"
 rss() { # runs the command 20 times; the largest maximum RSS in KiB
