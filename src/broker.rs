@@ -65,8 +65,7 @@ pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
                 "another seatable-cred has been refreshing this token for {}s (lock in {}); try again later",
                 busy.waited.as_secs(),
                 cache
-                    .lock_dir
-                    .as_deref()
+                    .lock_dir()
                     .map_or(String::new(), |d| d.display().to_string())
             ));
             return settle(err.into(), stale, || {});

@@ -169,9 +169,18 @@ impl Store for NoCache {
 /// The local cache of one call: a store, and where its lock files go.
 pub struct Cache {
     pub store: Box<dyn Store>,
-    /// Directory for the per-key lock files (they hold no secret); `None`
-    /// when there is nowhere to put them, and nothing to protect (`none`).
-    pub lock_dir: Option<PathBuf>,
+    /// Directory for the per-key lock files (they hold no secret).
+    locks: LockDir,
+}
+
+/// Where the lock files go.
+enum LockDir {
+    /// Nowhere, and nothing to protect (`none`).
+    None,
+    At(PathBuf),
+    /// The default directory, found (and checked, and created) only when a
+    /// lock is wanted: a cache hit of the keyring takes no lock.
+    Default(std::sync::OnceLock<Option<PathBuf>>),
 }
 
 impl Cache {
@@ -183,19 +192,19 @@ impl Cache {
         match settings.backend {
             CacheBackend::None => Ok(Cache {
                 store: Box::new(NoCache),
-                lock_dir: None,
+                locks: LockDir::None,
             }),
             CacheBackend::File => {
                 let store = file::FileStore::open(settings)?;
                 let dir = store.dir().to_path_buf();
                 Ok(Cache {
                     store: Box::new(store),
-                    lock_dir: Some(dir),
+                    locks: LockDir::At(dir),
                 })
             }
             CacheBackend::Keyring => Ok(Cache {
                 store: Box::new(keyring::KeyringStore::open()?),
-                lock_dir: Some(lock_dir(settings)?),
+                locks: lock_dir(settings)?,
             }),
             CacheBackend::Auto | CacheBackend::Vault => Self::auto(settings),
         }
@@ -207,7 +216,7 @@ impl Cache {
                 debug!("cache: kernel keyring");
                 return Ok(Cache {
                     store: Box::new(store),
-                    lock_dir: Some(lock_dir(settings)?),
+                    locks: lock_dir(settings)?,
                 });
             }
             Err(e) => info!(
@@ -220,7 +229,7 @@ impl Cache {
                 let dir = store.dir().to_path_buf();
                 Ok(Cache {
                     store: Box::new(store),
-                    lock_dir: Some(dir),
+                    locks: LockDir::At(dir),
                 })
             }
             // A directory the user named is theirs to fix.
@@ -232,7 +241,7 @@ impl Cache {
                 );
                 Ok(Cache {
                     store: Box::new(NoCache),
-                    lock_dir: None,
+                    locks: LockDir::None,
                 })
             }
         }
@@ -280,13 +289,33 @@ impl Cache {
         }
     }
 
+    /// The directory of the lock files, if there is one.
+    pub fn lock_dir(&self) -> Option<&std::path::Path> {
+        match &self.locks {
+            LockDir::None => None,
+            LockDir::At(dir) => Some(dir),
+            LockDir::Default(found) => found
+                .get_or_init(|| match dir::default() {
+                    Ok(dir) => Some(dir),
+                    Err(e) => {
+                        warn!(
+                            "{}; refreshing without the lock",
+                            crate::error::one_line(&e)
+                        );
+                        None
+                    }
+                })
+                .as_deref(),
+        }
+    }
+
     /// Takes the refresh lock of `key`, waiting until `deadline` at most.
     pub fn lock(
         &self,
         key: &Key,
         deadline: std::time::Instant,
     ) -> Result<Option<lock::Lock>, lock::Busy> {
-        match &self.lock_dir {
+        match self.lock_dir() {
             Some(dir) => lock::Lock::acquire(dir, key.as_str(), deadline),
             None => Ok(None),
         }
@@ -294,11 +323,14 @@ impl Cache {
 }
 
 /// Where the lock files of the keyring (and Vault) tier go: the cache
-/// directory the settings name (refused if unsafe), else the default one
-/// (avoided if unsafe). Lock files hold nothing, so a persistent disk is
-/// fine for them.
-fn lock_dir(settings: &CacheSettings) -> Result<PathBuf> {
-    dir::resolve(settings)
+/// directory the settings name (checked now: refused if unsafe), else the
+/// default one (found when first needed; avoided if unsafe). Lock files hold
+/// nothing, so a persistent disk is fine for them.
+fn lock_dir(settings: &CacheSettings) -> Result<LockDir> {
+    Ok(match settings.dir {
+        Some(_) => LockDir::At(dir::resolve(settings)?),
+        None => LockDir::Default(std::sync::OnceLock::new()),
+    })
 }
 
 pub use dir::default_dir;

@@ -226,8 +226,7 @@ fn check_cache(profile: &Profile, report: &mut Report) -> Option<Cache> {
         (_, "file") => format!(
             "file in {}",
             cache
-                .lock_dir
-                .as_deref()
+                .lock_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default()
         ),
