@@ -504,7 +504,7 @@ impl Init<'_> {
                 let empty = if secret_env("SEATABLE_CRED_SECRET_ID") {
                     "the secret-id in SEATABLE_CRED_SECRET_ID, where the helper runs"
                 } else {
-                    "no secret-id (a role with bind_secret_id = false)"
+                    "none, for a role with bind_secret_id = false"
                 };
                 let file = ask(
                     self,
