@@ -1532,6 +1532,43 @@ lifetime = "1h"
         assert_eq!(p.vault.addr, DEFAULT_VAULT_ADDR);
     }
 
+    /// What `init` checks: flags and environment only, never the table it
+    /// is about to replace.
+    #[test]
+    fn unwritten_profiles_ignore_the_file() {
+        let (_d, path) = write_config(BASIC);
+        let mut args = args_with(&path);
+        args.profile = Some("crm".into());
+        args.server_url = Some("https://flag.example.com".into());
+        args.secret = Some("secret/x".into());
+        let p = resolve_unwritten(&args, &env(&[("VAULT_ADDR", "https://v")])).unwrap();
+        assert_eq!(p.lifetime, None, "not the file's 1h");
+        assert_eq!(
+            p.vault.auth_method,
+            AuthMethod::Token,
+            "not the file's approle"
+        );
+        assert_eq!(p.origin("server_url"), Origin::Flag("--server-url".into()));
+        let v = resolve_vault_unwritten(&args, &env(&[("VAULT_ADDR", "https://v")])).unwrap();
+        assert_eq!(v.addr, "https://v");
+        let shown = check_address(
+            "http://s.example.com/",
+            &Origin::Flag("--server-url".into()),
+            "the API token",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            shown.starts_with("--server-url: 'http://s.example.com' is plain HTTP"),
+            "{shown}"
+        );
+        assert_eq!(
+            check_address("https://s.example.com/", &Origin::Default, "x", None).unwrap(),
+            "https://s.example.com"
+        );
+    }
+
     #[test]
     fn secret_ref_parsing() {
         assert_eq!(

@@ -365,6 +365,23 @@ fn a_userpass_password_is_asked_without_echo_and_never_written() {
 }
 
 #[test]
+fn end_of_input_on_the_terminal_writes_nothing() {
+    let mut case = Case::new();
+    case.unset("SEATABLE_SERVER_URL");
+    let stdout = case.dir.path().join("init.out");
+    let mut pty = Pty::spawn(&case, &["init"], &stdout);
+    pty.expect("SeaTable server URL (e.g. https://cloud.seatable.io): ");
+    pty.session.send_control('d').unwrap();
+    pty.expect(
+        "seatable-cred: init ended at the end of the terminal's input (^D): nothing was written",
+    );
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 2, "{transcript}");
+    assert!(!config_path(&case).exists());
+    assert_eq!(std::fs::read_to_string(&stdout).unwrap(), "");
+}
+
+#[test]
 fn without_a_terminal_flags_and_environment_answer() {
     let mut case = Case::new();
     let (bao_addr, secret, server) = (
@@ -453,6 +470,36 @@ fn without_a_terminal_flags_and_environment_answer() {
         after.contains("cache = \"none\"") && !after.contains("cache_dir"),
         "{after}"
     );
+}
+
+#[test]
+fn a_kubernetes_login_is_written_as_its_role_and_token_file() {
+    let mut case = Case::new();
+    let sa = shared().service_account_jwt();
+    case.secrets.push(sa.clone());
+    let file = case.dir.path().join("sa-token");
+    std::fs::write(&file, &sa).unwrap();
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_AUTH", "kubernetes")
+        .set("SEATABLE_CRED_ROLE", bao::K8S_ROLE);
+    let out = case
+        .run(&["init", "--jwt-file", file.to_str().unwrap(), "-vvvv"])
+        .ok();
+    assert_no_secret(&case, "stdout", &out.stdout);
+    let text = std::fs::read_to_string(config_path(&case)).unwrap();
+    assert!(
+        text.contains(&format!(
+            "auth = \"kubernetes\"\nrole = \"{}\"\njwt_file = \"{}\"\n",
+            bao::K8S_ROLE,
+            file.display()
+        )),
+        "{text}"
+    );
+    assert_no_secret(&case, "the config file", &text);
+    bare(&mut case);
+    case.unset("SEATABLE_CRED_ROLE")
+        .set("SEATABLE_CRED_CACHE", "none");
+    case.run(&["get", "-vvvv"]).ok();
 }
 
 #[test]
