@@ -211,3 +211,69 @@ impl Asker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_terminal(yes: bool) -> Asker {
+        Asker::new(None, yes)
+    }
+
+    fn q() -> Question {
+        Question::new("Vault address", "--vault-addr, VAULT_ADDR or BAO_ADDR")
+    }
+
+    /// Without a terminal: a flag answers, else the proposal, else an
+    /// optional question stays empty, else the flag is named.
+    #[test]
+    fn without_a_terminal_nothing_is_asked() {
+        let mut a = no_terminal(false);
+        let given = q()
+            .given(Some("https://flag".into()), "--vault-addr")
+            .proposed(Some("https://env".into()), "VAULT_ADDR");
+        let answer = a.answer(&given, Round::First).unwrap().unwrap();
+        assert_eq!(
+            (answer.value.as_str(), answer.from.as_str()),
+            ("https://flag", "--vault-addr")
+        );
+        let proposed = q().proposed(Some("https://env".into()), "VAULT_ADDR");
+        let answer = a.answer(&proposed, Round::First).unwrap().unwrap();
+        assert_eq!(
+            (answer.value.as_str(), answer.from.as_str()),
+            ("https://env", "VAULT_ADDR")
+        );
+        assert!(
+            a.answer(&q().optional("none"), Round::First)
+                .unwrap()
+                .is_none()
+        );
+        let err = a.answer(&q(), Round::First).err().unwrap();
+        assert_eq!(crate::error::kind_of(&err), crate::error::Kind::Usage);
+        assert_eq!(
+            crate::error::one_line(&err),
+            "init has no answer for 'Vault address': set --vault-addr, VAULT_ADDR or BAO_ADDR (there is no terminal to ask on)"
+        );
+        // A failed check is the error that ends init; a hidden answer cannot be had.
+        let failed = a
+            .failed("vault", Failure::vault("denied").into())
+            .unwrap_err();
+        assert_eq!(crate::error::one_line(&failed), "denied");
+        let hidden = a
+            .hidden("Password: ", "the password in SEATABLE_CRED_PASSWORD")
+            .err()
+            .unwrap();
+        assert!(crate::error::one_line(&hidden).contains("SEATABLE_CRED_PASSWORD"));
+    }
+
+    /// The first proposal wins: the environment's over the built-in default.
+    #[test]
+    fn the_environment_is_proposed_before_the_default() {
+        let q = q()
+            .proposed(None, "VAULT_ADDR")
+            .proposed(Some("https://bao".into()), "BAO_ADDR")
+            .proposed(Some("https://default".into()), "default");
+        let answer = no_terminal(true).answer(&q, Round::First).unwrap().unwrap();
+        assert_eq!(answer.value, "https://bao");
+    }
+}
