@@ -32,6 +32,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a working profile: asks what it needs (or takes flags and environment), checks each answer, prints the snippets for kubectl, git and Python.
+    Init(InitArgs),
     /// Print the credential (from cache while it is fresh).
     Get(GetArgs),
     /// Show what is cached for the profile — never the token.
@@ -50,6 +52,29 @@ pub enum Command {
     Serve(ServeArgs),
     /// The API tokens themselves: minted into Vault, listed, rotated, revoked (needs --account-secret or --account).
     Token(TokenArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Replace the profile if the config file has it already (other profiles are kept).
+    #[arg(long)]
+    pub force: bool,
+    /// Take each default (the environment's value, or the built-in one) without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+/// What `seatable-cred` alone prints (on stderr, exit 2, as cargo and git
+/// do): the usage and the commands, and where to start.
+pub fn bare_usage() -> String {
+    use clap::CommandFactory;
+    Cli::command()
+        .help_template(
+            "{about}\n\n{usage-heading} {usage}\n\nCommands:\n{subcommands}\n\n\
+             Start with `seatable-cred init`; `seatable-cred --help` lists the options.\n",
+        )
+        .render_help()
+        .to_string()
 }
 
 #[derive(Args, Debug)]

@@ -409,12 +409,12 @@ fn load_profile(
 }
 
 /// Config files are small; anything larger is not one.
-const MAX_CONFIG: u64 = 1024 * 1024;
+pub const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// Refuses a config file that someone else could have written, as ssh does:
 /// its `server_url` or `vault_addr` decides where the API token is sent. The
 /// owner must be the user (or root) and group and others must not write it.
-fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
+pub fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata().map_err(|e| {
         Failure::usage(format!(
@@ -676,24 +676,87 @@ fn cache_settings(file: &ProfileConfig, o: &mut Origins<'_>) -> Result<CacheSett
 /// Resolves the profile for this call.
 pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
     let (name, file, place) = profile_table(args, env)?;
+    resolve_table(args, env, name, &file, &place)
+}
+
+/// Resolves a profile from flags and environment alone, as if the config
+/// file had no table for it: what `init` checks before it writes the table
+/// (which replaces, never merges with, an existing one).
+pub fn resolve_unwritten(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
+    let (name, place) = unwritten_place(args);
+    resolve_table(args, env, name, &ProfileConfig::default(), &place)
+}
+
+/// The Vault settings alone, from flags and environment (see
+/// [`resolve_unwritten`]): what `init` checks before the rest of the
+/// profile is known.
+pub fn resolve_vault_unwritten(args: &GlobalArgs, env: &dyn Env) -> Result<VaultSettings> {
+    let (_, place) = unwritten_place(args);
+    let file = ProfileConfig::default();
     let mut o = Origins {
         args,
         place: &place,
         seen: BTreeMap::new(),
     };
+    let allow_http = pick_allow_http(&mut o, &file);
+    Ok(resolve_vault(&file, env, &mut o, allow_http.as_ref())?)
+}
 
-    // Checked first: whether plain HTTP may be used decides whether the
-    // addresses below are acceptable.
-    let allow_http = o
-        .pick(
-            "allow_http",
-            // An explicit SEATABLE_CRED_ALLOW_HTTP=false beats the file.
-            (args.allow_http || args.sources.contains_key("allow_http")).then_some(args.allow_http),
-            vec![],
-            file.allow_http,
-        )
-        .unwrap_or(false)
-        .then(|| o.of("allow_http"));
+fn unwritten_place(args: &GlobalArgs) -> (String, Place) {
+    let name = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let place = Place {
+        profile: name.clone(),
+        file: None,
+    };
+    (name, place)
+}
+
+/// A SeaTable or Vault address as the helper uses it: validated, without a
+/// trailing slash, plain HTTP beyond loopback only with `allow_http` — the
+/// rules [`resolve`] applies, for `init` to check an answer by. `what` is
+/// the secret the address would carry ("the API token").
+pub fn check_address(
+    text: &str,
+    origin: &Origin,
+    what: &str,
+    allow_http: Option<&Origin>,
+) -> Result<String, Failure> {
+    let url = normalise_url(text).map_err(|e| bad(origin, e))?;
+    check_plain_http(&url, origin, what, allow_http)?;
+    Ok(url_text(&url))
+}
+
+/// Whether plain HTTP may be used, and where that was said. Checked first:
+/// it decides whether the addresses of the profile are acceptable.
+fn pick_allow_http(o: &mut Origins<'_>, file: &ProfileConfig) -> Option<Origin> {
+    let args = o.args;
+    o.pick(
+        "allow_http",
+        // An explicit SEATABLE_CRED_ALLOW_HTTP=false beats the file.
+        (args.allow_http || args.sources.contains_key("allow_http")).then_some(args.allow_http),
+        vec![],
+        file.allow_http,
+    )
+    .unwrap_or(false)
+    .then(|| o.of("allow_http"))
+}
+
+fn resolve_table(
+    args: &GlobalArgs,
+    env: &dyn Env,
+    name: String,
+    file: &ProfileConfig,
+    place: &Place,
+) -> Result<Profile> {
+    let mut o = Origins {
+        args,
+        place,
+        seen: BTreeMap::new(),
+    };
+    let allow_http = pick_allow_http(&mut o, file);
 
     let server_url = o
         .pick(
@@ -775,8 +838,8 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
         vec![],
         file.ca_cert.clone(),
     );
-    let vault = resolve_vault(&file, env, &mut o, allow_http.as_ref())?;
-    let cache = cache_settings(&file, &mut o)?;
+    let vault = resolve_vault(file, env, &mut o, allow_http.as_ref())?;
+    let cache = cache_settings(file, &mut o)?;
 
     Ok(Profile {
         name,
@@ -1467,6 +1530,43 @@ lifetime = "1h"
         let p = resolve(&args, &env(&[])).unwrap();
         assert_eq!(p.origin("vault_addr"), Origin::Default);
         assert_eq!(p.vault.addr, DEFAULT_VAULT_ADDR);
+    }
+
+    /// What `init` checks: flags and environment only, never the table it
+    /// is about to replace.
+    #[test]
+    fn unwritten_profiles_ignore_the_file() {
+        let (_d, path) = write_config(BASIC);
+        let mut args = args_with(&path);
+        args.profile = Some("crm".into());
+        args.server_url = Some("https://flag.example.com".into());
+        args.secret = Some("secret/x".into());
+        let p = resolve_unwritten(&args, &env(&[("VAULT_ADDR", "https://v")])).unwrap();
+        assert_eq!(p.lifetime, None, "not the file's 1h");
+        assert_eq!(
+            p.vault.auth_method,
+            AuthMethod::Token,
+            "not the file's approle"
+        );
+        assert_eq!(p.origin("server_url"), Origin::Flag("--server-url".into()));
+        let v = resolve_vault_unwritten(&args, &env(&[("VAULT_ADDR", "https://v")])).unwrap();
+        assert_eq!(v.addr, "https://v");
+        let shown = check_address(
+            "http://s.example.com/",
+            &Origin::Flag("--server-url".into()),
+            "the API token",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            shown.starts_with("--server-url: 'http://s.example.com' is plain HTTP"),
+            "{shown}"
+        );
+        assert_eq!(
+            check_address("https://s.example.com/", &Origin::Default, "x", None).unwrap(),
+            "https://s.example.com"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! The flow of SPEC §2, one module per box:
 //! [`cli`] → [`config`] (profile) → [`broker`] ([`cache`], [`vault`],
 //! [`seatable`]) → [`protocol`]. Beside it, [`lifecycle`]: the API tokens
-//! themselves, minted into Vault, rotated and revoked (SPEC §12).
+//! themselves, minted into Vault, rotated and revoked (SPEC §12); [`init`]:
+//! a working profile written after each answer was checked.
 
 pub mod broker;
 pub mod cache;
@@ -16,6 +17,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod init;
 pub mod json;
 pub mod lifecycle;
 pub mod log;

@@ -32,14 +32,22 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     }
 }
 
-/// clap's help and version go out as clap prints them; its errors become
-/// the one-line report of SPEC §8, exit 2.
+/// clap's help and version go out as clap prints them; the bare command
+/// prints the usage and the commands on stderr, exit 2; clap's errors
+/// become the one-line report of SPEC §8, exit 2.
 fn usage_error(e: clap::Error) -> c_int {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
             0
+        }
+        // `seatable-cred` alone (whatever the environment sets): how to start.
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            if std::env::args_os().len() <= 1 =>
+        {
+            eprint!("{}", seatable_cred::cli::bare_usage());
+            2
         }
         _ => {
             // clap's paragraphs up to the usage, folded into one line.

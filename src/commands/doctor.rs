@@ -1,6 +1,10 @@
 //! `doctor`: checks each step a `get` depends on, one line each, and says
 //! what to fix. Never prints a secret. Exits with the code of the first
 //! failed step (SPEC §8), 0 when all pass.
+//!
+//! Each check is a function of its own (`cache`, `vault`, `login`,
+//! `secret`, `seatable`, `exchange`) that `init` calls too, to check an
+//! answer the moment it is given.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -9,8 +13,10 @@ use anyhow::Result;
 
 use crate::cache::{Cache, Key};
 use crate::cli::{CacheBackend, GlobalArgs};
-use crate::config::{self, Auth, ProcessEnv, Profile};
-use crate::error::{Kind, kind_of, one_line};
+use crate::config::{
+    self, Auth, CacheSettings, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
+};
+use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::Freshness;
 use crate::vault::{Prepared, Session};
 
@@ -18,7 +24,7 @@ use crate::vault::{Prepared, Session};
 const SKEW_WARN: u64 = 30;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mark {
+pub(crate) enum Mark {
     Ok,
     Warn,
     Fail,
@@ -30,19 +36,33 @@ struct Report {
     first_failure: Option<Kind>,
 }
 
+/// One line of the report: `ok    vault     https://… reachable`.
+pub(crate) fn format_line(mark: Mark, step: &str, text: &str) -> String {
+    let mark = match mark {
+        Mark::Ok => "ok  ",
+        Mark::Warn => "warn",
+        Mark::Fail => "FAIL",
+        Mark::Skip => "skip",
+    };
+    format!("{mark}  {step:<9} {text}")
+}
+
 impl Report {
     fn line(&mut self, mark: Mark, step: &str, text: impl AsRef<str>) {
-        let mark = match mark {
-            Mark::Ok => "ok  ",
-            Mark::Warn => "warn",
-            Mark::Fail => "FAIL",
-            Mark::Skip => "skip",
-        };
-        let _ = writeln!(self.out, "{mark}  {step:<9} {}", text.as_ref());
+        let _ = writeln!(self.out, "{}", format_line(mark, step, text.as_ref()));
     }
 
     fn fail(&mut self, step: &str, err: &anyhow::Error) {
-        self.line(Mark::Fail, step, one_line(err));
+        self.fail_noting(step, err, None);
+    }
+
+    /// A failure, with a note on what most likely caused it.
+    fn fail_noting(&mut self, step: &str, err: &anyhow::Error, note: Option<String>) {
+        let text = match note {
+            Some(note) => format!("{}; {note}", one_line(err)),
+            None => one_line(err),
+        };
+        self.line(Mark::Fail, step, text);
         self.first_failure.get_or_insert(kind_of(err));
     }
 }
@@ -198,13 +218,22 @@ fn rough(age: Duration) -> String {
 }
 
 fn check_cache(profile: &Profile, report: &mut Report) -> Option<Cache> {
-    let cache = match Cache::open(&profile.cache) {
-        Ok(c) => c,
+    match cache(&profile.cache) {
+        Ok((cache, text)) => {
+            report.line(Mark::Ok, "cache", text);
+            Some(cache)
+        }
         Err(e) => {
             report.fail("cache", &e);
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// The cache backend opens and an entry written can be read back; the
+/// cache, and what it is, for people. (`init` checks an answer with it.)
+pub(crate) fn cache(settings: &CacheSettings) -> Result<(Cache, String)> {
+    let cache = Cache::open(settings)?;
     // A round trip of a throwaway entry proves the backend usable.
     let probe = format!("doctor-{}", std::process::id());
     let works = cache
@@ -212,11 +241,10 @@ fn check_cache(profile: &Profile, report: &mut Report) -> Option<Cache> {
         .save(&probe, b"{}", crate::time::now() + 60)
         .map(|()| cache.store.load(&probe).is_some() || cache.name() == "none");
     let _ = cache.store.remove(&probe);
-    let where_ = match (profile.cache.backend, cache.name()) {
+    let where_ = match (settings.backend, cache.name()) {
         (CacheBackend::Vault, local) => format!(
             "vault at {} (Vault logins and locks kept locally: {local})",
-            profile
-                .cache
+            settings
                 .shared
                 .as_ref()
                 .map(|s| s.to_string())
@@ -232,21 +260,12 @@ fn check_cache(profile: &Profile, report: &mut Report) -> Option<Cache> {
         ),
         (_, other) => format!("{other}: every call exchanges"),
     };
-    match works {
-        Ok(true) => report.line(Mark::Ok, "cache", where_),
-        Ok(false) => {
-            report.fail(
-                "cache",
-                &anyhow::anyhow!("{where_}: an entry written could not be read back"),
-            );
-            return None;
-        }
-        Err(e) => {
-            report.fail("cache", &e);
-            return None;
-        }
+    if !works? {
+        return Err(anyhow::anyhow!(
+            "{where_}: an entry written could not be read back"
+        ));
     }
-    Some(cache)
+    Ok((cache, where_))
 }
 
 /// Vault reachable, the login, the secret and its field. `true` when the
@@ -259,60 +278,88 @@ async fn check_vault(
 ) -> bool {
     let v = &profile.vault;
     let deadline = tokio::time::Instant::now() + profile.timeout;
-    match tokio::time::timeout_at(deadline, crate::vault::health(v)).await {
-        Ok(Ok(health)) if health.sealed => {
-            report.fail(
-                "vault",
-                &crate::error::Failure::unavailable(format!("{} is sealed: unseal it", v.addr))
-                    .into(),
-            );
-            return false;
+    match vault(v, profile.timeout).await {
+        Ok((text, date)) => {
+            report.line(Mark::Ok, "vault", text);
+            clocks.extend(date.map(|d| ("Vault".to_string(), d)));
         }
-        Ok(Ok(health)) => {
-            report.line(
-                Mark::Ok,
-                "vault",
-                format!("{} reachable, version {}, unsealed", v.addr, health.version),
-            );
-            if let Some(date) = health.date {
-                clocks.push(("Vault".into(), date));
-            }
-        }
-        Ok(Err(e)) => {
-            report.fail("vault", &e);
+        Err(e) => {
+            report.fail_noting("vault", &e, default_address(profile));
             report.line(Mark::Skip, "login", "needs Vault");
             report.line(Mark::Skip, "secret", "needs Vault");
             return false;
         }
-        Err(_) => {
-            report.fail(
-                "vault",
-                &crate::error::Failure::unavailable(format!(
-                    "{} did not answer within --timeout",
-                    v.addr
-                ))
-                .into(),
-            );
+    }
+    let mut session = match login(v, cache, deadline).await {
+        Ok((session, text)) => {
+            report.line(Mark::Ok, "login", text);
+            session
+        }
+        Err(e) => {
+            report.fail("login", &e);
+            report.line(Mark::Skip, "secret", "needs a login");
             return false;
+        }
+    };
+    match secret(
+        &mut session,
+        &profile.secret,
+        &profile.field,
+        profile.kv_version,
+    )
+    .await
+    {
+        Ok(text) => {
+            report.line(Mark::Ok, "secret", text);
+            true
+        }
+        Err(e) => {
+            report.fail("secret", &e);
+            false
         }
     }
-    let prepared = match Prepared::new(v, cache) {
-        Ok(p) => p,
-        Err(e) => {
-            report.fail("login", &e);
-            report.line(Mark::Skip, "secret", "needs a login");
-            return false;
+}
+
+/// When the Vault address is only the built-in default — nothing set one —
+/// a failure there is most likely that, and the fix is to set it.
+fn default_address(profile: &Profile) -> Option<String> {
+    (profile.origin("vault_addr") == Origin::Default).then(|| {
+        format!(
+            "{} is only the default, as no Vault address was set: set --vault-addr, VAULT_ADDR (or BAO_ADDR) or vault_addr in [profiles.{}]",
+            config::DEFAULT_VAULT_ADDR,
+            profile.name
+        )
+    })
+}
+
+/// Vault answers `sys/health` within `timeout` and is unsealed: what it
+/// says, and its clock.
+pub(crate) async fn vault(v: &VaultSettings, timeout: Duration) -> Result<(String, Option<u64>)> {
+    match tokio::time::timeout(timeout, crate::vault::health(v)).await {
+        Ok(Ok(health)) if health.sealed => {
+            Err(Failure::unavailable(format!("{} is sealed: unseal it", v.addr)).into())
         }
-    };
+        Ok(Ok(health)) => Ok((
+            format!("{} reachable, version {}, unsealed", v.addr, health.version),
+            health.date,
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => {
+            Err(Failure::unavailable(format!("{} did not answer within --timeout", v.addr)).into())
+        }
+    }
+}
+
+/// Logs in (or reuses the cached login); the session, and how it logged
+/// in with which policies, for people.
+pub(crate) async fn login<'a>(
+    v: &'a VaultSettings,
+    cache: &'a Cache,
+    deadline: tokio::time::Instant,
+) -> Result<(Session<'a>, String)> {
+    let prepared = Prepared::new(v, cache)?;
     let reused = matches!(prepared, Prepared::Cached(_));
-    let mut session = match Session::connect(v, prepared, cache, deadline).await {
-        Ok(s) => s,
-        Err(e) => {
-            report.fail("login", &e);
-            report.line(Mark::Skip, "secret", "needs a login");
-            return false;
-        }
-    };
+    let session = Session::connect(v, prepared, cache, deadline).await?;
     let how = match (&v.auth, reused) {
         (Auth::Token(input), _) => format!("token auth, {}", input.origin()),
         (_, true) => format!(
@@ -328,8 +375,8 @@ async fn check_vault(
             .ok()?;
         crate::vault::api::exec(&session.client, request).await.ok()
     };
-    match lookup.await.ok_or(()) {
-        Ok(info) => {
+    let text = match lookup.await {
+        Some(info) => {
             let ttl = if info.ttl == 0 {
                 "no expiry".to_string()
             } else {
@@ -338,102 +385,94 @@ async fn check_vault(
                     crate::time::compact(Duration::from_secs(info.ttl))
                 )
             };
-            report.line(
-                Mark::Ok,
-                "login",
-                format!("{how}: policies {}; {ttl}", info.policies.join(",")),
-            );
+            format!("{how}: policies {}; {ttl}", info.policies.join(","))
         }
-        // Some policies forbid lookup-self; the read below still tells.
-        Err(_) => report.line(Mark::Ok, "login", how),
-    }
-    match session
-        .read_api_token(&profile.secret, &profile.field, profile.kv_version)
-        .await
-    {
-        Ok(_) => {
-            report.line(
-                Mark::Ok,
-                "secret",
-                format!(
-                    "{} has a non-empty string field {}",
-                    profile.secret, profile.field
-                ),
-            );
-            true
-        }
-        Err(e) => {
-            report.fail("secret", &e);
-            false
-        }
-    }
+        // Some policies forbid lookup-self; the read of the secret still tells.
+        None => how,
+    };
+    Ok((session, text))
+}
+
+/// The secret holds a non-empty string `field`; says so for people. The
+/// API token read is dropped here.
+pub(crate) async fn secret(
+    session: &mut Session<'_>,
+    secret: &SecretRef,
+    field: &str,
+    kv_version: Option<u8>,
+) -> Result<String> {
+    session.read_api_token(secret, field, kv_version).await?;
+    Ok(format!("{secret} has a non-empty string field {field}"))
 }
 
 async fn check_seatable(profile: &Profile, report: &mut Report, clocks: &mut Vec<(String, u64)>) {
-    let result = async {
-        let client = crate::seatable::http_client(&profile.server_url, profile.ca_cert.as_deref())?;
-        tokio::time::timeout(
-            profile.timeout,
-            crate::seatable::ping(&client, &profile.server_url),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(crate::error::Failure::unavailable(format!(
-                "{} did not answer within --timeout",
-                profile.server_url
-            ))
-            .into())
-        })
-    }
-    .await;
-    match result {
-        Ok(date) => {
-            report.line(
-                Mark::Ok,
-                "seatable",
-                format!("{} reachable", profile.server_url),
-            );
-            if let Some(date) = date {
-                clocks.push(("SeaTable".into(), date));
-            }
+    match seatable(
+        &profile.server_url,
+        profile.ca_cert.as_deref(),
+        profile.timeout,
+    )
+    .await
+    {
+        Ok((text, date)) => {
+            report.line(Mark::Ok, "seatable", text);
+            clocks.extend(date.map(|d| ("SeaTable".to_string(), d)));
         }
         Err(e) => report.fail("seatable", &e),
     }
 }
 
+/// SeaTable answers its ping within `timeout`: says so, and its clock.
+pub(crate) async fn seatable(
+    server_url: &str,
+    ca_cert: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<(String, Option<u64>)> {
+    let client = crate::seatable::http_client(server_url, ca_cert)?;
+    let date = tokio::time::timeout(timeout, crate::seatable::ping(&client, server_url))
+        .await
+        .unwrap_or_else(|_| {
+            Err(
+                Failure::unavailable(format!("{server_url} did not answer within --timeout"))
+                    .into(),
+            )
+        })?;
+    Ok((format!("{server_url} reachable"), date))
+}
+
 fn check_exchange(profile: &Profile, cache: &Cache, report: &mut Report) {
+    match exchange(profile, cache) {
+        Ok(text) => report.line(Mark::Ok, "exchange", text),
+        Err(e) => report.fail("exchange", &e),
+    }
+}
+
+/// The profile's API token exchanges (through the broker, so the token is
+/// cached as `get` would) — or a fresh cached token shows it did; what was
+/// obtained, for people.
+pub(crate) fn exchange(profile: &Profile, cache: &Cache) -> Result<String> {
     let cached = cache
         .load_token(&Key::for_profile(profile))
         .filter(|t| t.freshness(crate::time::now(), profile.refresh_before) == Freshness::Fresh);
-    let outcome = match cached {
-        Some(token) => Ok((token, true)),
-        None => crate::broker::get(profile, false).map(|o| (o.token, o.cached)),
+    let (token, cached) = match cached {
+        Some(token) => (token, true),
+        None => crate::broker::get(profile, false).map(|o| (o.token, o.cached))?,
     };
-    match outcome {
-        Ok((token, cached)) => {
-            let c = &token.context;
-            let base = c.dtable_name.as_deref().unwrap_or("?");
-            let permission = match c.permission.as_deref() {
-                Some("rw") => "read-write",
-                Some("r") => "read-only",
-                _ => "permission unknown",
-            };
-            let from = if cached {
-                "cached token"
-            } else {
-                "API token accepted"
-            };
-            report.line(
-                Mark::Ok,
-                "exchange",
-                format!(
-                    "{from}: base {base} ({permission}), valid until {}",
-                    crate::time::rfc3339(token.expires_at)
-                ),
-            );
-        }
-        Err(e) => report.fail("exchange", &e),
-    }
+    let c = &token.context;
+    let base = c.dtable_name.as_deref().unwrap_or("?");
+    let permission = match c.permission.as_deref() {
+        Some("rw") => "read-write",
+        Some("r") => "read-only",
+        _ => "permission unknown",
+    };
+    let from = if cached {
+        "cached token"
+    } else {
+        "API token accepted"
+    };
+    Ok(format!(
+        "{from}: base {base} ({permission}), valid until {}",
+        crate::time::rfc3339(token.expires_at)
+    ))
 }
 
 fn check_clock(clocks: &[(String, u64)], report: &mut Report) {

@@ -2,11 +2,12 @@
 //! protocol calls and returns the exit code.
 
 mod completions;
-mod doctor;
+pub(crate) mod doctor;
 mod erase;
 mod exec;
 mod get;
 mod git_credential;
+mod init;
 mod serve;
 mod status;
 mod token;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Doctor => doctor::run(&cli.global),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Token(args) => token::run(&cli.global, args),
+        Command::Init(args) => init::run(&cli.global, args),
     }
 }
 

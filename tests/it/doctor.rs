@@ -123,3 +123,40 @@ fn cached_vault_login_is_reported() {
         second.stdout
     );
 }
+
+/// A Vault address nobody set is the built-in default: its failure says so
+/// and names the setting — an address that was set gets no such note.
+#[test]
+fn a_default_vault_address_is_named_as_such() {
+    let mut case = Case::new();
+    case.unset("VAULT_ADDR");
+    let out = doctor(&case);
+    assert_eq!(out.code, 5, "{}", out.stdout);
+    assert_eq!(mark(&out, "vault"), "FAIL");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL  vault"))
+        .unwrap();
+    assert!(
+        line.contains("https://127.0.0.1:8200 is only the default, as no Vault address was set")
+            && line.contains(
+                "set --vault-addr, VAULT_ADDR (or BAO_ADDR) or vault_addr in [profiles.default]"
+            ),
+        "{line}"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    case.set("VAULT_ADDR", format!("http://127.0.0.1:{closed}"));
+    let out = doctor(&case);
+    assert_eq!(mark(&out, "vault"), "FAIL");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL  vault"))
+        .unwrap();
+    assert!(!line.contains("default"), "{line}");
+}

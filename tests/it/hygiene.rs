@@ -1,7 +1,8 @@
-//! Secret hygiene: every command at -vvvv, through success and failure
-//! paths and every kind of login, with no secret — API token, base token,
-//! Vault token, secret-id, JWT, password — on stderr or in any file outside
-//! the cache; and no core dumps.
+//! Secret hygiene: every command at -vvvv (`init` included), through
+//! success and failure paths and every kind of login, with no secret — API
+//! token, base token, Vault token, secret-id, JWT, password — on stderr or
+//! in any file outside the cache (the config file `init` wrote included);
+//! and no core dumps.
 
 use std::path::Path;
 
@@ -47,6 +48,11 @@ fn every_command(case: &mut Case) -> Vec<Out> {
     let host = case.standin.url.trim_start_matches("http://").to_string();
     let git_request = format!("protocol=http\nhost={host}\n\n");
     let mut outs = Vec::new();
+    // init checks every step with the case's login, then writes the
+    // profile into the case's config file (searched below like every file).
+    let init = case.run(&["init", "--yes", "-vvvv"]);
+    assert_eq!(init.code, 0, "init: {}", init.stderr);
+    outs.push(init);
     outs.push(case.run(&["get", "-vvvv"]));
     let logs_in = case
         .env

@@ -10,6 +10,7 @@ mod doctor;
 mod faults;
 mod get;
 mod hygiene;
+mod init;
 mod kubectl;
 mod serve;
 mod shared;
