@@ -388,12 +388,21 @@ fn load_profile(
     let cannot = |e: std::io::Error| {
         Failure::usage(format!("cannot read config file {}: {e}", path.display()))
     };
-    let file = match std::fs::File::open(path) {
+    // Without blocking: a FIFO planted where the file should be must not
+    // hang the call before it is found to be someone else's.
+    let file = match std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::File::options().read(true),
+        libc::O_NONBLOCK | libc::O_CLOEXEC,
+    )
+    .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
         Err(e) => return Err(cannot(e)),
     };
     check_trusted(&file, path)?;
+    // A pipe of the user's own (`--config <(…)`) is read as it comes.
+    blocking(&file).map_err(cannot)?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(&file, MAX_CONFIG + 1), &mut text)
         .map_err(cannot)?;
@@ -408,6 +417,20 @@ fn load_profile(
     Ok(file.profiles.remove(name))
 }
 
+/// Clears `O_NONBLOCK` once the file is known to be trusted.
+fn blocking(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function's caller owns.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags == -1 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Config files are small; anything larger is not one.
 pub const MAX_CONFIG: u64 = 1024 * 1024;
 
@@ -415,18 +438,19 @@ pub const MAX_CONFIG: u64 = 1024 * 1024;
 /// its `server_url` or `vault_addr` decides where the API token is sent. The
 /// owner must be the user (or root) and group and others must not write it.
 pub fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let meta = file.metadata().map_err(|e| {
         Failure::usage(format!(
             "cannot inspect config file {}: {e}",
             path.display()
         ))
     })?;
-    if !meta.is_file() {
-        return Ok(());
-    }
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
+    // A device of root's (`/dev/null`) holds no one's settings.
+    if meta.file_type().is_char_device() && meta.uid() == 0 {
+        return Ok(());
+    }
     if meta.uid() != me && meta.uid() != 0 {
         return Err(Failure::usage(format!(
             "config file {} belongs to uid {}, not to you: whoever can write it decides where your tokens go; use a file of your own",
@@ -498,24 +522,19 @@ fn normalise_url(text: &str) -> Result<url::Url, String> {
 /// an error message would otherwise echo it.
 pub fn redact_url(text: &str) -> String {
     let text = text.trim();
-    let text = text.split(['?', '#']).next().unwrap_or_default();
     let (scheme, rest) = match text.split_once("://") {
         Some((scheme, rest)) => (Some(scheme), rest),
         None => (None, text),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    // Everything up to the last '@' may be credentials — a password may
+    // hold '/', '?', '#' or '@' itself, so no other separator is trusted
+    // before it. Then the query and fragment go.
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_string(),
     };
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_string(),
-    };
-    let shown: String = format!("{authority}{path}")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let shown: String = rest.chars().filter(|c| !c.is_control()).take(200).collect();
     match scheme {
         Some(scheme) => format!("{scheme}://{shown}"),
         None => shown,
@@ -523,18 +542,17 @@ pub fn redact_url(text: &str) -> String {
 }
 
 /// Whether plain HTTP to this URL stays on the machine: a loopback address
-/// (127.0.0.0/8, ::1, or either as an IPv4-mapped IPv6 address) or the name
-/// `localhost` (and names under it, RFC 6761).
+/// (127.0.0.0/8, ::1, or either as an IPv4-mapped IPv6 address) or exactly
+/// the name `localhost`, which the HTTP clients pin to 127.0.0.1
+/// ([`crate::http`]). Other names — `localhost.`, `vault.localhost` — are
+/// resolved by DNS, which may send them anywhere.
 pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
     }
 }
@@ -1421,6 +1439,9 @@ lifetime = "1h"
             ("https://user@host", "https://***@host"),
             ("not a url but:PASSWORD@host", "***@host"),
             ("https://a@b@host/x", "https://***@host/x"),
+            ("https://user:pa/ss@host", "https://***@host"),
+            ("https://user:p?ss@host/x", "https://***@host/x"),
+            ("https://user:p#ss@host", "https://***@host"),
             ("https://host:8200", "https://host:8200"),
             ("http://h/\u{1b}[31m", "http://h/[31m"),
         ] {
@@ -1437,8 +1458,7 @@ lifetime = "1h"
             "http://[::1]:8",
             "http://[::ffff:127.0.0.1]/",
             "http://localhost:8200",
-            "http://LOCALHOST.",
-            "http://vault.localhost",
+            "http://LOCALHOST",
         ] {
             assert!(yes(u), "{u}");
         }
@@ -1447,6 +1467,8 @@ lifetime = "1h"
             "http://10.0.0.1",
             "http://[::]:1",
             "http://localhost.example.com",
+            "http://localhost.",
+            "http://vault.localhost",
             "http://mylocalhost",
             "http://[::ffff:10.0.0.1]",
         ] {

@@ -113,10 +113,13 @@ pub struct Trust {
 /// An HTTP client for `url`: plain for `http://`, else rustls verifying as
 /// `trust` says, presenting `identity` when the server asks.
 pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Result<reqwest::Client> {
-    let builder = reqwest::Client::builder()
-        .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .redirect(same_origin_redirects());
+    let builder = stay_local(
+        reqwest::Client::builder()
+            .user_agent(concat!("seatable-cred/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(same_origin_redirects()),
+        url,
+    );
     let builder = if url.starts_with("http://") {
         // Plain HTTP needs no roots; do not load the system's.
         builder.tls_certs_only(Vec::new())
@@ -126,6 +129,28 @@ pub fn http_client(url: &str, trust: Trust, identity: Option<Identity>) -> Resul
     builder
         .build()
         .map_err(|e| Failure::internal(format!("cannot set up HTTPS: {}", root_cause(&e))).into())
+}
+
+/// Keeps requests to a loopback `url` on the machine: no proxy from the
+/// environment (`HTTP_PROXY`, `ALL_PROXY` would otherwise carry them, tokens
+/// and all, to another host — in clear text where plain HTTP is accepted
+/// because it is local), and the name `localhost` pinned to 127.0.0.1
+/// rather than left to a resolver that may ask DNS.
+pub fn stay_local(builder: reqwest::ClientBuilder, url: &str) -> reqwest::ClientBuilder {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return builder;
+    };
+    if !crate::config::is_loopback(&parsed) {
+        return builder;
+    }
+    let builder = builder.no_proxy();
+    match parsed.host_str() {
+        Some(name) if name.eq_ignore_ascii_case("localhost") => builder.resolve(
+            name,
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        ),
+        _ => builder,
+    }
 }
 
 /// Redirects are followed only within the origin (scheme, host, port) the

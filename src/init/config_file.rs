@@ -29,7 +29,13 @@ impl ConfigFile {
         let cannot = |e: std::io::Error| {
             Failure::usage(format!("cannot read config file {}: {e}", path.display()))
         };
-        let file = match std::fs::File::open(path) {
+        // Without blocking on a FIFO planted in its place.
+        let file = match std::os::unix::fs::OpenOptionsExt::custom_flags(
+            std::fs::File::options().read(true),
+            libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+        .open(path)
+        {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(ConfigFile {

@@ -218,11 +218,14 @@ pub struct Upstream {
 impl Upstream {
     pub fn for_profile(profile: &Profile) -> Result<Upstream> {
         crate::http::install_provider();
-        let builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_nodelay(true);
+        let builder = crate::http::stay_local(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(50))
+                .tcp_nodelay(true),
+            &profile.server_url,
+        );
         let builder = if profile.server_url.starts_with("https://") {
             let extra_roots = match &profile.ca_cert {
                 Some(path) => crate::http::ca_bundle(path)?,

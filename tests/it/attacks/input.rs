@@ -125,6 +125,27 @@ fn urls_carrying_credentials_are_not_echoed() {
             "VAULT-PW",
         ),
         ("VAULT_ADDR", "not a url but:PASSWORD@host", "PASSWORD"),
+        // Passwords holding '/', '?' or '#' end the authority early.
+        (
+            "SEATABLE_SERVER_URL",
+            "https://user:pa/ss-word@seatable.example.com",
+            "ss-word",
+        ),
+        (
+            "SEATABLE_SERVER_URL",
+            "https://user:pa?ss-word@seatable.example.com",
+            "ss-word",
+        ),
+        (
+            "SEATABLE_SERVER_URL",
+            "https://user:pa#ss-word@seatable.example.com",
+            "pa#",
+        ),
+        (
+            "SEATABLE_SERVER_URL",
+            "https://user:pa@ss-word@seatable.example.com",
+            "ss-word",
+        ),
     ] {
         let saved = case.env[name].clone();
         case.set(name, url);

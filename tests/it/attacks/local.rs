@@ -276,6 +276,28 @@ fn a_config_file_others_can_write_is_refused() {
     assert_eq!(case.standin.exchanges(), 1);
 }
 
+/// A FIFO planted as the config file (in a directory others may write)
+/// neither hangs the helper nor escapes the owner check.
+#[test]
+fn a_planted_fifo_config_is_refused_at_once() {
+    let mut case = Case::new();
+    let other = User::new("a FIFO planted as the config file");
+    let shared_dir = case.dir.path().join("shared");
+    std::fs::create_dir(&shared_dir).unwrap();
+    std::fs::set_permissions(&shared_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let fifo = shared_dir.join("config.toml");
+    other.sh(&format!("mkfifo -m 644 {}", fifo.display()));
+    case.unset("SEATABLE_SERVER_URL")
+        .set("SEATABLE_CRED_CONFIG", fifo.to_str().unwrap())
+        .set("SEATABLE_CRED_TIMEOUT", "2s");
+    let started = Instant::now();
+    case.run(&["get"]).fails(2, "belongs to uid");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the helper waited on the FIFO"
+    );
+}
+
 #[test]
 fn the_victims_own_config_is_fine() {
     let case = Case::new();

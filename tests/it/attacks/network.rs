@@ -140,3 +140,40 @@ fn the_vault_token_never_follows_a_redirect_to_another_origin() {
         "the Vault token reached another origin: {leaked:?}"
     );
 }
+
+/// Plain HTTP is accepted for loopback because it stays on the machine: a
+/// proxy from the environment must not take it elsewhere (reqwest would
+/// send it to `HTTP_PROXY`, Vault token and API token in clear text).
+#[test]
+fn loopback_traffic_never_goes_through_a_proxy() {
+    let mut case = Case::new();
+    let proxy = Fake::start(Behaviour::Json("{}".into()));
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        case.set(name, proxy.url.clone());
+    }
+    let port = |url: &str| url.rsplit(':').next().unwrap().to_string();
+    case.set(
+        "VAULT_ADDR",
+        format!("http://localhost:{}", port(&shared().bao.addr)),
+    );
+    case.run(&["get", "--refresh"]).ok();
+    assert!(
+        proxy.seen().is_empty(),
+        "loopback requests went to the proxy: {:?}",
+        proxy.seen()
+    );
+}
+
+/// Only IP literals and the name `localhost` itself are loopback: other
+/// names under it (`vault.localhost`, `localhost.`) go to DNS, which may
+/// send them anywhere.
+#[test]
+fn names_that_dns_resolves_are_not_loopback() {
+    let mut case = Case::new();
+    let port = case.standin.url.rsplit(':').next().unwrap().to_string();
+    for host in ["localhost.", "seatable.localhost"] {
+        case.set("SEATABLE_SERVER_URL", format!("http://{host}:{port}"));
+        case.run(&["get"]).fails(2, "--allow-http");
+    }
+    assert_eq!(case.standin.stats().exchange_requests, 0);
+}
