@@ -241,6 +241,9 @@ async fn refresh_shared(
         shared.read(client).await
     })
     .await?;
+    // Check-and-set lost to writes that left nothing this host can open —
+    // no claim, no entry: another identity scribbling on the path.
+    let mut scribbled = 0;
     let claimed = loop {
         let now = crate::time::now();
         *stale = None;
@@ -278,7 +281,7 @@ async fn refresh_shared(
             until: now + profile.timeout.as_secs().max(1),
         };
         let mine = |s: &State| s.claim.as_ref().is_some_and(|c| c.holder == me);
-        match shared
+        let written = shared
             .write_settled(
                 client,
                 state.version,
@@ -287,14 +290,33 @@ async fn refresh_shared(
                 mine,
                 deadline,
             )
-            .await?
-        {
-            Written::Landed(version) => break version,
-            Written::Lost(newer) => {
+            .await;
+        match written {
+            Ok(Written::Landed(version)) => break Some(version),
+            Ok(Written::Lost(newer)) => {
+                if newer.token.is_none() && newer.live_claim(now, profile.timeout).is_none() {
+                    scribbled += 1;
+                }
+                if scribbled >= 3 {
+                    break None;
+                }
                 debug!("another host claimed the shared entry first");
                 state = *newer;
             }
+            // The entry would not settle in time: availability over
+            // exactly-once.
+            Err(e) if crate::error::is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                warn!("{}", one_line(&e));
+                break None;
+            }
+            Err(e) => return Err(e),
         }
+    };
+    let Some(claimed) = claimed else {
+        warn!(
+            "the shared entry keeps changing under this host without a claim or entry it can open (another identity writing it?); exchanging without it"
+        );
+        return Ok((exchange(profile, &api_token, deadline).await?, false));
     };
     debug!("claimed the shared entry; refreshing it");
     let refreshed = exchange(profile, &api_token, deadline).await;
@@ -364,24 +386,17 @@ pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>
     })
 }
 
-/// Deletes the profile's shared entry, or with `all` every entry under the
-/// shared path (which needs `list` on its metadata) — each with its KV
-/// history, which holds earlier (sealed) tokens.
-pub fn erase_shared(profile: &Profile, all: bool) -> Result<()> {
+/// Deletes the profile's shared entry with its KV history, which holds
+/// earlier (sealed) tokens.
+pub fn erase_shared(profile: &Profile) -> Result<()> {
     let Some(shared_at) = &profile.cache.shared else {
         return Ok(());
     };
     let cache = Cache::open(&profile.cache)?;
     with_vault(profile, &cache, async |session, _| {
-        let addr = &profile.vault.addr;
-        let erased = if all {
-            crate::cache::shared::erase_all(&session.client, shared_at, addr).await?
-        } else {
-            let key = Key::for_shared(profile);
-            crate::cache::shared::erase(&session.client, shared_at, &key, addr).await?;
-            1
-        };
-        info!("erased {erased} shared entries");
+        let key = Key::for_shared(profile);
+        crate::cache::shared::erase(&session.client, shared_at, &key, &profile.vault.addr).await?;
+        info!("erased the shared entry of profile {}", profile.name);
         Ok(())
     })
 }

@@ -19,8 +19,8 @@
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use vaultrs::api::kv2::requests::{
-    DeleteSecretMetadataRequest, ListSecretsRequest, ReadSecretMetadataRequest, ReadSecretRequest,
-    SetSecretRequest, SetSecretRequestOptions,
+    DeleteSecretMetadataRequest, ReadSecretMetadataRequest, ReadSecretRequest, SetSecretRequest,
+    SetSecretRequestOptions,
 };
 use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
@@ -182,10 +182,11 @@ impl<'a> Shared<'a> {
         }
     }
 
-    /// Reads until the state is newer than `version` — after a
-    /// check-and-set on `version` was refused, the node this host talks to
-    /// may not have replicated the write that won yet (standbys answer
-    /// reads themselves). Transient failures are retried; all bounded by
+    /// Reads until the state is no longer `version` — after a check-and-set
+    /// on `version` was refused, the node this host talks to may not have
+    /// replicated the write that won yet (standbys answer reads
+    /// themselves). A lower version (the entry deleted meanwhile) is a
+    /// change too. Transient failures are retried; all bounded by
     /// `deadline`.
     pub async fn read_newer_than(
         &self,
@@ -199,7 +200,7 @@ impl<'a> Shared<'a> {
                 self.read(client).await
             })
             .await?;
-            if state.version > version {
+            if state.version != version {
                 return Ok(state);
             }
             if tokio::time::Instant::now() + pause >= deadline {
@@ -383,48 +384,6 @@ pub fn holder_id() -> String {
         std::process::id(),
         u32::from_le_bytes(nonce)
     )
-}
-
-/// Deletes every entry (with its history) under the shared path; needs
-/// `list` and `delete` on its metadata. Returns how many were deleted.
-pub async fn erase_all(
-    client: &VaultClient,
-    shared_cache: &SecretRef,
-    addr: &str,
-) -> Result<usize> {
-    let list = ListSecretsRequest::builder()
-        .mount(&shared_cache.mount)
-        .path(&shared_cache.path)
-        .build();
-    let names = match api::exec(client, request(list)?).await {
-        Ok(listed) => listed.keys,
-        Err(ClientError::APIError { code: 404, .. }) => Vec::new(),
-        Err(e) => {
-            return Err(crate::vault::classify(
-                e,
-                addr,
-                &format!("listing the shared cache at {shared_cache}"),
-                &format!(
-                    "erase --all needs list on {}/metadata/{}",
-                    shared_cache.mount, shared_cache.path
-                ),
-                "no shared cache",
-            )
-            .into());
-        }
-    };
-    let keys: Vec<String> = names
-        .into_iter()
-        .filter(|n| Key::is_base_token(n))
-        .collect();
-    for name in &keys {
-        let at = SecretRef {
-            mount: shared_cache.mount.clone(),
-            path: format!("{}/{name}", shared_cache.path),
-        };
-        destroy(client, &at, addr).await?;
-    }
-    Ok(keys.len())
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@ use crate::config::{self, ProcessEnv, Profile};
 pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     if args.all {
         let settings = config::resolve_cache(global, &ProcessEnv)?;
+        // The shared tier: this profile's entry only. The others under the
+        // shared path may belong to other teams (whose identities may write
+        // it too); they are theirs to erase.
         if settings.backend == CacheBackend::Vault {
             let profile = config::resolve(global, &ProcessEnv)?;
-            crate::broker::erase_shared(&profile, true)?;
+            crate::broker::erase_shared(&profile)?;
         }
         // Whatever the profile says now, tokens cached under another
         // backend earlier are dropped too: every `seatable-cred:` key of the
@@ -39,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
 /// `--cache vault` the shared one too.
 pub fn profile(profile: &Profile) -> Result<()> {
     if profile.cache.backend == CacheBackend::Vault {
-        crate::broker::erase_shared(profile, false)?;
+        crate::broker::erase_shared(profile)?;
     }
     let cache = Cache::open(&profile.cache)?;
     cache.store.remove(Key::for_profile(profile).as_str())?;

@@ -258,6 +258,73 @@ fn a_forged_claim_blocks_nobody() {
     );
 }
 
+/// Another identity writing garbage into an entry and deleting it, over and
+/// over, costs the victim at most a direct exchange — never a failure.
+#[test]
+fn an_entry_kept_in_flux_by_another_identity_blocks_nobody() {
+    let path = shared_path();
+    let (a, b) = (team(&path), team(&path));
+    b.case.run(&["get"]).ok();
+    let (entry_path, _) = only_entry(&a, &path);
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (stop, rounds) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let attack = {
+        let (stop, rounds) = (stop.clone(), rounds.clone());
+        let (token, entry_path) = (a.vault_token.clone(), entry_path.clone());
+        std::thread::spawn(move || {
+            let bao = &shared().bao;
+            while !stop.load(Ordering::SeqCst) {
+                let junk = json!({"data": {"v": 2, "entry": "AAAA", "claim": "AAAA"}});
+                let _ = bao.api_as(
+                    &token,
+                    "POST",
+                    &format!("secret/data/{entry_path}"),
+                    Some(junk),
+                );
+                let _ = bao.api_as(
+                    &token,
+                    "DELETE",
+                    &format!("secret/metadata/{entry_path}"),
+                    None,
+                );
+                rounds.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    // The attack is under way before the victim's call starts.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rounds.load(Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the attack did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut victim = on_another_host(&b);
+    victim.set("SEATABLE_CRED_TIMEOUT", "10s");
+    let started = std::time::Instant::now();
+    let out = victim.run(&["get", "-o", "json"]);
+    let during = rounds.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    attack.join().unwrap();
+    assert!(during > 3, "the attack went on during the call");
+    let out = out.ok().json();
+    assert!(
+        b.case
+            .standin
+            .accepts(out["token"].as_str().unwrap(), &b.case.base.dtable_uuid),
+        "the victim got a token of its own base"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "served within --timeout"
+    );
+}
+
 #[test]
 fn erasing_a_shared_entry_destroys_its_history() {
     let path = shared_path();
