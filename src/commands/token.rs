@@ -165,7 +165,7 @@ fn pruned(p: &Pruned) -> String {
             clean(&p.base.to_string())
         ),
     );
-    if p.deleted.is_empty() {
+    if p.deleted.is_empty() && p.in_flight.is_empty() {
         line(
             &mut out,
             "deleted",
@@ -174,6 +174,16 @@ fn pruned(p: &Pruned) -> String {
     }
     for app in &p.deleted {
         line(&mut out, "deleted", clean(app));
+    }
+    for app in &p.in_flight {
+        line(
+            &mut out,
+            "kept",
+            format!(
+                "'{}' for now: made moments ago, maybe by a rotation still running; prune again later",
+                clean(app)
+            ),
+        );
     }
     out
 }

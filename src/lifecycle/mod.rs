@@ -324,25 +324,53 @@ impl Ctx<'_> {
 
     /// Deletes token `app` (of digest `digest`) unless the profile's secret
     /// holds it at this moment. `None` when it was kept for that reason.
+    ///
+    /// Vault is read again before every try: a delete retried after a
+    /// failure must not remove a token that a concurrent rotation has
+    /// written to Vault in the meantime.
     pub async fn delete_unless_held(
         &mut self,
         base: &BaseRef,
         app: &str,
         digest: Digest,
     ) -> Result<Option<Deleted>> {
-        let now = self.vault_digest().await.map_err(|e| {
-            e.context(format!(
-                "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
-            ))
-        })?;
-        if now == Some(digest) {
-            warn!(
-                "'{app}' is the token {} holds now; not deleting it",
-                self.profile.secret
-            );
-            return Ok(None);
+        let mut backoff = crate::retry::Backoff::default();
+        let until = self.deadline();
+        loop {
+            let now = self.vault_digest().await.map_err(|e| {
+                e.context(format!(
+                    "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
+                ))
+            })?;
+            if now == Some(digest) {
+                warn!(
+                    "'{app}' is the token {} holds now; not deleting it",
+                    self.profile.secret
+                );
+                return Ok(None);
+            }
+            match self.delete(base, app).await {
+                Err(e) if crate::error::is_transient(&e) => {
+                    let delay = backoff.next_delay();
+                    if Instant::now() + delay >= until {
+                        return Err(e);
+                    }
+                    warn!("{}; checking Vault again, then retrying", one_line(&e));
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other.map(Some),
+            }
         }
-        self.delete(base, app).await.map(Some)
+    }
+
+    /// Whether a listed token is young enough to belong to a rotation that
+    /// is still running (its successor, not yet in Vault): `prune` and
+    /// rotate's sweep of leftovers leave it alone for now.
+    pub fn may_be_in_flight(&self, generated_at: Option<&str>) -> bool {
+        let window = self.profile.timeout.as_secs().saturating_mul(2);
+        generated_at
+            .and_then(crate::seatable::account::unix_seconds)
+            .is_some_and(|at| at + window > crate::time::now())
     }
 
     /// The digest of the token the profile's secret holds now; `None` when

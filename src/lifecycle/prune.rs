@@ -72,6 +72,9 @@ pub struct Pruned {
     /// The app name of the token Vault holds.
     pub kept: String,
     pub deleted: Vec<String>,
+    /// Family tokens made too recently to tell from a running rotation's
+    /// successor: left for a later prune.
+    pub in_flight: Vec<String>,
 }
 
 pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
@@ -90,10 +93,18 @@ pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
     let kept = me.app_name.clone();
     let family = naming::family(&kept).to_string();
     let mut deleted = Vec::new();
+    let mut in_flight = Vec::new();
     for t in listed
         .iter()
         .filter(|t| t.digest != held && naming::is_member(&t.app_name, &family))
     {
+        // A token made moments ago may be the successor of a rotation still
+        // running, not yet in Vault: deleting it would leave that rotation
+        // with no working token once it deletes its predecessor.
+        if ctx.may_be_in_flight(t.generated_at.as_deref()) {
+            in_flight.push(t.app_name.clone());
+            continue;
+        }
         if ctx
             .delete_unless_held(&base, &t.app_name, t.digest)
             .await?
@@ -107,5 +118,6 @@ pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
         family,
         kept,
         deleted,
+        in_flight,
     })
 }

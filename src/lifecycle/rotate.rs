@@ -190,11 +190,18 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         Ok(listed) => listed,
         Err(e) => return Err(rotated_but(e, "looking for leftovers")),
     };
-    for t in listed.iter().filter(|t| {
-        naming::is_member(&t.app_name, &family)
-            && t.app_name != successor
-            && t.app_name != predecessor
-    }) {
+    // Tokens made moments ago may be another rotation's successor, still
+    // on its way to Vault: left for a later sweep.
+    let settled: Vec<_> = listed
+        .iter()
+        .filter(|t| {
+            naming::is_member(&t.app_name, &family)
+                && t.app_name != successor
+                && t.app_name != predecessor
+                && !ctx.may_be_in_flight(t.generated_at.as_deref())
+        })
+        .collect();
+    for t in settled {
         match ctx.delete_unless_held(&base, &t.app_name, t.digest).await {
             Ok(Some(_)) => leftovers.push(t.app_name.clone()),
             Ok(None) => {}

@@ -239,6 +239,10 @@ pub enum LoginAnswer {
 enum Idempotent {
     Yes,
     No,
+    /// Safe to repeat, but the caller checks something before each try (a
+    /// delete re-reads Vault first): a failure that may be retried is
+    /// returned, transient, instead of being retried here.
+    CallerRetries,
 }
 
 /// One request with the retry policy of the exchange: 429 and (for
@@ -326,6 +330,9 @@ async fn send(
             ))
             .permanent()
             .into());
+        }
+        if idempotent == Idempotent::CallerRetries {
+            return Err(Failure::unavailable(failure).into());
         }
         let delay = hint.unwrap_or_else(|| backoff.next_delay());
         if delay >= deadline.saturating_duration_since(Instant::now()) {
@@ -626,6 +633,10 @@ impl<'a> Account<'a> {
 
     /// `DELETE …/api-tokens/{app_name}/`. A token that is not there (any
     /// more) is [`Deleted::Missing`], not an error: deleting is what was wanted.
+    /// Deletes the token — one try: a transient failure is returned for the
+    /// caller to decide, after checking again, whether to try once more (a
+    /// late retry could otherwise delete a token that has become the one
+    /// Vault holds).
     pub async fn delete_token(
         &self,
         base: &BaseRef,
@@ -635,7 +646,14 @@ impl<'a> Account<'a> {
         let what = format!("deleting API token '{app_name}' of base {base}");
         let url = self.tokens_url(base, Some(app_name))?;
         let (status, body) = self
-            .call(Method::DELETE, url, None, &what, Idempotent::Yes, deadline)
+            .call(
+                Method::DELETE,
+                url,
+                None,
+                &what,
+                Idempotent::CallerRetries,
+                deadline,
+            )
             .await?;
         if status.is_success() {
             return Ok(Deleted::Deleted);

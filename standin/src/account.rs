@@ -204,6 +204,15 @@ impl Standin {
         tokens
     }
 
+    /// Makes every API token look `secs` older (its `generated_at`), as if
+    /// what made them had happened that long ago.
+    pub fn age_api_tokens(&self, secs: u64) {
+        for base in self.state.bases.lock().unwrap().values_mut() {
+            let at = base.generated_at.unwrap_or(0);
+            base.generated_at = Some(at.saturating_sub(secs));
+        }
+    }
+
     /// While on, deletes of API tokens hang forever and never take effect.
     pub fn hang_deletes(&self, on: bool) {
         self.state.account.hang_deletes.store(on, Ordering::SeqCst);
@@ -243,6 +252,11 @@ impl Standin {
     ) {
         let mut failures = self.state.account.failures.lock().unwrap();
         failures.extend(statuses.into_iter().map(|code| (kind, code)));
+    }
+
+    /// Drops the failures queued by [`Standin::fail_account_requests`].
+    pub fn clear_account_failures(&self) {
+        self.state.account.failures.lock().unwrap().clear();
     }
 
     pub fn account_stats(&self) -> AccountStats {
@@ -287,9 +301,11 @@ pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
         at.map(|i| failures.remove(i).1)
     };
     if let Some(code) = failure {
-        if kind == "create" {
-            state.account.create_requests.fetch_add(1, Ordering::SeqCst);
-        }
+        match kind {
+            "create" => state.account.create_requests.fetch_add(1, Ordering::SeqCst),
+            "delete" => state.account.delete_requests.fetch_add(1, Ordering::SeqCst),
+            _ => 0,
+        };
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return Ok(json_response(
             status,

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::flaky_vault::FlakyVault;
 use super::{TokenCase, is_successor_of, vault_read, wait_for};
 use crate::support::shared;
+use std::time::Duration;
 
 #[test]
 fn rotate_replaces_the_token_and_drops_the_cached_base_tokens() {
@@ -103,6 +104,13 @@ fn rotate_killed_during_the_delete_then_prune_finishes_it() {
     assert!(t.exchange_accepts(&old), "the delete never landed");
 
     t.case.standin.hang_deletes(false);
+    // Right after the kill, prune cannot tell the rotation was not still
+    // running: tokens made moments ago are kept for now.
+    let out = t.run(&["token", "prune"]).ok();
+    assert!(out.stdout.contains("for now"), "{}", out.stdout);
+    assert_eq!(t.app_names().len(), 2);
+    // Minutes later.
+    t.case.standin.age_api_tokens(600);
     let out = t.run(&["token", "prune"]).ok();
     assert!(
         out.stdout.contains("deleted   seatable-cred\n"),
@@ -135,6 +143,8 @@ fn rotate_killed_after_the_create_then_prune_undoes_it() {
         "Vault still holds the working predecessor"
     );
     t.run(&["get", "--refresh"]).ok();
+    // Minutes later: the orphan is no longer possibly a running rotation's.
+    t.case.standin.age_api_tokens(600);
     let out = t.run(&["token", "prune"]).ok();
     assert!(
         out.stdout.contains("deleted   seatable-cred-"),
@@ -153,6 +163,7 @@ fn rotate_killed_after_the_create_then_prune_undoes_it() {
     rotation.wait().unwrap();
     t.case.standin.release_creates();
     assert_eq!(t.app_names().len(), 2);
+    t.case.standin.age_api_tokens(600);
     let out = t.run(&["token", "rotate"]).ok();
     assert!(
         out.stdout.contains("(left by an interrupted rotation)"),
@@ -326,4 +337,63 @@ fn a_write_whose_answer_is_lost_is_recognised_as_landed() {
     let new = t.token_of(&names[0]).unwrap().api_token;
     assert_eq!(vault_read(&t.case.secret), (2, Some(new)));
     assert!(!t.exchange_accepts(&old));
+}
+
+/// A prune that deletes the successor of a concurrent rotation — after
+/// retrying a failed delete while the rotation wrote that successor to
+/// Vault and deleted its predecessor — would leave the base without a
+/// working token. Prune reads Vault again before every try.
+#[test]
+fn a_prune_racing_a_rotation_never_deletes_the_token_vault_comes_to_hold() {
+    let t = TokenCase::new();
+    // The rotation's successor exists, its answer held back: not in Vault yet.
+    t.case.standin.hold_creates(1, true);
+    let mut rotation = t.spawn(&["token", "rotate"]);
+    wait_for("the successor", || {
+        t.case.standin.account_stats().creates >= 1
+    });
+    let successor = t
+        .app_names()
+        .into_iter()
+        .find(|n| is_successor_of(n, "seatable-cred"))
+        .unwrap();
+    // Old enough not to look like a running rotation's, so prune goes for it.
+    t.case.standin.age_api_tokens(600);
+    // Deletes fail for now; prune keeps retrying the successor's.
+    t.case
+        .standin
+        .fail_account_requests("delete", std::iter::repeat_n(503, 1000));
+    let mut prune = t.spawn(&["token", "prune", "--timeout", "120s"]);
+    wait_for("prune retrying its delete", || {
+        t.case.standin.account_stats().delete_requests >= 2
+    });
+    // The rotation goes on: the successor reaches Vault.
+    let version = vault_read(&t.case.secret).0;
+    t.case.standin.release_creates();
+    wait_for("the rotation writing Vault", || {
+        vault_read(&t.case.secret).0 > version
+    });
+    t.case.standin.clear_account_failures();
+    let rotated = crate::support::wait_bounded(rotation, Duration::from_secs(120));
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let pruned = crate::support::wait_bounded(prune, Duration::from_secs(120));
+    assert!(
+        pruned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    assert_eq!(
+        t.app_names(),
+        [successor.clone()],
+        "the successor survived, the predecessor is gone"
+    );
+    assert_eq!(
+        vault_read(&t.case.secret).1,
+        t.token_of(&successor).map(|b| b.api_token)
+    );
+    t.run(&["get", "--refresh"]).ok();
 }
