@@ -348,7 +348,7 @@ fn a_prune_racing_a_rotation_never_deletes_the_token_vault_comes_to_hold() {
     let t = TokenCase::new();
     // The rotation's successor exists, its answer held back: not in Vault yet.
     t.case.standin.hold_creates(1, true);
-    let mut rotation = t.spawn(&["token", "rotate"]);
+    let rotation = t.spawn(&["token", "rotate"]);
     wait_for("the successor", || {
         t.case.standin.account_stats().creates >= 1
     });
@@ -363,7 +363,7 @@ fn a_prune_racing_a_rotation_never_deletes_the_token_vault_comes_to_hold() {
     t.case
         .standin
         .fail_account_requests("delete", std::iter::repeat_n(503, 1000));
-    let mut prune = t.spawn(&["token", "prune", "--timeout", "120s"]);
+    let prune = t.spawn(&["token", "prune", "--timeout", "120s"]);
     wait_for("prune retrying its delete", || {
         t.case.standin.account_stats().delete_requests >= 2
     });
