@@ -388,7 +388,7 @@ fn a_prune_racing_a_rotation_never_deletes_the_token_vault_comes_to_hold() {
     );
     assert_eq!(
         t.app_names(),
-        [successor.clone()],
+        std::slice::from_ref(&successor),
         "the successor survived, the predecessor is gone"
     );
     assert_eq!(
