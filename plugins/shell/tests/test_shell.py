@@ -23,7 +23,7 @@ def run(shell, script):
 def test_seatable_curl_sends_the_base_token(shell, base_env):
     env = base_env()
     url = f"{env['standin'].url}/api-gateway/api/v2/dtables/{env['base']['dtable_uuid']}/metadata/"
-    out = run(shell, f"seatable_curl --silent --fail '{url}'")
+    out = run(shell, f"seatable_curl '{url}' --silent --fail")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["metadata"]["tables"]
     # Without the function the gateway refuses.
@@ -45,7 +45,7 @@ def test_seatable_env_exports_the_context(shell, base_env):
 def test_helper_failure_stops_before_curl(shell, base_env, monkeypatch):
     base_env()
     monkeypatch.setenv("SEATABLE_CRED_SECRET", "secret/plugins/missing")
-    out = run(shell, "seatable_curl --silent http://127.0.0.1:9/never; echo \"status=$?\"")
+    out = run(shell, "seatable_curl http://127.0.0.1:9/never --silent; echo \"status=$?\"")
     assert "status=3" in out.stdout
     assert "no secret at secret/plugins/missing" in out.stderr
     out = run(shell, "seatable_env; echo \"status=$?\"")
@@ -54,9 +54,25 @@ def test_helper_failure_stops_before_curl(shell, base_env, monkeypatch):
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_seatable_curl_sends_the_token_only_to_the_profiles_server(shell, base_env, capture):
-    base_env()
-    for args in [f"'{capture.url}/x'", f"--silent '{capture.url}/x'", "--silent"]:
+    env = base_env()
+    good = f"{env['standin'].url}/api-gateway/api/v2/dtables/{env['base']['dtable_uuid']}/metadata/"
+    elsewhere = capture.url.removeprefix("http://")
+    for args in [
+        f"'{capture.url}/x'",                      # another origin
+        f"'{good}' '{capture.url}/x'",             # a second URL
+        f"'{good}' '{elsewhere}/steal'",           # a second URL without a scheme
+        f"'{good}' --url '{capture.url}/x'",
+        f"'{good}' --next '{capture.url}/x'",
+        f"'{good}' -x '{elsewhere}'",
+        f"'{good}' -sx '{elsewhere}'",
+        f"'{good}' --proxy='{capture.url}'",
+        f"'{good}' -K /dev/null",
+        "--silent",                                # no URL first
+    ]:
         out = run(shell, f"seatable_curl {args}; echo \"status=$?\"")
-        assert "status=0" not in out.stdout, args
-    assert capture.authorizations() == [], "the base token reached another host"
+        assert "status=2" in out.stdout, (args, out.stdout, out.stderr)
+    assert capture.seen == [], "a request reached another host"
+    # Options with their values, and clusters, are fine.
+    out = run(shell, f"seatable_curl '{good}' -sS -o /dev/null -w '%{{http_code}}' -H 'Accept: application/json' --max-time 30")
+    assert out.returncode == 0 and out.stdout == "200", (out.stdout, out.stderr)
 
