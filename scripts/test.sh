@@ -15,11 +15,11 @@ if ! command -v zsh >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
   apt-get -qq update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y zsh >/dev/null
 fi
 missing=()
-for tool in cargo python3 git curl bash zsh kubectl unshare; do
+for tool in cargo python3 git curl bash zsh kubectl unshare node npm; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "the tests need: ${missing[*]} — install them (Debian: apt-get install git curl zsh util-linux; kubectl from the Kubernetes packages)" >&2
+  echo "the tests need: ${missing[*]} — install them (Debian: apt-get install git curl zsh util-linux nodejs npm; kubectl from the Kubernetes packages)" >&2
   exit 2
 fi
 if [ "$(id -u)" != 0 ]; then
