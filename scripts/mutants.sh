@@ -13,7 +13,7 @@
 # cargo-mutants is installed under target/tools when it is not on PATH.
 #
 #   ./scripts/mutants.sh                   # every mutant
-#   ./scripts/mutants.sh -f src/time.rs    # one file (options go to cargo mutants)
+#   ./scripts/mutants.sh -F src/time.rs    # one module (-F: a regex on the names --list shows)
 #   ./scripts/mutants.sh --list            # the mutants, without running them
 set -euo pipefail
 cd "$(dirname "$0")/.."
