@@ -42,7 +42,13 @@ fn random_unit() -> f64 {
     if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
         return 0.5;
     }
-    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+    unit_interval(u32::from_le_bytes(bytes))
+}
+
+/// `n / 2³²`: every `u32` maps into [0, 1), never onto 1, so a jittered
+/// delay stays below its ceiling.
+fn unit_interval(n: u32) -> f64 {
+    f64::from(n) / (f64::from(u32::MAX) + 1.0)
 }
 
 /// Runs `op` until it succeeds, fails for good, or the deadline leaves no
@@ -136,6 +142,104 @@ mod tests {
     }
 
     #[test]
+    fn jitter_spreads_a_fleet_that_failed_together() {
+        // Twenty helpers whose first try failed at the same moment.
+        let firsts: Vec<Duration> = (0..20).map(|_| Backoff::default().next_delay()).collect();
+        let distinct: std::collections::BTreeSet<_> = firsts.iter().collect();
+        assert!(distinct.len() >= 18, "retrying in lockstep: {firsts:?}");
+        let spread = firsts
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*firsts.iter().min().unwrap());
+        assert!(
+            spread > Duration::from_millis(10),
+            "all within {spread:?} of each other"
+        );
+    }
+
+    #[test]
+    fn random_draws_map_into_the_unit_interval() {
+        assert_eq!(unit_interval(0), 0.0);
+        assert_eq!(unit_interval(1 << 31), 0.5);
+        assert!(
+            unit_interval(u32::MAX) < 1.0,
+            "the largest draw would reach the ceiling"
+        );
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn in_secs(secs: u64) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn transient_failures_are_retried_until_one_succeeds() {
+        let mut calls = 0;
+        let out = block_on(transient(in_secs(10), "test", async || {
+            calls += 1;
+            if calls < 3 {
+                Err(crate::error::Failure::unavailable("down").into())
+            } else {
+                Ok(calls)
+            }
+        }));
+        assert_eq!(out.unwrap(), 3);
+    }
+
+    #[test]
+    fn refusals_are_returned_at_once() {
+        for refusal in [
+            crate::error::Failure::seatable("403 Permission denied."),
+            crate::error::Failure::vault("permission denied"),
+            crate::error::Failure::unavailable("certificate").permanent(),
+        ] {
+            let what = refusal.to_string();
+            let mut refusal = Some(refusal);
+            let mut calls = 0;
+            let err = block_on(transient(in_secs(2), "test", async || {
+                calls += 1;
+                match refusal.take() {
+                    Some(r) => Err::<(), _>(r.into()),
+                    None => Ok(()),
+                }
+            }))
+            .unwrap_err();
+            assert_eq!(calls, 1, "{what} was retried");
+            assert_eq!(err.to_string(), what);
+        }
+    }
+
+    #[test]
+    fn gives_up_rather_than_wait_past_the_deadline() {
+        let deadline = in_secs(1);
+        // A timer may wake a little late on a busy machine; a try a second
+        // past the deadline is a wait that should not have begun.
+        let too_late = deadline + Duration::from_secs(1);
+        let (mut calls, mut late) = (0, false);
+        let err = block_on(transient(deadline, "test", async || {
+            calls += 1;
+            if tokio::time::Instant::now() >= too_late {
+                // Ends the loop, so that a broken deadline check shows.
+                late = true;
+                return Err::<(), _>(crate::error::Failure::internal("tried too late").into());
+            }
+            Err(crate::error::Failure::unavailable("down").into())
+        }))
+        .unwrap_err();
+        assert!(!late, "a try started long past the deadline");
+        assert!(calls >= 2, "retried within the deadline: {calls} calls");
+        assert_eq!(err.to_string(), "down", "the last failure is returned");
+    }
+
+    #[test]
     fn retry_after_seconds_and_dates() {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
@@ -157,6 +261,16 @@ mod tests {
         );
         h.insert("x-ratelimit-reset", HeaderValue::from_static("3"));
         assert_eq!(server_hint(&h, 1_764_539_990), Some(Duration::from_secs(3)));
+        // Where one reading ends and the other begins: up to 10⁹ (a Unix
+        // time of 2001) a count of seconds, above it a Unix time.
+        let now_2001 = 999_999_990;
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1000000000"));
+        assert_eq!(
+            server_hint(&h, now_2001),
+            Some(Duration::from_secs(1_000_000_000))
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1000000001"));
+        assert_eq!(server_hint(&h, now_2001), Some(Duration::from_secs(11)));
         assert_eq!(server_hint(&HeaderMap::new(), 0), None);
     }
 }

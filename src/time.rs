@@ -59,6 +59,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn now_is_the_wall_clock_in_unix_seconds() {
+        let unix = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        let before = unix();
+        let t = now();
+        assert!(before <= t && t <= unix(), "{t} is not now ({before})");
+    }
+
+    #[test]
     fn rfc3339_is_utc_seconds() {
         assert_eq!(rfc3339(1_764_539_700), "2025-11-30T21:55:00Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");

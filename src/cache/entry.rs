@@ -167,6 +167,22 @@ mod tests {
         }
     }
 
+    fn login() -> CachedLogin {
+        CachedLogin {
+            token: SecretString::from("s.abc"),
+            issued_at: 10,
+            expires_at: 3610,
+            renewable: true,
+        }
+    }
+
+    /// `bytes` with spaces after the JSON, `len` bytes in all.
+    fn padded(bytes: &[u8], len: usize) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        b.resize(len, b' ');
+        b
+    }
+
     #[test]
     fn round_trip_pins_the_format() {
         let key = Key("k1".into());
@@ -205,18 +221,72 @@ mod tests {
         );
         let more = text.replace("\"expires_at\":200", "\"expires_at\":31622501");
         assert!(decode(&key, more.as_bytes()).is_none());
+        // A token that expires as it is fetched is no token.
+        let none = text.replace("\"expires_at\":200", "\"expires_at\":100");
+        assert!(decode(&key, none.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn entries_are_read_up_to_max_entry_and_only_as_objects() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let key = Key(id.into());
+        let login_key = Key(format!("vault-{id}"));
+        let entry = encode(&key, &sample());
+        let login = encode_login(&login_key, &login());
+        for bytes in [&entry, &login] {
+            assert!(key_of(&padded(bytes, MAX_ENTRY)).is_some());
+            assert!(key_of(&padded(bytes, MAX_ENTRY + 1)).is_none());
+        }
+        assert!(decode(&key, &padded(&entry, MAX_ENTRY)).is_some());
+        assert!(decode(&key, &padded(&entry, MAX_ENTRY + 1)).is_none());
+        assert!(decode_login(&login_key, &padded(&login, MAX_ENTRY)).is_some());
+        assert!(decode_login(&login_key, &padded(&login, MAX_ENTRY + 1)).is_none());
+        // serde reads a struct from an array too; an array is not an entry.
+        let array = format!(
+            r#"[1,"{id}","h.p.s",200,100,{{"server_url":"https://s","api_gateway_url":"https://s/"}}]"#
+        );
+        assert!(decode(&key, array.as_bytes()).is_none());
+        assert!(key_of(array.as_bytes()).is_none());
+        let array = format!(r#"[1,"vault-{id}","s.abc",10,3610,true]"#);
+        assert!(decode_login(&login_key, array.as_bytes()).is_none());
+        // The largest token the helper takes fits in an entry.
+        let mut big = sample();
+        let max = crate::seatable::jwt::MAX_TOKEN;
+        big.token = SecretString::from(format!("h.{}.s", "p".repeat(max - 4)));
+        assert!(crate::seatable::jwt::is_compact_jws(
+            big.token.expose_secret()
+        ));
+        assert!(decode(&key, &encode(&key, &big)).is_some());
+    }
+
+    /// `erase` deletes what `key_of` names, and nothing else.
+    #[test]
+    fn key_of_names_only_entries_of_the_helpers_own_shape() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let key = Key(id.into());
+        let entry = encode(&key, &sample());
+        assert_eq!(key_of(&entry).as_deref(), Some(id));
+        let login_id = format!("vault-{id}");
+        let login = encode_login(&Key(login_id.clone()), &login());
+        assert_eq!(key_of(&login), Some(login_id));
+        let text = std::str::from_utf8(&entry).unwrap();
+        for other in [
+            text.replace("\"v\":1", "\"v\":2"),
+            text.replace(id, "package"),
+            text.replace(id, &format!("../{id}")),
+            text.replace(id, &id.to_uppercase()),
+            r#"{"name":"mine","v":1}"#.into(),
+            "{}".into(),
+            "".into(),
+        ] {
+            assert_eq!(key_of(other.as_bytes()), None, "{other}");
+        }
     }
 
     #[test]
     fn login_round_trip_pins_the_format() {
         let key = Key("vault-k".into());
-        let login = CachedLogin {
-            token: SecretString::from("s.abc"),
-            issued_at: 10,
-            expires_at: 3610,
-            renewable: true,
-        };
-        let bytes = encode_login(&key, &login);
+        let bytes = encode_login(&key, &login());
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"v":1,"key":"vault-k","vault_token":"s.abc","issued_at":10,"expires_at":3610,"renewable":true}"#
@@ -228,6 +298,15 @@ mod tests {
             (10, 3610, true)
         );
         assert!(decode_login(&Key("vault-other".into()), &bytes).is_none());
+        // Another format version, an empty token, a lease that ends as it begins.
+        let text = std::str::from_utf8(&bytes).unwrap();
+        for other in [
+            text.replace("\"v\":1", "\"v\":2"),
+            text.replace("\"s.abc\"", "\"\""),
+            text.replace("\"expires_at\":3610", "\"expires_at\":10"),
+        ] {
+            assert!(decode_login(&key, other.as_bytes()).is_none(), "{other}");
+        }
         // A base-token entry is not a login, and the other way round.
         assert!(decode(&key, &bytes).is_none());
         assert!(decode_login(&Key("k1".into()), &encode(&Key("k1".into()), &sample())).is_none());

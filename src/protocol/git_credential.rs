@@ -131,6 +131,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_up_to_64_kib_and_no_more() {
+        // A valid request of `len` bytes: one long host name.
+        let request = |len: usize| {
+            let mut r = b"protocol=https\nhost=".to_vec();
+            r.resize(len, b'x');
+            r
+        };
+        let r = Request::read(&request(64 * 1024)[..]).unwrap();
+        assert_eq!(r.get("host").unwrap().len(), 64 * 1024 - 20, "read whole");
+        let err = Request::read(&request(64 * 1024 + 1)[..]).unwrap_err();
+        assert!(err.to_string().contains("larger than 64 KiB"), "{err}");
+    }
+
+    #[test]
     fn pins_the_answer() {
         let t = sample();
         assert_eq!(

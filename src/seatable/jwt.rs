@@ -161,17 +161,37 @@ mod tests {
         ] {
             assert!(!is_compact_jws(bad), "{bad:?}");
         }
-        assert!(!is_compact_jws(&format!("a.{}.c", "b".repeat(MAX_TOKEN))));
+        // Up to 16 KiB, far more than any base token needs; not a byte more.
         assert!(is_compact_jws(&format!(
             "a.{}.c",
-            "b".repeat(MAX_TOKEN - 4)
+            "b".repeat(16 * 1024 - 4)
         )));
+        assert!(!is_compact_jws(&format!(
+            "a.{}.c",
+            "b".repeat(16 * 1024 - 3)
+        )));
+    }
+
+    #[test]
+    fn payloads_are_decoded_up_to_max_token() {
+        // A payload of `len` bytes (unpadded base64 of JSON with trailing spaces).
+        let payload = |len: usize| {
+            let mut json = br#"{"exp":1}"#.to_vec();
+            json.resize(len * 3 / 4, b' ');
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+            assert_eq!(b64.len(), len);
+            format!("h.{b64}.s")
+        };
+        assert_eq!(claims(&payload(MAX_TOKEN)).unwrap().exp, Some(1));
+        assert_eq!(claims(&payload(MAX_TOKEN + 2)), None);
     }
 
     #[test]
     fn implausible_expiries_are_dropped() {
         let t = 1_800_000_000;
         assert_eq!(plausible_exp(Some(t + 3600), t), Some(t + 3600));
+        let year = 365 * 24 * 3600; // the longest --lifetime
+        assert_eq!(plausible_exp(Some(t + year), t), Some(t + year));
         assert_eq!(
             plausible_exp(Some(t + MAX_LIFETIME_SECS), t),
             Some(t + MAX_LIFETIME_SECS)
@@ -188,6 +208,7 @@ mod tests {
         assert_eq!(claims("opaque-token"), None);
         assert_eq!(claims("a.b"), None);
         assert_eq!(claims("a.b.c.d"), None);
+        assert_eq!(claims(&format!("{}.d", token(r#"{"exp":1}"#))), None);
         assert_eq!(claims("a.!!!.c"), None);
         assert_eq!(claims(&token("[1,2]")), None);
         assert_eq!(claims(&token("not json")), None);
