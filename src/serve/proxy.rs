@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{self, HeaderMap, HeaderName};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
@@ -64,7 +64,15 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     let body = match read_body(body, &parts.headers).await {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        // The rest of the body may still be on its way: the connection
+        // cannot carry another request, and the client is told so — else
+        // it may send its next one on a connection about to close.
+        Err(mut refusal) => {
+            refusal
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return refusal;
+        }
     };
     let current = match served.current() {
         Some(current) => current,
@@ -311,7 +319,6 @@ fn clean_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
 
     #[test]
     fn traversal_is_not_forwarded() {

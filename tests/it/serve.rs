@@ -791,6 +791,13 @@ fn oversized_bodies_get_413() {
     );
     let answer = agent.raw(head.as_bytes(), LONG);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // The unread body makes the connection unusable: the client is told.
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
     // Chunked, growing past the limit.
     let big = reqwest::blocking::Body::new(std::io::repeat(b'x').take(11 * 1024 * 1024));
     let r = agent
