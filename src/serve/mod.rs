@@ -7,7 +7,8 @@
 //!   and the env file with the agent's URL and the profile's local key;
 //! * the HTTP front: [`listener`] (connections and their limits),
 //!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
-//!   locally), [`proxy`] (base operations, forwarded with the real token),
+//!   locally), [`proxy`] (base operations, forwarded with the real token)
+//!   through [`upstream`] (the client for a profile's SeaTable origin),
 //!   [`health`] and [`metrics`];
 //! * [`session`]: local keys and session tokens; [`state`]: what is shared.
 //!
@@ -25,6 +26,7 @@ mod refresher;
 mod session;
 mod sink;
 mod state;
+mod upstream;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -40,7 +42,8 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
 use metrics::Metrics;
-use state::{Agent, Profiles, Served, Upstream};
+use state::{Agent, Profiles, Served};
+use upstream::Upstream;
 
 /// Runs the agent until SIGTERM or SIGINT; the exit code.
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
@@ -67,6 +70,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
         .enable_all()
         .thread_name("seatable-cred-serve")
         .build()
@@ -80,6 +84,16 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
     // Refreshes still waiting on the network are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
+}
+
+/// Half the cores, at least one: the agent shares its machine with the
+/// programs it serves (it is their local agent), and its work per request is
+/// small next to theirs and SeaTable's. More workers than that only hand
+/// requests between threads — a wake-up of another thread for each — and
+/// compete with the clients for the cores; one worker proxies tens of
+/// thousands of requests a second.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 /// What a reload needs to resolve the profiles again.
@@ -107,7 +121,7 @@ async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> 
     let url = advertised(bound);
     let metrics = Metrics::default();
     let served = prepare_all(profiles, &url, None, &metrics)?;
-    let agent = Arc::new(Agent::new(url.clone(), Profiles { list: served }, metrics));
+    let agent = Arc::new(Agent::new(url.clone(), Profiles::new(served), metrics));
     let mut refreshers = spawn_refreshers(&agent);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -176,7 +190,7 @@ async fn reload(context: &Context, agent: &Arc<Agent>, refreshers: &mut Vec<Join
     .await;
     match rebuilt {
         Ok(Ok(list)) => {
-            agent.replace(Profiles { list });
+            agent.replace(Profiles::new(list));
             for old in refreshers.drain(..) {
                 old.abort();
             }
@@ -255,12 +269,17 @@ pub fn fuzz_session(data: &[u8]) {
     ))
     .expect("a valid key");
     let _ = key.matches(credential.as_bytes());
-    let _ = session::peek(credential);
+    let _ = session::Presented::read(credential);
     assert_ne!(
         key.verify(credential, 0),
         session::Verdict::Valid,
         "a token nobody signed verified"
     );
+    // What the proxy remembers answers for that very token only.
+    let remembered = session::Verified::default();
+    assert_eq!(remembered.lookup(credential), None);
+    remembered.remember(credential, 0, 1);
+    assert_eq!(remembered.lookup(credential), Some((0, 1)));
 }
 
 /// The URL clients use: the bound address, loopback for an unspecified one.

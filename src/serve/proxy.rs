@@ -21,7 +21,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{self, HeaderMap, HeaderName};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -29,6 +30,7 @@ use tracing::{info, warn};
 use super::handler::{Out, error};
 use super::session::{self, Verdict};
 use super::state::{Agent, Current, Profiles, Served};
+use super::upstream;
 
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
 /// (1000 rows a call) stay well under it.
@@ -52,15 +54,25 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             "paths with '.' or '..' segments or encoded slashes and dots are not forwarded",
         );
     }
-    let profiles = agent.profiles();
-    let served = match session_of(&parts.headers, &profiles) {
+    // Origin-form, the only form routed here, always has one.
+    let Some(target) = parts.uri.path_and_query().cloned() else {
+        return error(StatusCode::BAD_REQUEST, "the request has no path");
+    };
+    let served = match session_of(&parts.headers, &agent.profiles()) {
         Ok(served) => served.clone(),
         Err(refusal) => return refusal,
     };
-    drop(profiles);
     let body = match read_body(body, &parts.headers).await {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        // The rest of the body may still be on its way: the connection
+        // cannot carry another request, and the client is told so — else
+        // it may send its next one on a connection about to close.
+        Err(mut refusal) => {
+            refusal
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return refusal;
+        }
     };
     let current = match served.current() {
         Some(current) => current,
@@ -69,22 +81,10 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             None => return super::exchange::unavailable(&served.name),
         },
     };
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |pq| pq.as_str());
-    let url = format!("{}{target}", served.upstream.origin);
+    let method = parts.method;
+    let headers = forwarded_headers(parts.headers);
 
-    let response = match send(
-        &served,
-        &parts.method,
-        &url,
-        &parts.headers,
-        &body,
-        &current,
-    )
-    .await
-    {
+    let response = match send(&served, &method, &target, &headers, &body, &current).await {
         Ok(response) => response,
         Err(failed) => return failed,
     };
@@ -92,20 +92,17 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         return streamed(response);
     }
     // A 403: small; read it to see whether SeaTable says the token expired.
-    let status = response.status();
-    let mut headers = response.headers().clone();
-    let Ok(text) = crate::http::read_capped(response).await else {
+    let (mut head, answer) = response.into_parts();
+    let Ok(text) = Limited::new(answer, crate::http::MAX_BODY).collect().await else {
         return error(
             StatusCode::BAD_GATEWAY,
             "SeaTable's answer broke off or was too large",
         );
     };
+    let text = text.to_bytes();
     if !token_expired(&text) {
-        strip_hop_by_hop(&mut headers);
-        let mut refused = Response::new(Out::Full(Full::new(Bytes::copy_from_slice(&text))));
-        *refused.status_mut() = status;
-        *refused.headers_mut() = headers;
-        return refused;
+        strip_hop_by_hop(&mut head.headers);
+        return Response::from_parts(head, Out::Full(Full::new(text)));
     }
     served.metrics.replays.fetch_add(1, Ordering::Relaxed);
     info!(profile = %served.name, "SeaTable says the base token expired; refreshing once and replaying the request");
@@ -120,16 +117,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             return super::exchange::unavailable(&served.name);
         }
     };
-    match send(
-        &served,
-        &parts.method,
-        &url,
-        &parts.headers,
-        &body,
-        &current,
-    )
-    .await
-    {
+    match send(&served, &method, &target, &headers, &body, &current).await {
         Ok(response) => streamed(response),
         Err(failed) => failed,
     }
@@ -144,12 +132,10 @@ fn session_of<'a>(
 ) -> Result<&'a Arc<Served>, Response<Out>> {
     let denied = || error(StatusCode::FORBIDDEN, "Permission denied.");
     let token = session::credential(headers.get(header::AUTHORIZATION)).ok_or_else(denied)?;
-    let claims = session::peek(token).ok_or_else(denied)?;
-    let served = profiles.by_name(&claims.sub).ok_or_else(denied)?;
-    match served.key.verify(token, crate::time::now()) {
-        Verdict::Valid => Ok(served),
-        Verdict::Expired => Err(error(StatusCode::FORBIDDEN, "Token expired.")),
-        Verdict::Invalid => Err(denied()),
+    match profiles.session(token, crate::time::now()) {
+        Ok(served) => Ok(served),
+        Err(Verdict::Expired) => Err(error(StatusCode::FORBIDDEN, "Token expired.")),
+        Err(_) => Err(denied()),
     }
 }
 
@@ -199,53 +185,44 @@ async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Respons
     }
 }
 
+/// One attempt: the client's headers (hop-by-hop ones gone) with the base
+/// token, to the profile's origin only.
 async fn send(
     served: &Served,
     method: &Method,
-    url: &str,
-    client_headers: &HeaderMap,
+    target: &PathAndQuery,
+    headers: &HeaderMap,
     body: &Bytes,
     current: &Current,
-) -> Result<reqwest::Response, Response<Out>> {
-    let mut headers = forwarded_headers(client_headers);
+) -> Result<Response<upstream::Body>, Response<Out>> {
+    let mut headers = headers.clone();
     headers.insert(header::AUTHORIZATION, current.authorization.clone());
-    let mut request = served
+    let sent = served
         .upstream
-        .client
-        .request(method.clone(), url)
-        .headers(headers);
-    if !body.is_empty() {
-        request = request.body(body.clone());
-    }
-    match tokio::time::timeout(UPSTREAM_TIMEOUT, request.send()).await {
+        .send(method.clone(), target, headers, body.clone());
+    let origin = &served.upstream.origin;
+    match tokio::time::timeout(UPSTREAM_TIMEOUT, sent).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(e)) => {
-            let why = crate::error::root_cause(&e);
-            warn!(profile = %served.name, "SeaTable at {} did not answer: {why}", served.upstream.origin);
+            let why = crate::error::root_cause(&*e);
+            warn!(profile = %served.name, "SeaTable at {origin} did not answer: {why}");
             Err(error(
                 StatusCode::BAD_GATEWAY,
-                &format!(
-                    "SeaTable at {} did not answer: {why}",
-                    served.upstream.origin
-                ),
+                &format!("SeaTable at {origin} did not answer: {why}"),
             ))
         }
         Err(_) => {
-            warn!(profile = %served.name, "SeaTable at {} did not answer in time", served.upstream.origin);
+            warn!(profile = %served.name, "SeaTable at {origin} did not answer in time");
             Err(error(
                 StatusCode::GATEWAY_TIMEOUT,
-                &format!(
-                    "SeaTable at {} did not answer in time",
-                    served.upstream.origin
-                ),
+                &format!("SeaTable at {origin} did not answer in time"),
             ))
         }
     }
 }
 
 /// SeaTable's answer, its body streamed through as it arrives.
-fn streamed(response: reqwest::Response) -> Response<Out> {
-    let response: hyper::Response<reqwest::Body> = response.into();
+fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, Out::Stream(body))
@@ -274,6 +251,31 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, those the `Connection` header names, and
 /// `Upgrade` (the agent does not tunnel protocols).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    strip(headers, &[]);
+}
+
+/// The client's headers as they go to SeaTable: without hop-by-hop headers,
+/// without its `Authorization` (replaced by the base token), `Host` (that of
+/// the upstream) and what the client set for its own connection. In place:
+/// the request's own map, not a copy.
+fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
+    strip(
+        &mut headers,
+        &[
+            header::AUTHORIZATION,
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::EXPECT,
+        ],
+    );
+    headers
+}
+
+/// [`strip_hop_by_hop`], and the headers `also` names. The names present
+/// are found in one pass over the few a message has, and only they are
+/// removed: a removal by name hashes the name, and most messages carry
+/// none of these but `Connection` and `Host`.
+fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -281,48 +283,49 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in HOP_BY_HOP.iter().chain(named.iter()) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            HOP_BY_HOP.contains(name)
+                || *name == header::UPGRADE
+                || also.contains(name)
+                || named.contains(name)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
-}
-
-/// The client's headers as they go to SeaTable: without hop-by-hop headers,
-/// without its `Authorization` (replaced by the base token), `Host` (that of
-/// the upstream) and what the client set for its own connection.
-fn forwarded_headers(client: &HeaderMap) -> HeaderMap {
-    let mut headers = client.clone();
-    strip_hop_by_hop(&mut headers);
-    for name in [
-        header::AUTHORIZATION,
-        header::HOST,
-        header::CONTENT_LENGTH,
-        header::EXPECT,
-    ] {
-        headers.remove(name);
-    }
-    headers
 }
 
 /// No `.`/`..` segments, encoded dots or slashes, or backslashes: what
 /// reaches SeaTable is the path the client named, under the same prefix.
+/// Most paths have no `%`, `\` or `/.` at all, which two quick scans tell.
 fn clean_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    !["%2e", "%2f", "%5c", "\\"]
-        .iter()
-        .any(|s| lower.contains(s))
-        && path.split('/').all(|seg| seg != "." && seg != "..")
+    let encoded = |w: &[u8]| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'e' | b'f') | (b'5', b'c')
+            )
+    };
+    let smuggled = path.contains(['%', '\\'])
+        && (path.contains('\\') || path.as_bytes().windows(3).any(encoded));
+    let dotted = (path.starts_with('.') || path.contains("/."))
+        && path.split('/').any(|seg| seg == "." || seg == "..");
+    !smuggled && !dotted
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderValue;
 
     #[test]
     fn traversal_is_not_forwarded() {
         assert!(clean_path("/api-gateway/api/v2/dtables/u/rows/"));
         assert!(clean_path("/dtable-server/api/v1/dtables/u/metadata/"));
+        assert!(clean_path("/api-gateway/api/v2/dtables/u/rows/My%20Table"));
+        assert!(clean_path("/api-gateway/a.b/..c/"));
         for bad in [
             "/api-gateway/../api/v2.1/admin/",
             "/api-gateway/./x",
@@ -330,6 +333,12 @@ mod tests {
             "/api-gateway/%2E%2E/x",
             "/api-gateway/a%2fb",
             "/api-gateway/a\\..\\b",
+            "/api-gateway/a%5cb",
+            "/api-gateway/a%2Fb",
+            "/api-gateway/%2e./x",
+            "/api-gateway/..",
+            "..",
+            "./api-gateway/",
         ] {
             assert!(!clean_path(bad), "{bad}");
         }
@@ -355,10 +364,35 @@ mod tests {
         ] {
             h.append(k, HeaderValue::from_static(v));
         }
-        let f = forwarded_headers(&h);
+        let f = forwarded_headers(h);
         let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(names, ["accept-encoding", "content-type", "user-agent"]);
+    }
+
+    #[test]
+    fn answers_lose_hop_by_hop_headers_only() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("Connection", "Keep-Alive, X-Trace"),
+            ("x-trace", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["content-type", "set-cookie"]);
+        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+        // Nothing to strip: nothing changes.
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
     }
 
     #[test]

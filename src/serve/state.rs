@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use super::metrics::{Metrics, ProfileMetrics};
-use super::session::LocalKey;
+use super::session::{LocalKey, Presented, Verdict, Verified};
+use super::upstream::Upstream;
 use crate::config::Profile;
 use crate::error::Failure;
 use crate::seatable::{BaseContext, BaseToken};
@@ -53,9 +54,44 @@ impl Agent {
 /// The profiles being served.
 pub struct Profiles {
     pub list: Vec<Arc<Served>>,
+    /// Sessions verified with these profiles' keys.
+    sessions: Verified,
 }
 
 impl Profiles {
+    pub fn new(list: Vec<Arc<Served>>) -> Profiles {
+        Profiles {
+            list,
+            sessions: Verified::default(),
+        }
+    }
+
+    /// The profile a session token belongs to, if it is one of ours, signed
+    /// with that profile's key and unexpired; else why not.
+    pub fn session(&self, token: &str, now: u64) -> Result<&Arc<Served>, Verdict> {
+        if let Some((index, exp)) = self.sessions.lookup(token) {
+            return if exp > now {
+                Ok(&self.list[index])
+            } else {
+                Err(Verdict::Expired)
+            };
+        }
+        let presented = Presented::read(token).ok_or(Verdict::Invalid)?;
+        let (index, served) = self
+            .list
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == presented.sub)
+            .ok_or(Verdict::Invalid)?;
+        match served.key.check(&presented, now) {
+            Verdict::Valid => {
+                self.sessions.remember(token, index, presented.exp);
+                Ok(served)
+            }
+            refused => Err(refused),
+        }
+    }
+
     pub fn by_name(&self, name: &str) -> Option<&Arc<Served>> {
         self.list.iter().find(|s| s.name == name)
     }
@@ -204,50 +240,5 @@ impl Served {
         }
         self.token.send_replace(Some(current.clone()));
         current
-    }
-}
-
-/// Where a profile's requests go: its SeaTable origin, and a client for it
-/// that keeps connections alive and follows no redirects.
-pub struct Upstream {
-    pub client: reqwest::Client,
-    /// The profile's `server_url`, without a trailing slash.
-    pub origin: String,
-}
-
-impl Upstream {
-    pub fn for_profile(profile: &Profile) -> Result<Upstream> {
-        crate::http::install_provider();
-        let builder = crate::http::stay_local(
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(50))
-                .tcp_nodelay(true),
-            &profile.server_url,
-        );
-        let builder = if profile.server_url.starts_with("https://") {
-            let extra_roots = match &profile.ca_cert {
-                Some(path) => crate::http::ca_bundle(path)?,
-                None => Vec::new(),
-            };
-            builder.tls_backend_preconfigured(crate::http::rustls_config(crate::http::Trust {
-                extra_roots,
-                verify: true,
-            })?)
-        } else {
-            builder.tls_certs_only(Vec::new())
-        };
-        let client = builder.build().map_err(|e| {
-            Failure::internal(format!(
-                "cannot set up the client for {}: {}",
-                profile.server_url,
-                crate::error::root_cause(&e)
-            ))
-        })?;
-        Ok(Upstream {
-            client,
-            origin: profile.server_url.trim_end_matches('/').to_string(),
-        })
     }
 }

@@ -613,6 +613,54 @@ fn sighup_reloads_the_config() {
     assert_eq!(next(), "STOPPING=1");
 }
 
+/// Replacing a key (delete the env file, SIGHUP) ends every session of the
+/// profile at once — also a session the agent has verified before, and
+/// would otherwise take on trust.
+#[test]
+fn replacing_the_key_ends_its_sessions() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    // Twice: the second time the agent knows the session already.
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+
+    std::fs::remove_file(&agent.env_file).unwrap();
+    agent.signal(libc::SIGHUP);
+    wait_for("the reload", LONG, || {
+        log_lines(&agent, "reloaded the configuration") == 1
+    });
+    let text = std::fs::read_to_string(&agent.env_file).unwrap();
+    let new_key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SEATABLE_API_TOKEN="))
+        .unwrap();
+    assert_ne!(new_key, agent.key);
+    let denied = (403, r#"{"error_msg":"Permission denied."}"#.to_string());
+    assert_eq!(agent.get(&metadata, &session), denied);
+    assert_eq!(
+        agent.get("/api/v2.1/dtable/app-access-token/", &agent.key),
+        denied
+    );
+    // The new key's sessions work, and the old one stays refused after them.
+    let r: Value = agent
+        .http
+        .get(format!("{}/api/v2.1/dtable/app-access-token/", agent.url))
+        .header("Authorization", format!("Token {new_key}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let fresh = r["access_token"].as_str().unwrap();
+    assert_eq!(agent.get(&metadata, fresh).0, 200);
+    assert_eq!(agent.get(&metadata, fresh).0, 200);
+    assert_eq!(agent.get(&metadata, &session), denied);
+}
+
 /// Several profiles at once: each key opens its own base; a session of one
 /// profile carries that profile's base token only.
 #[test]
@@ -743,6 +791,13 @@ fn oversized_bodies_get_413() {
     );
     let answer = agent.raw(head.as_bytes(), LONG);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // The unread body makes the connection unusable: the client is told.
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
     // Chunked, growing past the limit.
     let big = reqwest::blocking::Body::new(std::io::repeat(b'x').take(11 * 1024 * 1024));
     let r = agent
