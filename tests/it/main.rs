@@ -12,6 +12,7 @@ mod get;
 mod hygiene;
 mod init;
 mod kubectl;
+mod process;
 mod serve;
 mod shared;
 mod speed;
