@@ -18,3 +18,4 @@ mod shared;
 mod speed;
 mod token;
 mod tools;
+mod vault_tls;
