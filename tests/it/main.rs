@@ -14,6 +14,7 @@ mod init;
 mod kubectl;
 mod process;
 mod serve;
+mod service_account;
 mod shared;
 mod speed;
 mod token;

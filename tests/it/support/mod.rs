@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod bao;
 pub mod fake;
+pub mod mountns;
 pub mod proxy;
 // The Raft cluster is used by tests/raft.rs, a binary of its own.
 #[allow(dead_code)]
