@@ -6,6 +6,7 @@ mod support;
 mod attacks;
 mod auth;
 mod cache;
+mod cache_auto;
 mod doctor;
 mod faults;
 mod get;
