@@ -7,6 +7,7 @@ mod attacks;
 mod auth;
 mod cache;
 mod cache_auto;
+mod cache_key;
 mod doctor;
 mod faults;
 mod get;
