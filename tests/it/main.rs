@@ -15,6 +15,7 @@ mod hygiene;
 mod init;
 mod kubectl;
 mod process;
+mod prompts;
 mod serve;
 mod service_account;
 mod shared;

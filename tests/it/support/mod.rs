@@ -6,6 +6,7 @@ pub mod bao;
 pub mod fake;
 pub mod mountns;
 pub mod proxy;
+pub mod pty;
 // The Raft cluster is used by tests/raft.rs, a binary of its own.
 #[allow(dead_code)]
 pub mod raft;
