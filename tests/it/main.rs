@@ -13,6 +13,7 @@ mod faults;
 mod get;
 mod hygiene;
 mod init;
+mod init_files;
 mod kubectl;
 mod process;
 mod prompts;
