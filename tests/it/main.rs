@@ -20,6 +20,7 @@ mod prompts;
 mod serve;
 mod service_account;
 mod shared;
+mod shared_policy;
 mod speed;
 mod token;
 mod tools;
