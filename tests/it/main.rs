@@ -17,6 +17,7 @@ mod init_files;
 mod kubectl;
 mod process;
 mod prompts;
+mod readme_examples;
 mod serve;
 mod service_account;
 mod shared;
