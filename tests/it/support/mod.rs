@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod bao;
 pub mod fake;
+pub mod mountns;
 pub mod proxy;
+pub mod pty;
 // The Raft cluster is used by tests/raft.rs, a binary of its own.
 #[allow(dead_code)]
 pub mod raft;
