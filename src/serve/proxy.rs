@@ -104,10 +104,17 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         strip_hop_by_hop(&mut head.headers);
         return Response::from_parts(head, Out::Full(Full::new(text)));
     }
-    served.metrics.replays.fetch_add(1, Ordering::Relaxed);
-    info!(profile = %served.name, "SeaTable says the base token expired; refreshing once and replaying the request");
     let current = match served.refresh_after(current.generation).await {
-        Ok(current) => current,
+        Ok(Some(current)) => current,
+        Ok(None) => {
+            warn!(
+                profile = %served.name,
+                "SeaTable says the base token expired again within {}s of a refresh; answering that to the client",
+                super::state::MIN_FORCED_INTERVAL.as_secs()
+            );
+            strip_hop_by_hop(&mut head.headers);
+            return Response::from_parts(head, Out::Full(Full::new(text)));
+        }
         Err(err) => {
             served
                 .metrics
@@ -117,6 +124,8 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             return super::exchange::unavailable(&served.name);
         }
     };
+    served.metrics.replays.fetch_add(1, Ordering::Relaxed);
+    info!(profile = %served.name, "SeaTable said the base token expired; replaying the request with a new one");
     match send(&served, &method, &target, &headers, &body, &current).await {
         Ok(response) => streamed(response),
         Err(failed) => failed,

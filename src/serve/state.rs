@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hyper::header::HeaderValue;
@@ -110,6 +110,10 @@ impl Profiles {
     }
 }
 
+/// Forced refreshes (SeaTable said "Token expired." of a token that should
+/// have lived on) of one profile are at least this far apart.
+pub const MIN_FORCED_INTERVAL: Duration = Duration::from_secs(30);
+
 /// A base token as the proxy uses it.
 pub struct Current {
     /// `Token <base token>`, marked sensitive (never printed by `Debug`).
@@ -131,8 +135,9 @@ pub struct Served {
     pub metrics: Arc<ProfileMetrics>,
     token: watch::Sender<Option<Arc<Current>>>,
     /// One refresh at a time per profile in this agent (the broker's lock
-    /// file does the same across processes).
-    refreshing: tokio::sync::Mutex<()>,
+    /// file does the same across processes); inside, when the last forced
+    /// one was.
+    refreshing: tokio::sync::Mutex<Option<Instant>>,
     generation: AtomicU64,
 }
 
@@ -152,7 +157,7 @@ impl Served {
             upstream,
             metrics,
             token: watch::channel(carried).0,
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(generation),
         }
     }
@@ -182,16 +187,23 @@ impl Served {
 
     /// After SeaTable said "Token expired." for generation `seen`: one
     /// forced refresh — unless another request or the refresher has already
-    /// replaced that token, which is then used as it is.
-    pub async fn refresh_after(&self, seen: u64) -> Result<Arc<Current>> {
-        let _one = self.refreshing.lock().await;
+    /// replaced that token, which is then used as it is. `None` when the
+    /// last forced refresh was less than [`MIN_FORCED_INTERVAL`] ago: a
+    /// server that says so of every token would otherwise make each client
+    /// request an exchange.
+    pub async fn refresh_after(&self, seen: u64) -> Result<Option<Arc<Current>>> {
+        let mut last_forced = self.refreshing.lock().await;
         if let Some(current) = self.current()
             && current.generation > seen
         {
             debug!(profile = %self.name, "the token was replaced meanwhile; replaying with it");
-            return Ok(current);
+            return Ok(Some(current));
         }
-        self.refresh_locked(true).await
+        if last_forced.is_some_and(|at| at.elapsed() < MIN_FORCED_INTERVAL) {
+            return Ok(None);
+        }
+        *last_forced = Some(Instant::now());
+        self.refresh_locked(true).await.map(Some)
     }
 
     async fn refresh_locked(&self, force: bool) -> Result<Arc<Current>> {

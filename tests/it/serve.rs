@@ -260,7 +260,29 @@ fn token_expired_from_seatable_is_absorbed_with_one_refresh() {
         Some(1.0)
     );
 
-    // Eight requests at once with a token SeaTable no longer takes.
+    // A 403 that is not about expiry goes to the client as it is.
+    case.standin
+        .push_gateway_faults([Fault::Status { code: 403 }]);
+    let before = case.standin.exchanges();
+    assert_eq!(agent.get(&rows, &session).0, 403);
+    assert_eq!(case.standin.exchanges(), before);
+}
+
+/// Eight requests at once with a token SeaTable no longer takes: one
+/// refresh for all of them.
+#[test]
+fn token_expired_for_many_requests_at_once_is_one_refresh() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&rows, &session).0, 200);
     let before = case.standin.exchanges();
     case.standin.expire_issued();
     std::thread::scope(|s| {
@@ -273,13 +295,51 @@ fn token_expired_from_seatable_is_absorbed_with_one_refresh() {
         }
     });
     assert_eq!(case.standin.exchanges(), before + 1, "one refresh for all");
+}
 
-    // A 403 that is not about expiry goes to the client as it is.
-    case.standin
-        .push_gateway_faults([Fault::Status { code: 403 }]);
+/// A SeaTable (or a path of it) that answers "Token expired." to every
+/// token, the new one too, must not turn each client request into an
+/// exchange: a client looping on such an answer would spend the API
+/// token's rate limit for everyone using it. After one forced refresh the
+/// next ones wait out a minimum interval; meanwhile the client gets
+/// SeaTable's answer as it is.
+#[test]
+fn token_expired_again_and_again_is_not_an_exchange_per_request() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&rows, &session).0, 200);
     let before = case.standin.exchanges();
-    assert_eq!(agent.get(&rows, &session).0, 403);
-    assert_eq!(case.standin.exchanges(), before);
+    case.standin
+        .push_gateway_faults(std::iter::repeat_n(Fault::TokenExpired, 40));
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        answers.push(agent.get(&rows, &session));
+    }
+    assert_eq!(
+        case.standin.exchanges(),
+        before + 1,
+        "one forced refresh, then none within the interval: {answers:?}"
+    );
+    // The client sees SeaTable's own answer, which SDKs know.
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body.as_str()),
+            (403, r#"{"error_msg":"Token expired."}"#)
+        );
+    }
+    // What was answered is visible to whoever watches the agent.
+    assert_eq!(
+        agent.metric("seatable_cred_replays_total{profile=\"default\"}"),
+        Some(1.0)
+    );
 }
 
 fn curl(args: &[&str]) -> (u16, String) {
