@@ -1083,3 +1083,70 @@ fn no_secrets_on_stderr_at_full_verbosity() {
         }
     }
 }
+
+/// `/health` answers 503 `degraded` while any profile holds no usable token
+/// (here: its SeaTable cannot be reached), even when the others are ready:
+/// a readiness probe must hold back the app that needs that profile.
+#[test]
+fn health_is_503_degraded_while_a_profile_has_no_token() {
+    let mut case = Case::new();
+    let nobody = {
+        // A loopback port nothing listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    let config = case.dir.path().join("profiles.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.crm]\nserver_url = \"{}\"\nsecret = \"{}\"\n\n[profiles.gone]\nserver_url = \"{nobody}\"\nsecret = \"{}\"\n",
+            case.standin.url, case.secret, case.secret
+        ),
+    )
+    .unwrap();
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET")
+        .set("SEATABLE_CRED_CONFIG", config.display().to_string());
+    let agent = Agent::start_unchecked(&case, "127.0.0.1:0", &["crm", "gone"], "crm");
+    let health = || {
+        let r = agent
+            .http
+            .get(format!("{}/health", agent.url))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    // crm becomes ready; gone never does.
+    wait_for("crm's token", LONG, || {
+        health().1["profiles"]["crm"]["ready"] == true
+    });
+    let (status, body) = health();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["profiles"]["gone"]["ready"], false, "{body}");
+    // The ready profile is served meanwhile.
+    assert_eq!(
+        agent.exchange()["dtable_uuid"],
+        case.base.dtable_uuid.as_str()
+    );
+}
+
+/// Listening beyond loopback works, with a warning that says who can then
+/// use the bases.
+#[test]
+fn a_listen_address_beyond_loopback_is_warned_about() {
+    let case = Case::new();
+    let agent = Agent::start_unchecked(&case, "0.0.0.0:0", &[], "default");
+    wait_for("a healthy agent", LONG, || {
+        agent
+            .http
+            .get(format!("{}/health", agent.url))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+    // Clients are told the loopback address.
+    assert!(agent.url.starts_with("http://127.0.0.1:"), "{}", agent.url);
+    assert_eq!(log_lines(&agent, "which is not a loopback address"), 1);
+    let quiet = Agent::start(&case, &[]);
+    assert_eq!(log_lines(&quiet, "not a loopback address"), 0);
+}

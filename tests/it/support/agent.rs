@@ -39,17 +39,23 @@ impl Agent {
     }
 
     pub fn start_with(case: &Case, args: &[&str], env: &[(&str, &str)]) -> Agent {
-        Self::start_inner(case, args, env, false, "default")
+        Self::start_inner(case, args, env, false, "default", "127.0.0.1:0", true)
+    }
+
+    /// Listens on `listen` and does not wait for `/health` to answer 200:
+    /// for agents that are not meant to become healthy.
+    pub fn start_unchecked(case: &Case, listen: &str, args: &[&str], profile: &str) -> Agent {
+        Self::start_inner(case, args, &[], false, profile, listen, false)
     }
 
     /// Serves the profiles `args` names; `key` and `env_file` are those of `profile`.
     pub fn start_profiles(case: &Case, args: &[&str], profile: &str) -> Agent {
-        Self::start_inner(case, args, &[], false, profile)
+        Self::start_inner(case, args, &[], false, profile, "127.0.0.1:0", true)
     }
 
     /// Starts again where an earlier agent of the case left its env file.
     pub fn start_keep(case: &Case) -> Agent {
-        Self::start_inner(case, &[], &[], true, "default")
+        Self::start_inner(case, &[], &[], true, "default", "127.0.0.1:0", true)
     }
 
     fn start_inner(
@@ -58,6 +64,8 @@ impl Agent {
         env: &[(&str, &str)],
         keep: bool,
         profile: &str,
+        listen: &str,
+        wait_healthy: bool,
     ) -> Agent {
         let log = case
             .dir
@@ -73,7 +81,7 @@ impl Agent {
             let _ = std::fs::remove_file(&env_file);
             None
         };
-        let mut cmd = case.command(&["serve", "-vvvv", "--listen", "127.0.0.1:0"]);
+        let mut cmd = case.command(&["serve", "-vvvv", "--listen", listen]);
         cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -117,11 +125,12 @@ impl Agent {
                 .unwrap(),
         };
         wait_for("a healthy agent", Duration::from_secs(60), || {
-            agent
-                .http
-                .get(format!("{}/health", agent.url))
-                .send()
-                .is_ok_and(|r| r.status() == 200)
+            !wait_healthy
+                || agent
+                    .http
+                    .get(format!("{}/health", agent.url))
+                    .send()
+                    .is_ok_and(|r| r.status() == 200)
         });
         agent
     }
