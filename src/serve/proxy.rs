@@ -29,7 +29,7 @@ use tracing::{info, warn};
 
 use super::handler::{Out, error};
 use super::session::{self, Verdict};
-use super::state::{Agent, Current, Profiles, Served};
+use super::state::{Agent, Current, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
 use super::upstream;
 
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
@@ -39,6 +39,23 @@ pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// SeaTable has this long to start answering (big SQL queries are slow).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The methods SeaTable's API uses. Others — `TRACE` above all, which a
+/// front server may answer by echoing the request, base token included —
+/// are refused with 405.
+const FORWARDED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// A `Connection` header naming more headers than this is refused: no
+/// client needs many, and each is looked for among the message's headers.
+const MAX_CONNECTION_NAMES: usize = 32;
 
 pub async fn forward(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
     let response = forward_once_or_twice(req, agent).await;
@@ -53,6 +70,17 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             StatusCode::BAD_REQUEST,
             "paths with '.' or '..' segments or encoded slashes and dots are not forwarded",
         );
+    }
+    if !FORWARDED_METHODS.contains(&parts.method) {
+        let mut refusal = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are forwarded",
+        );
+        refusal.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        return refusal;
     }
     // Origin-form, the only form routed here, always has one.
     let Some(target) = parts.uri.path_and_query().cloned() else {
@@ -82,7 +110,12 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         },
     };
     let method = parts.method;
-    let headers = forwarded_headers(parts.headers);
+    let Some(headers) = forwarded_headers(parts.headers) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("the Connection header names more than {MAX_CONNECTION_NAMES} headers"),
+        );
+    };
 
     let response = match send(&served, &method, &target, &headers, &body, &current).await {
         Ok(response) => response,
@@ -93,7 +126,11 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     }
     // A 403: small; read it to see whether SeaTable says the token expired.
     let (mut head, answer) = response.into_parts();
-    let Ok(text) = Limited::new(answer, crate::http::MAX_BODY).collect().await else {
+    let read = tokio::time::timeout(
+        UPSTREAM_TIMEOUT,
+        Limited::new(answer, crate::http::MAX_BODY).collect(),
+    );
+    let Ok(Ok(text)) = read.await else {
         return error(
             StatusCode::BAD_GATEWAY,
             "SeaTable's answer broke off or was too large",
@@ -101,19 +138,26 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     let text = text.to_bytes();
     if !token_expired(&text) {
-        strip_hop_by_hop(&mut head.headers);
+        if strip_hop_by_hop(&mut head.headers).is_err() {
+            return too_many_names_from_seatable();
+        }
         return Response::from_parts(head, Out::Full(Full::new(text)));
     }
     let current = match served.refresh_after(current.generation).await {
-        Ok(Some(current)) => current,
-        Ok(None) => {
+        Ok(Forced::Refreshed(current)) => current,
+        Ok(Forced::TooSoonAfterSuccess) => {
             warn!(
                 profile = %served.name,
                 "SeaTable says the base token expired again within {}s of a refresh; answering that to the client",
-                super::state::MIN_FORCED_INTERVAL.as_secs()
+                MIN_FORCED_INTERVAL.as_secs()
             );
-            strip_hop_by_hop(&mut head.headers);
+            if strip_hop_by_hop(&mut head.headers).is_err() {
+                return too_many_names_from_seatable();
+            }
             return Response::from_parts(head, Out::Full(Full::new(text)));
+        }
+        Ok(Forced::TooSoonAfterFailure) => {
+            return super::exchange::unavailable(&served.name);
         }
         Err(err) => {
             served
@@ -233,8 +277,20 @@ async fn send(
 /// SeaTable's answer, its body streamed through as it arrives.
 fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    if strip_hop_by_hop(&mut parts.headers).is_err() {
+        return too_many_names_from_seatable();
+    }
     Response::from_parts(parts, Out::Stream(body))
+}
+
+fn too_many_names_from_seatable() -> Response<Out> {
+    warn!(
+        "SeaTable's answer had a Connection header naming more than {MAX_CONNECTION_NAMES} headers"
+    );
+    error(
+        StatusCode::BAD_GATEWAY,
+        "SeaTable's answer could not be passed on",
+    )
 }
 
 fn token_expired(body: &[u8]) -> bool {
@@ -257,17 +313,21 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// Removes hop-by-hop headers, those the `Connection` header names, and
-/// `Upgrade` (the agent does not tunnel protocols).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    strip(headers, &[]);
+/// Removes hop-by-hop headers, those the `Connection` header names,
+/// `Upgrade` (the agent does not tunnel protocols) and `Set-Cookie` (the
+/// agent's clients hold no session of SeaTable's web interface). `Err` when
+/// `Connection` names more than [`MAX_CONNECTION_NAMES`].
+fn strip_hop_by_hop(headers: &mut HeaderMap) -> Result<(), TooManyNames> {
+    strip(headers, &[header::SET_COOKIE])
 }
 
 /// The client's headers as they go to SeaTable: without hop-by-hop headers,
 /// without its `Authorization` (replaced by the base token), `Host` (that of
-/// the upstream) and what the client set for its own connection. In place:
-/// the request's own map, not a copy.
-fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
+/// the upstream), what the client set for its own connection, and its
+/// cookies (cookies for 127.0.0.1 are not SeaTable's). In place: the
+/// request's own map, not a copy. `None` when `Connection` names more than
+/// [`MAX_CONNECTION_NAMES`].
+fn forwarded_headers(mut headers: HeaderMap) -> Option<HeaderMap> {
     strip(
         &mut headers,
         &[
@@ -275,23 +335,38 @@ fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
             header::HOST,
             header::CONTENT_LENGTH,
             header::EXPECT,
+            header::COOKIE,
+            header::MAX_FORWARDS,
         ],
-    );
-    headers
+    )
+    .ok()?;
+    Some(headers)
 }
 
-/// [`strip_hop_by_hop`], and the headers `also` names. The names present
-/// are found in one pass over the few a message has, and only they are
-/// removed: a removal by name hashes the name, and most messages carry
+#[derive(Debug)]
+struct TooManyNames;
+
+/// [`strip_hop_by_hop`]'s list, and the headers `also` names. The names
+/// present are found in one pass over the few a message has, and only they
+/// are removed: a removal by name hashes the name, and most messages carry
 /// none of these but `Connection` and `Host`.
-fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
-    let named: Vec<HeaderName> = headers
+fn strip(headers: &mut HeaderMap, also: &[HeaderName]) -> Result<(), TooManyNames> {
+    let mut named: Vec<HeaderName> = Vec::new();
+    let listed = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    for name in listed {
+        if named.len() == MAX_CONNECTION_NAMES {
+            return Err(TooManyNames);
+        }
+        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            named.push(name);
+        }
+    }
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
@@ -305,6 +380,7 @@ fn strip(headers: &mut HeaderMap, also: &[HeaderName]) {
     for name in doomed {
         headers.remove(name);
     }
+    Ok(())
 }
 
 /// No `.`/`..` segments, encoded dots or slashes, or backslashes: what
@@ -370,17 +446,50 @@ mod tests {
             ("content-type", "application/json"),
             ("user-agent", "python-requests/2"),
             ("accept-encoding", "gzip"),
+            ("cookie", "sessionid=for-127.0.0.1"),
+            ("max-forwards", "0"),
         ] {
             h.append(k, HeaderValue::from_static(v));
         }
-        let f = forwarded_headers(h);
+        let f = forwarded_headers(h).unwrap();
         let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(names, ["accept-encoding", "content-type", "user-agent"]);
     }
 
     #[test]
-    fn answers_lose_hop_by_hop_headers_only() {
+    fn a_connection_header_naming_too_many_is_refused() {
+        let listing = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("x-{i}")).collect();
+            let mut h = HeaderMap::new();
+            h.insert(
+                "connection",
+                HeaderValue::from_str(&names.join(", ")).unwrap(),
+            );
+            h.insert("x-0", HeaderValue::from_static("1"));
+            h.insert("x-keep", HeaderValue::from_static("1"));
+            h
+        };
+        let kept = forwarded_headers(listing(MAX_CONNECTION_NAMES)).unwrap();
+        assert_eq!(
+            kept.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-keep"]
+        );
+        assert!(forwarded_headers(listing(MAX_CONNECTION_NAMES + 1)).is_none());
+        assert!(strip_hop_by_hop(&mut listing(MAX_CONNECTION_NAMES + 1)).is_err());
+        // Empty list items (`a,,b`, a trailing comma) are not names.
+        let mut h = listing(0);
+        let commas = ",".repeat(MAX_CONNECTION_NAMES * 2);
+        h.insert(
+            "connection",
+            HeaderValue::from_str(&format!("x-0{commas}")).unwrap(),
+        );
+        assert!(strip_hop_by_hop(&mut h).is_ok());
+        assert!(!h.contains_key("x-0"));
+    }
+
+    #[test]
+    fn answers_lose_hop_by_hop_headers_and_cookies() {
         let mut h = HeaderMap::new();
         for (k, v) in [
             ("Connection", "Keep-Alive, X-Trace"),
@@ -393,14 +502,14 @@ mod tests {
         ] {
             h.append(k, HeaderValue::from_static(v));
         }
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h).unwrap();
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort();
-        assert_eq!(names, ["content-type", "set-cookie"]);
-        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+        // Cookies of SeaTable's are not for the agent's clients.
+        assert_eq!(names, ["content-type"]);
         // Nothing to strip: nothing changes.
         let before = h.clone();
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h).unwrap();
         assert_eq!(h, before);
     }
 

@@ -113,6 +113,21 @@ impl Profiles {
 /// Forced refreshes (SeaTable said "Token expired." of a token that should
 /// have lived on) of one profile are at least this far apart.
 pub const MIN_FORCED_INTERVAL: Duration = Duration::from_secs(30);
+/// After a forced refresh that failed, the next one waits this long: the
+/// failure (Vault or SeaTable down for a moment) is likely over soon, and
+/// meanwhile requests are answered 503 rather than each trying again.
+pub const FAILED_FORCED_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What became of a forced refresh.
+pub enum Forced {
+    /// A token to replay with: a new one, or one installed meanwhile.
+    Refreshed(Arc<Current>),
+    /// The last forced refresh worked less than [`MIN_FORCED_INTERVAL`] ago:
+    /// SeaTable says "Token expired." of fresh tokens too.
+    TooSoonAfterSuccess,
+    /// The last forced refresh failed less than [`FAILED_FORCED_INTERVAL`] ago.
+    TooSoonAfterFailure,
+}
 
 /// A base token as the proxy uses it.
 pub struct Current {
@@ -136,8 +151,8 @@ pub struct Served {
     token: watch::Sender<Option<Arc<Current>>>,
     /// One refresh at a time per profile in this agent (the broker's lock
     /// file does the same across processes); inside, when the last forced
-    /// one was.
-    refreshing: tokio::sync::Mutex<Option<Instant>>,
+    /// one was and whether it worked.
+    refreshing: tokio::sync::Mutex<Option<(Instant, bool)>>,
     generation: AtomicU64,
 }
 
@@ -187,23 +202,31 @@ impl Served {
 
     /// After SeaTable said "Token expired." for generation `seen`: one
     /// forced refresh — unless another request or the refresher has already
-    /// replaced that token, which is then used as it is. `None` when the
-    /// last forced refresh was less than [`MIN_FORCED_INTERVAL`] ago: a
+    /// replaced that token, which is then used as it is. Not sooner than
+    /// [`MIN_FORCED_INTERVAL`] after the last forced refresh that worked (a
     /// server that says so of every token would otherwise make each client
-    /// request an exchange.
-    pub async fn refresh_after(&self, seen: u64) -> Result<Option<Arc<Current>>> {
+    /// request an exchange), nor [`FAILED_FORCED_INTERVAL`] after one that
+    /// failed.
+    pub async fn refresh_after(&self, seen: u64) -> Result<Forced> {
         let mut last_forced = self.refreshing.lock().await;
         if let Some(current) = self.current()
             && current.generation > seen
         {
             debug!(profile = %self.name, "the token was replaced meanwhile; replaying with it");
-            return Ok(Some(current));
+            return Ok(Forced::Refreshed(current));
         }
-        if last_forced.is_some_and(|at| at.elapsed() < MIN_FORCED_INTERVAL) {
-            return Ok(None);
+        match *last_forced {
+            Some((at, true)) if at.elapsed() < MIN_FORCED_INTERVAL => {
+                return Ok(Forced::TooSoonAfterSuccess);
+            }
+            Some((at, false)) if at.elapsed() < FAILED_FORCED_INTERVAL => {
+                return Ok(Forced::TooSoonAfterFailure);
+            }
+            _ => {}
         }
-        *last_forced = Some(Instant::now());
-        self.refresh_locked(true).await.map(Some)
+        let refreshed = self.refresh_locked(true).await;
+        *last_forced = Some((Instant::now(), refreshed.is_ok()));
+        refreshed.map(Forced::Refreshed)
     }
 
     async fn refresh_locked(&self, force: bool) -> Result<Arc<Current>> {

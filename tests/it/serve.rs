@@ -1016,6 +1016,103 @@ fn not_an_open_proxy() {
     assert_eq!(after.exchange_requests, stats.exchange_requests);
 }
 
+/// Only the methods SeaTable's API uses are forwarded with the base token:
+/// a `TRACE` that a front server echoes back would hand the client the real
+/// token. A `Connection` header naming more headers than any client needs
+/// is refused before the agent spends time on it.
+#[test]
+fn only_the_apis_methods_are_forwarded() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    let stats = case.standin.stats();
+    for method in ["TRACE", "TRACK", "PROPFIND", "FOO"] {
+        let answer = agent.raw(
+            format!("{method} {rows} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close\r\n\r\n").as_bytes(),
+            LONG,
+        );
+        assert!(answer.starts_with("HTTP/1.1 405"), "{method}: {answer}");
+        assert!(!answer.contains("Token ey"), "{method}: {answer}");
+    }
+    let names: Vec<String> = (0..100).map(|i| format!("x-{i}")).collect();
+    let answer = agent.raw(
+        format!(
+            "GET {rows} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close, {}\r\n\r\n",
+            names.join(", ")
+        )
+        .as_bytes(),
+        LONG,
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(
+        case.standin.stats().gateway_requests,
+        stats.gateway_requests
+    );
+    // What the SDKs send still goes through, a few names in `Connection` too.
+    let answer = agent.raw(
+        format!("GET {rows} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nConnection: close, x-a, x-b\r\n\r\n").as_bytes(),
+        LONG,
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        case.standin.stats().gateway_requests,
+        stats.gateway_requests + 1
+    );
+}
+
+/// When the forced refresh itself fails (SeaTable refusing the exchange for
+/// a moment), the client gets 503 and the agent tries again a few seconds
+/// later — not only after the 30 s that guard against a server saying
+/// "Token expired." of every token.
+#[test]
+fn a_failed_forced_refresh_is_tried_again_soon() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&rows, &session).0, 200);
+    let before = case.standin.stats();
+    case.standin.expire_issued();
+    // A refusal is not retried by the broker: one failed exchange.
+    case.standin.push_faults([Fault::Status { code: 403 }]);
+    let failed_at = std::time::Instant::now();
+    let (status, body) = agent.get(&rows, &session);
+    assert_eq!(status, 503, "{body}");
+    // Polled until the agent has a working token again.
+    let mut answers = Vec::new();
+    wait_for("a working token again", LONG, || {
+        let (status, body) = agent.get(&rows, &session);
+        answers.push(status);
+        if status != 200 {
+            assert_eq!(status, 503, "{body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        status == 200
+    });
+    let took = failed_at.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "recovered only after {took:?}"
+    );
+    // Meanwhile the agent did not try on every request: one refused
+    // exchange, one that worked.
+    assert!(answers.len() > 5, "{answers:?}");
+    let after = case.standin.stats();
+    assert_eq!(after.exchanges, before.exchanges + 1, "{answers:?}");
+    assert_eq!(
+        after.exchange_requests,
+        before.exchange_requests + 2,
+        "{answers:?}"
+    );
+}
+
 /// At -vvvv, through exchanges, proxying, a replay, refusals and shutdown:
 /// no API token, Vault token, base token, local key or session token on
 /// stderr, nor in any file outside the cache directory.
