@@ -25,4 +25,5 @@ mod shared_policy;
 mod speed;
 mod token;
 mod tools;
+mod vault_index;
 mod vault_tls;
