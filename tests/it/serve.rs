@@ -673,6 +673,37 @@ fn sighup_reloads_the_config() {
     assert_eq!(next(), "STOPPING=1");
 }
 
+/// A reload that leaves a profile's settings as they were keeps its base
+/// token: no gap in which the profile has none, no new token fetched.
+#[test]
+fn a_reload_keeps_an_unchanged_profiles_token() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let metadata = format!(
+        "/api-gateway/api/v2/dtables/{}/metadata/",
+        case.base.dtable_uuid
+    );
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    let installed = log_lines(&agent, "new base token");
+    assert_eq!(installed, 1, "{}", agent.stderr());
+    let exchanges = case.standin.exchanges();
+    agent.signal(libc::SIGHUP);
+    wait_for("the reload", LONG, || {
+        log_lines(&agent, "reloaded the configuration") == 1
+    });
+    // Ready at once, with the same token: it was carried over, not fetched again.
+    healthy(&agent);
+    assert_eq!(agent.get(&metadata, &session).0, 200);
+    assert_eq!(
+        log_lines(&agent, "new base token"),
+        installed,
+        "{}",
+        agent.stderr()
+    );
+    assert_eq!(case.standin.exchanges(), exchanges);
+}
+
 /// Replacing a key (delete the env file, SIGHUP) ends every session of the
 /// profile at once — also a session the agent has verified before, and
 /// would otherwise take on trust.
