@@ -239,14 +239,8 @@ fn clients_outlive_short_lived_base_tokens() {
 fn token_expired_from_seatable_is_absorbed_with_one_refresh() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let rows = format!(
-        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
-        case.base.dtable_uuid
-    );
+    let session = session_of(&agent);
+    let rows = rows_of(&case);
     assert_eq!(agent.get(&rows, &session).0, 200);
 
     // One request, one injected answer.
@@ -274,14 +268,8 @@ fn token_expired_from_seatable_is_absorbed_with_one_refresh() {
 fn token_expired_for_many_requests_at_once_is_one_refresh() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let rows = format!(
-        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
-        case.base.dtable_uuid
-    );
+    let session = session_of(&agent);
+    let rows = rows_of(&case);
     assert_eq!(agent.get(&rows, &session).0, 200);
     let before = case.standin.exchanges();
     case.standin.expire_issued();
@@ -307,14 +295,8 @@ fn token_expired_for_many_requests_at_once_is_one_refresh() {
 fn token_expired_again_and_again_is_not_an_exchange_per_request() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let rows = format!(
-        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
-        case.base.dtable_uuid
-    );
+    let session = session_of(&agent);
+    let rows = rows_of(&case);
     assert_eq!(agent.get(&rows, &session).0, 200);
     let before = case.standin.exchanges();
     case.standin
@@ -468,10 +450,7 @@ print(json.dumps(out))
 fn metrics_parse_and_hold_no_secrets() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = session_of(&agent);
     agent.exchange();
     let metadata = format!(
         "/api-gateway/api/v2/dtables/{}/metadata/",
@@ -565,10 +544,7 @@ fn env_file_is_private_and_its_key_survives_a_restart() {
     );
     assert_eq!(agent.key.len(), 40);
     assert!(agent.key.bytes().all(|b| b.is_ascii_hexdigit()));
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = session_of(&agent);
     let key = agent.key.clone();
     drop(agent);
     let again = Agent::start_keep(&case);
@@ -585,10 +561,7 @@ fn env_file_is_private_and_its_key_survives_a_restart() {
 fn sigterm_finishes_requests_in_flight_and_exits_0() {
     let case = Case::new();
     let mut agent = Agent::start(&case, &[]);
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = session_of(&agent);
     case.standin.set_gateway_delay(Duration::from_millis(1500));
     let seen = case.standin.stats().gateway_requests;
     let metadata = format!(
@@ -650,10 +623,7 @@ fn sighup_reloads_the_config() {
     wait_for("a token of the new lifetime", LONG, || {
         case.standin.stats().last_exp.as_deref() == Some("1h")
     });
-    let session = agent.exchange()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = session_of(&agent);
 
     std::fs::write(&config, "[profiles.default\nbroken").unwrap();
     agent.signal(libc::SIGHUP);
@@ -817,6 +787,14 @@ fn several_profiles_each_with_its_own_key() {
         .unwrap();
     assert_eq!(health["profiles"]["crm"]["ready"], true);
     assert_eq!(health["profiles"]["billing"]["ready"], true);
+}
+
+/// The proxied path of the case's base's rows.
+fn rows_of(case: &Case) -> String {
+    format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    )
 }
 
 fn session_of(agent: &Agent) -> String {
@@ -1056,10 +1034,7 @@ fn only_the_apis_methods_are_forwarded() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
     let session = session_of(&agent);
-    let rows = format!(
-        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
-        case.base.dtable_uuid
-    );
+    let rows = rows_of(&case);
     let stats = case.standin.stats();
     for method in ["TRACE", "TRACK", "PROPFIND", "FOO"] {
         let answer = agent.raw(
@@ -1104,10 +1079,7 @@ fn a_failed_forced_refresh_is_tried_again_soon() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
     let session = session_of(&agent);
-    let rows = format!(
-        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
-        case.base.dtable_uuid
-    );
+    let rows = rows_of(&case);
     assert_eq!(agent.get(&rows, &session).0, 200);
     let before = case.standin.stats();
     case.standin.expire_issued();
