@@ -4,14 +4,12 @@
 //! refused before routing: the agent is never an open proxy.
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::debug;
@@ -24,40 +22,9 @@ const EXCHANGE: &str = "/api/v2.1/dtable/app-access-token/";
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A response body: one the agent made, or SeaTable's, streamed through.
-pub enum Out {
-    Full(Full<Bytes>),
-    Stream(super::upstream::Body),
-}
-
-impl Body for Out {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            Out::Full(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
-            Out::Stream(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Out::Full(b) => b.is_end_stream(),
-            Out::Stream(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Out::Full(b) => b.size_hint(),
-            Out::Stream(b) => b.size_hint(),
-        }
-    }
-}
+/// A response body: one the agent made (`Left`), or SeaTable's, streamed
+/// through (`Right`).
+pub type Out = Either<Full<Bytes>, super::upstream::Body>;
 
 /// A JSON answer.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Out> {
@@ -71,7 +38,7 @@ pub fn error(status: StatusCode, message: &str) -> Response<Out> {
 }
 
 pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Out> {
-    let mut response = Response::new(Out::Full(Full::new(body)));
+    let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
     response
         .headers_mut()

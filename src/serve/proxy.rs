@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::PathAndQuery;
@@ -141,7 +141,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         if strip_hop_by_hop(&mut head.headers).is_err() {
             return too_many_names_from_seatable();
         }
-        return Response::from_parts(head, Out::Full(Full::new(text)));
+        return Response::from_parts(head, Either::Left(Full::new(text)));
     }
     let current = match served.refresh_after(current.generation).await {
         Ok(Forced::Refreshed(current)) => current,
@@ -154,7 +154,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             if strip_hop_by_hop(&mut head.headers).is_err() {
                 return too_many_names_from_seatable();
             }
-            return Response::from_parts(head, Out::Full(Full::new(text)));
+            return Response::from_parts(head, Either::Left(Full::new(text)));
         }
         Ok(Forced::TooSoonAfterFailure) => {
             return super::exchange::unavailable(&served.name);
@@ -280,7 +280,7 @@ fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     if strip_hop_by_hop(&mut parts.headers).is_err() {
         return too_many_names_from_seatable();
     }
-    Response::from_parts(parts, Out::Stream(body))
+    Response::from_parts(parts, Either::Right(body))
 }
 
 fn too_many_names_from_seatable() -> Response<Out> {

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::{Frame, Incoming, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Method, Request, Response, Uri};
@@ -71,40 +71,9 @@ enum Client {
     ViaProxy(reqwest::Client),
 }
 
-/// SeaTable's answer body, streamed through as it arrives.
-pub enum Body {
-    Direct(Incoming),
-    ViaProxy(reqwest::Body),
-}
-
-impl hyper::body::Body for Body {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            Body::Direct(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
-            Body::ViaProxy(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Body::Direct(b) => b.is_end_stream(),
-            Body::ViaProxy(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Body::Direct(b) => b.size_hint(),
-            Body::ViaProxy(b) => b.size_hint(),
-        }
-    }
-}
+/// SeaTable's answer body, streamed through as it arrives: from the
+/// direct client, or from reqwest through a proxy.
+pub type Body = Either<Incoming, reqwest::Body>;
 
 impl Upstream {
     pub fn for_profile(profile: &Profile) -> Result<Upstream> {
@@ -175,7 +144,7 @@ impl Upstream {
                     .headers_mut()
                     .insert(hyper::header::HOST, self.host.clone());
                 let response = client.request(request).await?;
-                Ok(response.map(Body::Direct))
+                Ok(response.map(Either::Left))
             }
             Client::ViaProxy(client) => {
                 let url = format!("{}{target}", self.origin);
@@ -185,7 +154,7 @@ impl Upstream {
                     request = request.body(body);
                 }
                 let response: Response<reqwest::Body> = request.send().await?.into();
-                Ok(response.map(Body::ViaProxy))
+                Ok(response.map(Either::Right))
             }
         }
     }
