@@ -27,6 +27,9 @@ pub struct Question {
     pub empty_means: Option<String>,
     /// How to give the answer without a terminal: "--server-url or SEATABLE_SERVER_URL".
     pub set_with: String,
+    /// How an answer is shown: addresses without what may be credentials
+    /// ([`crate::config::redact_url`]), which are refused only after.
+    shown: fn(&str) -> String,
 }
 
 impl Question {
@@ -38,7 +41,24 @@ impl Question {
             example: None,
             empty_means: None,
             set_with: set_with.into(),
+            shown: str::to_string,
         }
+    }
+
+    /// The answer is a secret's MOUNT/PATH: anything else (an API token
+    /// pasted at the wrong prompt) is not shown.
+    pub fn secret_path(mut self) -> Question {
+        self.shown = |value| match crate::config::SecretRef::parse(value) {
+            Some(_) => value.to_string(),
+            None => "(not MOUNT/PATH, not shown)".to_string(),
+        };
+        self
+    }
+
+    /// The answer is an address: shown without user, password or query.
+    pub fn url(mut self) -> Question {
+        self.shown = crate::config::redact_url;
+        self
     }
 
     /// The answer a flag gave (`from`: the flag's name).
@@ -142,7 +162,7 @@ impl Asker {
         match round {
             Round::First => {
                 if let Some((value, from)) = &q.given {
-                    self.say(&format!("{}: {value} (from {from})", q.prompt));
+                    self.say(&format!("{}: {} (from {from})", q.prompt, (q.shown)(value)));
                     return Ok(Some(Answer {
                         value: value.clone(),
                         from: from.clone(),
@@ -151,7 +171,7 @@ impl Asker {
                 if let Some((value, from)) = &q.proposed
                     && (self.yes || !self.interactive())
                 {
-                    self.say(&format!("{}: {value} ({from})", q.prompt));
+                    self.say(&format!("{}: {} ({from})", q.prompt, (q.shown)(value)));
                     return Ok(Some(Answer {
                         value: value.clone(),
                         from: from.clone(),
@@ -176,7 +196,7 @@ impl Asker {
         };
         let mut prompt = q.prompt.clone();
         match (&default, q.example) {
-            (Some(d), _) => prompt.push_str(&format!(" [{d}]")),
+            (Some(d), _) => prompt.push_str(&format!(" [{}]", (q.shown)(d))),
             (None, Some(e)) => prompt.push_str(&format!(" (e.g. {e})")),
             (None, None) => {}
         }

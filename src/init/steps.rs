@@ -97,7 +97,8 @@ impl Init<'_> {
         let q = Question::new("SeaTable server URL", "--server-url or SEATABLE_SERVER_URL")
             .given(flag, "--server-url")
             .proposed(env, "SEATABLE_SERVER_URL")
-            .example("https://cloud.seatable.io");
+            .example("https://cloud.seatable.io")
+            .url();
         let (mut again, mut previous): (bool, Option<String>) = (false, None);
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
@@ -140,7 +141,8 @@ impl Init<'_> {
                 env.as_ref().map(|(v, _)| v.clone()),
                 env.as_ref().map_or("", |(_, n)| n),
             )
-            .example("https://vault.example.com:8200");
+            .example("https://vault.example.com:8200")
+            .url();
         let (mut again, mut previous): (bool, Option<String>) = (false, None);
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
@@ -212,7 +214,8 @@ impl Init<'_> {
         )
         .given(flag_shared, "--shared-cache")
         .proposed(env_shared, "SEATABLE_CRED_SHARED_CACHE")
-        .example("secret/seatable-cred/cache");
+        .example("secret/seatable-cred/cache")
+        .secret_path();
         let (mut again, mut previous) = (false, None);
         let (mut shared_again, mut previous_shared) = (false, None);
         loop {
@@ -245,8 +248,8 @@ impl Init<'_> {
                         self.asker.failed(
                             "cache",
                             Failure::usage(format!(
-                                "{}: '{}' is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache",
-                                answer.from, answer.value
+                                "{}: the answer is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache",
+                                answer.from
                             ))
                             .into(),
                         )?;
@@ -277,7 +280,8 @@ impl Init<'_> {
         )
         .given(flag, "--secret")
         .proposed(env, "SEATABLE_CRED_SECRET")
-        .example("secret/seatable/crm");
+        .example("secret/seatable/crm")
+        .secret_path();
         let (flag, env) = split(g, "field", &g.field);
         let field_q = Question::new("Field of the API token", "--field or SEATABLE_CRED_FIELD")
             .given(flag, "--field")
@@ -294,8 +298,8 @@ impl Init<'_> {
                     self.asker.failed(
                         "secret",
                         Failure::usage(format!(
-                            "{}: '{}' is not MOUNT/PATH, e.g. secret/seatable/crm",
-                            answer.from, answer.value
+                            "{}: the answer is not MOUNT/PATH, e.g. secret/seatable/crm",
+                            answer.from
                         ))
                         .into(),
                     )?;

@@ -635,3 +635,31 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// A password inside an address, or an API token pasted where the secret's
+/// path belongs, is refused without being shown: not at -vvvv on stderr,
+/// not in the error.
+#[test]
+fn a_secret_in_an_answer_is_never_shown() {
+    let mut case = Case::new();
+    let url = url::Url::parse(&case.env["VAULT_ADDR"]).unwrap();
+    let with_password = format!(
+        "http://vault-user:PW-in-the-address@{}",
+        url.host_str().unwrap()
+    );
+    case.set(
+        "VAULT_ADDR",
+        format!("{with_password}:{}", url.port().unwrap()),
+    );
+    let out = case.run(&["init", "-vvvv"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("PW-in-the-address"), "{}", out.stderr);
+
+    let mut case = Case::new();
+    let api_token = case.base.api_token.clone();
+    case.set("SEATABLE_CRED_SECRET", api_token.clone());
+    let out = case.run(&["init", "-vvvv"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(&api_token), "{}", out.stderr);
+    assert!(!config_path(&case).exists(), "nothing was written");
+}
