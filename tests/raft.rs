@@ -247,8 +247,10 @@ fn the_shared_tier_on_a_raft_cluster() {
         }
     }
     figures.warm_60_calls_shared_reads = cluster.audited("read", SHARED_READS) - reads;
+    // At least one: new hosts have no local entry (and a count of 0 would
+    // mean the audit log was not read at all).
     assert!(
-        figures.warm_60_calls_shared_reads <= 3,
+        (1..=3).contains(&figures.warm_60_calls_shared_reads),
         "60 warm calls over 3 hosts read the shared entry {} times",
         figures.warm_60_calls_shared_reads
     );
@@ -283,7 +285,7 @@ fn the_shared_tier_on_a_raft_cluster() {
         / (hosts.len() as f64 * figures.lifetimes as f64);
     figures.shared_reads_per_host_per_lifetime = per_host;
     assert!(
-        per_host <= 2.0,
+        per_host > 0.0 && per_host <= 2.0,
         "{per_host:.2} shared reads per host per token lifetime (goal: at most 2)"
     );
 

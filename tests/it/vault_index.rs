@@ -36,16 +36,14 @@ fn start(upstream: &str) -> (String, Arc<Mutex<Vec<Seen>>>) {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             // One at a time: the order of the log is the order of the wire.
-            let n = log.lock().unwrap().len();
-            if let Some(s) = relay(client, &target, n) {
-                log.lock().unwrap().push(s);
-            }
+            relay(client, &target, &log);
         }
     });
     (url, seen)
 }
 
-fn relay(client: TcpStream, target: &str, n: usize) -> Option<Seen> {
+fn relay(client: TcpStream, target: &str, log: &Mutex<Vec<Seen>>) -> Option<()> {
+    let n = log.lock().unwrap().len();
     let mut reader = BufReader::new(client.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -92,15 +90,18 @@ fn relay(client: TcpStream, target: &str, n: usize) -> Option<Seen> {
     let mut out = answer[..end].to_vec();
     out.extend_from_slice(format!("X-Vault-Index: {answered}\r\n").as_bytes());
     out.extend_from_slice(&answer[end..]);
-    let mut client = client;
-    client.write_all(&out).ok()?;
-    let _ = client.shutdown(Shutdown::Both);
-    Some(Seen {
+    // Recorded before the client has its answer: once the helper exits,
+    // every request it made is in the log.
+    log.lock().unwrap().push(Seen {
         line,
         index,
         inconsistent,
         answered,
-    })
+    });
+    let mut client = client;
+    let _ = client.write_all(&out);
+    let _ = client.shutdown(Shutdown::Both);
+    Some(())
 }
 
 #[test]

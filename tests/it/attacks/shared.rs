@@ -305,13 +305,16 @@ fn an_entry_kept_in_flux_by_another_identity_blocks_nobody() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let mut victim = on_another_host(&b);
-    victim.set("SEATABLE_CRED_TIMEOUT", "10s");
+    // The bound below leaves room for starting the process beside the
+    // attack on a loaded machine.
+    victim.set("SEATABLE_CRED_TIMEOUT", "5s");
+    let before = rounds.load(Ordering::SeqCst);
     let started = std::time::Instant::now();
     let out = victim.run(&["get", "-o", "json"]);
     let during = rounds.load(Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
     attack.join().unwrap();
-    assert!(during > 3, "the attack went on during the call");
+    assert!(during > before, "the attack went on during the call");
     let out = out.ok().json();
     assert!(
         b.case
@@ -321,7 +324,7 @@ fn an_entry_kept_in_flux_by_another_identity_blocks_nobody() {
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
-        "served within --timeout"
+        "served within --timeout (5 s) and the process start"
     );
 }
 
