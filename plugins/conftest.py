@@ -160,6 +160,12 @@ def base_env(bao, standin, helper, monkeypatch):
         _request(f"{bao}/v1/secret/data/{path}", "POST", {"data": {"api_token": base["api_token"]}}, ROOT_TOKEN)
         cache = tempfile.mkdtemp(prefix="sc-plugins-", dir="/dev/shm")
         cleanup.append(cache)
+        # A home of the test's own: no user's config file, shell start-up
+        # files or ~/.vault-token are read.
+        home = tempfile.mkdtemp(prefix="sc-plugins-home-")
+        cleanup.append(home)
+        monkeypatch.setenv("HOME", home)
+        monkeypatch.setenv("XDG_CONFIG_HOME", home + "/.config")
         for name in list(os.environ):
             if name.startswith(("SEATABLE_", "VAULT_", "BAO_")):
                 monkeypatch.delenv(name)

@@ -618,9 +618,15 @@ fn the_bare_command_shows_how_to_start() {
     // An unknown command stays one line, with clap's suggestion.
     case.run(&["gett"])
         .fails(2, "a similar subcommand exists: 'get'");
-    // However much the environment sets: the command line is what counts.
+    // With none of the helper's settings in the environment either (the
+    // case's own home and config directory stay).
     let mut bare = case.command(&[]);
-    bare.env_clear().env("PATH", &case.env["PATH"]);
+    bare.env_clear();
+    for name in ["PATH", "HOME", "XDG_CONFIG_HOME"] {
+        if let Some(value) = case.env.get(name) {
+            bare.env(name, value);
+        }
+    }
     let out = crate::support::run_with_input(bare, "");
     assert_eq!(out.code, 2);
     assert!(
