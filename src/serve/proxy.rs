@@ -52,6 +52,8 @@ const FORWARDED_METHODS: [Method; 7] = [
     Method::DELETE,
     Method::OPTIONS,
 ];
+/// [`FORWARDED_METHODS`] as the `Allow` header and the refusal name them.
+const ALLOWED: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// A `Connection` header naming more headers than this is refused: no
 /// client needs many, and each is looked for among the message's headers.
@@ -74,12 +76,11 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     if !FORWARDED_METHODS.contains(&parts.method) {
         let mut refusal = error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are forwarded",
+            &format!("only {ALLOWED} are forwarded"),
         );
-        refusal.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-        );
+        refusal
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED));
         return refusal;
     }
     // Origin-form, the only form routed here, always has one.
@@ -125,7 +126,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         return streamed(response);
     }
     // A 403: small; read it to see whether SeaTable says the token expired.
-    let (mut head, answer) = response.into_parts();
+    let (head, answer) = response.into_parts();
     let read = tokio::time::timeout(
         UPSTREAM_TIMEOUT,
         Limited::new(answer, crate::http::MAX_BODY).collect(),
@@ -138,10 +139,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     let text = text.to_bytes();
     if !token_expired(&text) {
-        if strip_hop_by_hop(&mut head.headers).is_err() {
-            return too_many_names_from_seatable();
-        }
-        return Response::from_parts(head, Either::Left(Full::new(text)));
+        return passed_on(head, Either::Left(Full::new(text)));
     }
     let current = match served.refresh_after(current.generation).await {
         Ok(Forced::Refreshed(current)) => current,
@@ -151,10 +149,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
                 "SeaTable says the base token expired again within {}s of a refresh; answering that to the client",
                 MIN_FORCED_INTERVAL.as_secs()
             );
-            if strip_hop_by_hop(&mut head.headers).is_err() {
-                return too_many_names_from_seatable();
-            }
-            return Response::from_parts(head, Either::Left(Full::new(text)));
+            return passed_on(head, Either::Left(Full::new(text)));
         }
         Ok(Forced::TooSoonAfterFailure) => {
             return super::exchange::unavailable(&served.name);
@@ -276,21 +271,22 @@ async fn send(
 
 /// SeaTable's answer, its body streamed through as it arrives.
 fn streamed(response: Response<upstream::Body>) -> Response<Out> {
-    let (mut parts, body) = response.into_parts();
-    if strip_hop_by_hop(&mut parts.headers).is_err() {
-        return too_many_names_from_seatable();
-    }
-    Response::from_parts(parts, Either::Right(body))
+    let (parts, body) = response.into_parts();
+    passed_on(parts, Either::Right(body))
 }
 
-fn too_many_names_from_seatable() -> Response<Out> {
-    warn!(
-        "SeaTable's answer had a Connection header naming more than {MAX_CONNECTION_NAMES} headers"
-    );
-    error(
-        StatusCode::BAD_GATEWAY,
-        "SeaTable's answer could not be passed on",
-    )
+/// SeaTable's answer with `body`, without its hop-by-hop headers.
+fn passed_on(mut head: hyper::http::response::Parts, body: Out) -> Response<Out> {
+    if strip_hop_by_hop(&mut head.headers).is_err() {
+        warn!(
+            "SeaTable's answer had a Connection header naming more than {MAX_CONNECTION_NAMES} headers"
+        );
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "SeaTable's answer could not be passed on",
+        );
+    }
+    Response::from_parts(head, body)
 }
 
 fn token_expired(body: &[u8]) -> bool {
