@@ -385,11 +385,27 @@ fn load_profile(
     let Some(path) = path else {
         return Ok(None);
     };
+    let Some(text) = read_trusted(path, !explicit, false)? else {
+        return Ok(None);
+    };
+    let mut file = parse(&text, path)?;
+    Ok(file.profiles.remove(name))
+}
+
+/// The text of the config file at `path`, if it is trusted
+/// ([`check_trusted`]) and not too large; `None` if there is none and
+/// `missing_ok`. Opened without blocking: a FIFO planted where the file
+/// should be must not hang the call before it is found to be someone
+/// else's. Only a regular file is taken when `regular_only`; otherwise a
+/// pipe of the user's own (`--config <(…)`) is read as it comes.
+pub(crate) fn read_trusted(
+    path: &Path,
+    missing_ok: bool,
+    regular_only: bool,
+) -> Result<Option<String>, Failure> {
     let cannot = |e: std::io::Error| {
         Failure::usage(format!("cannot read config file {}: {e}", path.display()))
     };
-    // Without blocking: a FIFO planted where the file should be must not
-    // hang the call before it is found to be someone else's.
     let file = match std::os::unix::fs::OpenOptionsExt::custom_flags(
         std::fs::File::options().read(true),
         libc::O_NONBLOCK | libc::O_CLOEXEC,
@@ -397,12 +413,20 @@ fn load_profile(
     .open(path)
     {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(None),
         Err(e) => return Err(cannot(e)),
     };
-    check_trusted(&file, path)?;
-    // A pipe of the user's own (`--config <(…)`) is read as it comes.
-    blocking(&file).map_err(cannot)?;
+    let meta = check_trusted(&file, path)?;
+    if !meta.is_file() {
+        if regular_only {
+            return Err(Failure::usage(format!(
+                "config file {} is not a regular file: name a file with --config",
+                path.display()
+            )));
+        }
+        // O_NONBLOCK means nothing to a regular file: cleared only here.
+        blocking(&file).map_err(cannot)?;
+    }
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(&file, MAX_CONFIG + 1), &mut text)
         .map_err(cannot)?;
@@ -413,8 +437,7 @@ fn load_profile(
             MAX_CONFIG / 1024
         )));
     }
-    let mut file = parse(&text, path)?;
-    Ok(file.profiles.remove(name))
+    Ok(Some(text))
 }
 
 /// Clears `O_NONBLOCK` once the file is known to be trusted.
@@ -432,12 +455,12 @@ fn blocking(file: &std::fs::File) -> std::io::Result<()> {
 }
 
 /// Config files are small; anything larger is not one.
-pub const MAX_CONFIG: u64 = 1024 * 1024;
+const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// Refuses a config file that someone else could have written, as ssh does:
 /// its `server_url` or `vault_addr` decides where the API token is sent. The
 /// owner must be the user (or root) and group and others must not write it.
-pub fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
+fn check_trusted(file: &std::fs::File, path: &Path) -> Result<std::fs::Metadata, Failure> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let meta = file.metadata().map_err(|e| {
         Failure::usage(format!(
@@ -449,7 +472,7 @@ pub fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
     let me = unsafe { libc::geteuid() };
     // A device of root's (`/dev/null`) holds no one's settings.
     if meta.file_type().is_char_device() && meta.uid() == 0 {
-        return Ok(());
+        return Ok(meta);
     }
     if meta.uid() != me && meta.uid() != 0 {
         return Err(Failure::usage(format!(
@@ -466,7 +489,7 @@ pub fn check_trusted(file: &std::fs::File, path: &Path) -> Result<(), Failure> {
             path.display()
         )));
     }
-    Ok(())
+    Ok(meta)
 }
 
 fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {

@@ -7,14 +7,14 @@
 //! is replaced atomically (a 0600 temporary file beside it, renamed over it);
 //! a file that is a symlink is written where the link points.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use toml_edit::{DocumentMut, Item, Table};
 
-use crate::config::{self, MAX_CONFIG};
+use crate::config;
 use crate::error::Failure;
 
 pub struct ConfigFile {
@@ -26,46 +26,12 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads the file at `path`, or starts an empty one if there is none.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let cannot = |e: std::io::Error| {
-            Failure::usage(format!("cannot read config file {}: {e}", path.display()))
+        let Some(text) = config::read_trusted(path, true, true)? else {
+            return Ok(ConfigFile {
+                path: path.to_path_buf(),
+                doc: DocumentMut::new(),
+            });
         };
-        // Without blocking on a FIFO planted in its place.
-        let file = match std::os::unix::fs::OpenOptionsExt::custom_flags(
-            std::fs::File::options().read(true),
-            libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-        .open(path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ConfigFile {
-                    path: path.to_path_buf(),
-                    doc: DocumentMut::new(),
-                });
-            }
-            Err(e) => return Err(cannot(e).into()),
-        };
-        config::check_trusted(&file, path)?;
-        if !file.metadata().map_err(cannot)?.is_file() {
-            return Err(Failure::usage(format!(
-                "config file {} is not a regular file: name a file with --config",
-                path.display()
-            ))
-            .into());
-        }
-        let mut text = String::new();
-        (&file)
-            .take(MAX_CONFIG + 1)
-            .read_to_string(&mut text)
-            .map_err(cannot)?;
-        if text.len() as u64 > MAX_CONFIG {
-            return Err(Failure::usage(format!(
-                "config file {} is larger than {} KiB: not a seatable-cred config file",
-                path.display(),
-                MAX_CONFIG / 1024
-            ))
-            .into());
-        }
         // The same parser `get` uses: a file it would refuse is fixed first.
         config::check(&text, path).map_err(|e| {
             Failure::usage(format!(
@@ -75,7 +41,9 @@ impl ConfigFile {
         let doc: DocumentMut = text
             .parse()
             .map_err(|e| Failure::usage(format!("config file {}: {e}", path.display())))?;
-        let path = std::fs::canonicalize(path).map_err(cannot)?;
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            Failure::usage(format!("cannot read config file {}: {e}", path.display()))
+        })?;
         Ok(ConfigFile { path, doc })
     }
 
