@@ -388,12 +388,11 @@ pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>
 
 /// Deletes the profile's shared entry with its KV history, which holds
 /// earlier (sealed) tokens.
-pub fn erase_shared(profile: &Profile) -> Result<()> {
+pub fn erase_shared(profile: &Profile, cache: &Cache) -> Result<()> {
     let Some(shared_at) = &profile.cache.shared else {
         return Ok(());
     };
-    let cache = Cache::open(&profile.cache)?;
-    with_vault(profile, &cache, async |session, _| {
+    with_vault(profile, cache, async |session, _| {
         let key = Key::for_shared(profile);
         crate::cache::shared::erase(&session.client, shared_at, &key, &profile.vault.addr).await?;
         info!("erased the shared entry of profile {}", profile.name);

@@ -10,13 +10,6 @@ use crate::config::{self, ProcessEnv, Profile};
 pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     if args.all {
         let settings = config::resolve_cache(global, &ProcessEnv)?;
-        // The shared tier: this profile's entry only. The others under the
-        // shared path may belong to other teams (whose identities may write
-        // it too); they are theirs to erase.
-        if settings.backend == CacheBackend::Vault {
-            let profile = config::resolve(global, &ProcessEnv)?;
-            crate::broker::erase_shared(&profile)?;
-        }
         // Whatever the profile says now, tokens cached under another
         // backend earlier are dropped too: every `seatable-cred:` key of the
         // user's keyring, and the helper's own files in the cache
@@ -32,6 +25,14 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
             let erased = crate::cache::file::erase_own(&dir)?;
             info!(dir = %dir.display(), "erased {erased} files");
         }
+        // The shared tier, last (the local entries are gone even when Vault
+        // cannot be reached): this profile's entry only. The others under
+        // the shared path may belong to other teams (whose identities may
+        // write it too); they are theirs to erase.
+        if settings.backend == CacheBackend::Vault {
+            let profile = config::resolve(global, &ProcessEnv)?;
+            crate::broker::erase_shared(&profile, &Cache::open(&profile.cache)?)?;
+        }
         return Ok(0);
     }
     profile(&config::resolve(global, &ProcessEnv)?)?;
@@ -39,16 +40,17 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
 }
 
 /// Drops the cached base token of one profile: the local entry, and with
-/// `--cache vault` the shared one too.
+/// `--cache vault` then the shared one too — the local one is gone even
+/// when Vault cannot be reached (git's `reject` of a refused token).
 pub fn profile(profile: &Profile) -> Result<()> {
-    if profile.cache.backend == CacheBackend::Vault {
-        crate::broker::erase_shared(profile)?;
-    }
     let cache = Cache::open(&profile.cache)?;
     cache.store.remove(Key::for_profile(profile).as_str())?;
     info!(
         backend = cache.name(),
         "erased the cached token of profile {}", profile.name
     );
+    if profile.cache.backend == CacheBackend::Vault {
+        crate::broker::erase_shared(profile, &cache)?;
+    }
     Ok(())
 }

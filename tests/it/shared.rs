@@ -154,3 +154,25 @@ fn shared_cache_without_write_access_is_a_clear_vault_error() {
         .set("SEATABLE_CRED_SHARED_CACHE", "secret/elsewhere/cache");
     case.run(&["get"]).fails(3, "shared cache");
 }
+
+/// `erase` (git's `reject` of a refused token) drops the local entry even
+/// when the shared one cannot be erased (Vault refuses or is down): the
+/// rejected token is never served again from this host's cache.
+#[test]
+fn erase_drops_the_local_entry_even_when_vault_refuses() {
+    let case = Case::new();
+    let path = shared_path();
+    let mut a = host(&case, &path, "a");
+    a.run(&["get"]).ok();
+    a.set("VAULT_TOKEN", "s.not-a-token-vault-knows");
+    let out = a.run(&["erase"]);
+    assert_ne!(
+        out.code, 0,
+        "the shared entry was not erased: {}",
+        out.stderr
+    );
+    // The local level no longer answers: the call needs Vault, which refuses.
+    let out = a.run(&["get"]);
+    assert_ne!(out.code, 0, "served from the local entry: {}", out.stdout);
+    assert_eq!(case.standin.exchanges(), 1);
+}
