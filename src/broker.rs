@@ -8,8 +8,9 @@
 //!   process may have refreshed meanwhile — and only then Vault and SeaTable
 //!   are asked, under one network deadline (`--timeout`), on a
 //!   current-thread tokio runtime.
-//! * With `--cache vault` every call reads the shared entry in Vault, and a
-//!   check-and-set claim makes one host of the fleet refresh it.
+//! * With `--cache vault` the host's local backend is the first level; the
+//!   shared entry in Vault is read only when the local entry is missing or
+//!   due, and a check-and-set claim makes one host of the fleet refresh it.
 
 use std::time::{Duration, Instant};
 
