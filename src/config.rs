@@ -676,9 +676,8 @@ fn cache_settings(file: &ProfileConfig, o: &mut Origins<'_>) -> Result<CacheSett
         Some(text) => Some(SecretRef::parse(&text).ok_or_else(|| {
             bad(
                 &o.of("shared_cache"),
-                format!(
-                    "'{text}' is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache"
-                ),
+                "the value is not MOUNT/PATH of a KV v2 mount, e.g. secret/seatable-cred/cache"
+                    .to_string(),
             )
         })?),
         None if backend == CacheBackend::Vault => {
@@ -812,9 +811,8 @@ fn resolve_table(
                 place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
             ))
         })?;
-    let server = normalise_url(&server_url).map_err(|e| bad(&o.of("server_url"), e))?;
-    check_plain_http(
-        &server,
+    let server_url = check_address(
+        &server_url,
         &o.of("server_url"),
         "the API token",
         allow_http.as_ref(),
@@ -831,7 +829,7 @@ fn resolve_table(
     let secret = SecretRef::parse(&secret_text).ok_or_else(|| {
         bad(
             &o.of("secret"),
-            format!("'{secret_text}' is not MOUNT/PATH, e.g. secret/seatable/crm"),
+            "the value is not MOUNT/PATH, e.g. secret/seatable/crm".to_string(),
         )
     })?;
 
@@ -884,7 +882,7 @@ fn resolve_table(
 
     Ok(Profile {
         name,
-        server_url: url_text(&server),
+        server_url,
         ca_cert,
         vault,
         secret,
@@ -921,9 +919,12 @@ fn resolve_vault(
             file.vault_addr.clone(),
         )
         .unwrap_or_else(|| DEFAULT_VAULT_ADDR.to_string());
-    let addr = normalise_url(&addr_text).map_err(|e| bad(&o.of("vault_addr"), e))?;
-    check_plain_http(&addr, &o.of("vault_addr"), "the Vault token", allow_http)?;
-    let addr = url_text(&addr);
+    let addr = check_address(
+        &addr_text,
+        &o.of("vault_addr"),
+        "the Vault token",
+        allow_http,
+    )?;
     let namespace = o.pick(
         "vault_namespace",
         args.vault_namespace.clone(),
@@ -1178,7 +1179,7 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
             SecretRef::parse(&text).ok_or_else(|| {
                 bad(
                     &origin_of("account_secret"),
-                    format!("'{text}' is not MOUNT/PATH, e.g. secret/seatable/account"),
+                    "the value is not MOUNT/PATH, e.g. secret/seatable/account".to_string(),
                 )
             })?,
         )),

@@ -237,3 +237,18 @@ fn exec_does_not_hand_vault_tokens_to_the_command() {
     assert!(!out.stdout.contains(&token));
     assert!(out.stdout.contains("SEATABLE_BASE_TOKEN="));
 }
+
+/// An API token given where the secret's path belongs (a paste into the
+/// wrong variable) is refused without being repeated.
+#[test]
+fn a_token_given_as_the_secret_path_is_not_echoed() {
+    let api_token = Case::new().base.api_token;
+    for name in ["SEATABLE_CRED_SECRET", "SEATABLE_CRED_SHARED_CACHE"] {
+        let mut case = Case::new();
+        case.set(name, api_token.clone())
+            .set("SEATABLE_CRED_CACHE", "vault");
+        let out = case.run(&["get", "-vvvv"]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        assert!(!out.stderr.contains(&api_token), "{name}: {}", out.stderr);
+    }
+}
