@@ -145,12 +145,20 @@ pub fn stay_local(builder: reqwest::ClientBuilder, url: &str) -> reqwest::Client
     }
     let builder = builder.no_proxy();
     match parsed.host_str() {
-        Some(name) if name.eq_ignore_ascii_case("localhost") => builder.resolve(
-            name,
-            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-        ),
-        _ => builder,
+        Some(name) => match pinned(name) {
+            Some(addr) => builder.resolve(name, addr),
+            None => builder,
+        },
+        None => builder,
     }
+}
+
+/// Where a host name is pinned rather than resolved: `localhost` is always
+/// 127.0.0.1 (port 0: the URL's port is used), whatever `/etc/hosts` or
+/// DNS say, so that a loopback address never leaves the machine.
+pub(crate) fn pinned(name: &str) -> Option<std::net::SocketAddr> {
+    name.eq_ignore_ascii_case("localhost")
+        .then(|| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)))
 }
 
 /// Redirects are followed only within the origin (scheme, host, port) the

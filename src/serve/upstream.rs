@@ -19,7 +19,7 @@
 //! profile's tokens stay on this machine.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -216,9 +216,8 @@ impl tower_service::Service<Name> for Resolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        if name.as_str().eq_ignore_ascii_case("localhost") {
-            let local = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))];
-            return Box::pin(std::future::ready(Ok(local.into_iter())));
+        if let Some(addr) = crate::http::pinned(name.as_str()) {
+            return Box::pin(std::future::ready(Ok(vec![addr].into_iter())));
         }
         let lookup = self.0.call(name);
         Box::pin(async move { Ok(lookup.await?.collect::<Vec<_>>().into_iter()) })
@@ -315,7 +314,10 @@ mod tests {
         for name in ["localhost", "LocalHost"] {
             let name: Name = name.parse().unwrap();
             let addrs: Vec<SocketAddr> = resolver.call(name).await.unwrap().collect();
-            assert_eq!(addrs, [SocketAddr::from((Ipv4Addr::LOCALHOST, 0))]);
+            assert_eq!(
+                addrs,
+                [SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))]
+            );
         }
         let name: Name = "127.0.0.2".parse().unwrap();
         let addrs: Vec<SocketAddr> = resolver.call(name).await.unwrap().collect();
