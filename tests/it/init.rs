@@ -8,6 +8,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::support::bao::which;
 use crate::support::pty::Pty;
 use crate::support::{Case, HELPER, Out, bao, run_with_input, sdk, shared};
 
@@ -634,12 +635,6 @@ fn the_bare_command_shows_how_to_start() {
         "{}",
         out.stderr
     );
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// A password inside an address, or an API token pasted where the secret's

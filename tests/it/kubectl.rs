@@ -3,6 +3,7 @@
 
 use base64::Engine;
 
+use crate::support::bao::which;
 use crate::support::{Case, shared};
 
 #[test]
@@ -79,10 +80,4 @@ current-context: test
     // A second kubectl run is served from our cache.
     assert_eq!(run().code, 0);
     assert_eq!(case.standin.exchanges(), 1);
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }

@@ -9,20 +9,9 @@ use crate::support::{Case, shared};
 /// A "host": its own cache directory (lock files, Vault logins), the same
 /// Vault and SeaTable.
 fn host(of: &Case, shared_path: &str, name: &str) -> Case {
-    let mut host = Case {
-        dir: crate::support::TempDir::new(name),
-        standin: seatable_standin::Standin::start(), // unused: points at `of`'s
-        base: of.base.clone(),
-        secret: of.secret.clone(),
-        env: of.env.clone(),
-        secrets: of.secrets.clone(),
-        // Another host: a keyring of its own.
-        ns: crate::support::userns::Namespace::new(),
-    };
-    let cache_dir = host.dir.path().join("cache");
+    let mut host = of.on_another_host(name);
     host.set("SEATABLE_CRED_CACHE", "vault")
-        .set("SEATABLE_CRED_SHARED_CACHE", shared_path)
-        .set("SEATABLE_CRED_CACHE_DIR", cache_dir.to_str().unwrap());
+        .set("SEATABLE_CRED_SHARED_CACHE", shared_path);
     host
 }
 

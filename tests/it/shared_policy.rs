@@ -111,7 +111,7 @@ fn readmes_shared_tier_policy_works_and_erase_leaves_other_entries_alone() {
         "erase dropped this team's entry only"
     );
     team.run(&["get"]).ok();
-    let second_host = on_another_host(&team);
+    let second_host = team.on_another_host("host");
     let read = second_host.run(&["get", "-o", "json"]).ok().json();
     assert_eq!(read["cached"], true, "served from the shared entry");
     assert_eq!(team.standin.exchanges(), 2);
@@ -132,26 +132,11 @@ fn readmes_shared_tier_policy_works_and_erase_leaves_other_entries_alone() {
     assert_eq!(v["state"], "missing");
     // The other team's hosts still find its entry.
     let exchanges = other.standin.exchanges();
-    let theirs = on_another_host(&other)
+    let theirs = other
+        .on_another_host("host")
         .run(&["get", "-o", "json"])
         .ok()
         .json();
     assert_eq!(theirs["cached"], true);
     assert_eq!(other.standin.exchanges(), exchanges);
-}
-
-/// The same profile on another host: its own, empty, local level.
-fn on_another_host(of: &Case) -> Case {
-    let mut host = Case {
-        dir: crate::support::TempDir::new("host"),
-        standin: seatable_standin::Standin::start(), // unused: the env points at `of`'s
-        base: of.base.clone(),
-        secret: of.secret.clone(),
-        env: of.env.clone(),
-        secrets: of.secrets.clone(),
-        ns: crate::support::userns::Namespace::new(),
-    };
-    let dir = host.dir.path().join("cache");
-    host.set("SEATABLE_CRED_CACHE_DIR", dir.to_str().unwrap());
-    host
 }

@@ -41,23 +41,6 @@ path "secret/metadata/{cache_path}" {{ capabilities = ["list"] }}
     Team { case, vault_token }
 }
 
-/// The same team on another host: its own (empty) local level, so that
-/// what it is served comes from the shared entry.
-fn on_another_host(of: &Team) -> crate::support::Case {
-    let mut host = crate::support::Case {
-        dir: crate::support::TempDir::new("host"),
-        standin: seatable_standin::Standin::start(), // unused: the env points at `of`'s
-        base: of.case.base.clone(),
-        secret: of.case.secret.clone(),
-        env: of.case.env.clone(),
-        secrets: of.case.secrets.clone(),
-        ns: crate::support::userns::Namespace::new(),
-    };
-    let dir = host.dir.path().join("cache");
-    host.set("SEATABLE_CRED_CACHE_DIR", dir.to_str().unwrap());
-    host
-}
-
 fn shared_path() -> String {
     format!(
         "secret/seatable-cred/cache/{}",
@@ -161,7 +144,12 @@ fn a_forged_entry_is_never_served() {
             Some(json!({ "data": data })),
         )
         .expect("A may write the shared path");
-    let out = on_another_host(&b).run(&["get", "-o", "json"]).ok().json();
+    let out = b
+        .case
+        .on_another_host("host")
+        .run(&["get", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(out["cached"], false, "the forged entry was a miss");
     let served = out["token"].as_str().unwrap();
     assert_ne!(served, a_token.trim(), "B was handed A's token");
@@ -214,7 +202,12 @@ fn an_entry_sealed_with_another_teams_key_is_never_served() {
             Some(json!({ "data": data })),
         )
         .expect("A may write the shared path");
-    let out = on_another_host(&b).run(&["get", "-o", "json"]).ok().json();
+    let out = b
+        .case
+        .on_another_host("host")
+        .run(&["get", "-o", "json"])
+        .ok()
+        .json();
     assert_ne!(out["token"].as_str().unwrap(), a_token.trim());
     assert!(
         b.case
@@ -243,7 +236,7 @@ fn a_forged_claim_blocks_nobody() {
         )
         .expect("A may write the shared path");
     let started = std::time::Instant::now();
-    let b2 = on_another_host(&b);
+    let b2 = b.case.on_another_host("host");
     let out = b2.run(&["get", "-o", "json"]).ok().json();
     assert!(
         b.case
@@ -304,7 +297,7 @@ fn an_entry_kept_in_flux_by_another_identity_blocks_nobody() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let mut victim = on_another_host(&b);
+    let mut victim = b.case.on_another_host("host");
     // The bound below leaves room for starting the process beside the
     // attack on a loaded machine.
     victim.set("SEATABLE_CRED_TIMEOUT", "5s");

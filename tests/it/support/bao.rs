@@ -29,7 +29,8 @@ pub fn bao_bin() -> PathBuf {
     .clone()
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+/// The program `name` on `PATH`, if there is one.
+pub fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
@@ -251,7 +252,8 @@ fn wait_ready(
     }
 }
 
-fn free_port_pair() -> u16 {
+/// A loopback port whose next one is free too (OpenBao: API and cluster).
+pub fn free_port_pair() -> u16 {
     loop {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();

@@ -233,6 +233,25 @@ impl Out {
 }
 
 impl Case {
+    /// The same profile on another host: the same environment (so the same
+    /// base, stand-in and Vault) with a keyring and cache directory of its
+    /// own, so that what it is served comes from the shared tier.
+    pub fn on_another_host(&self, name: &str) -> Case {
+        let mut host = Case {
+            dir: TempDir::new(name),
+            // Unused: the environment points at `self`'s.
+            standin: Standin::start(),
+            base: self.base.clone(),
+            secret: self.secret.clone(),
+            env: self.env.clone(),
+            secrets: self.secrets.clone(),
+            ns: userns::Namespace::new(),
+        };
+        let dir = host.dir.path().join("cache");
+        host.set("SEATABLE_CRED_CACHE_DIR", dir.to_str().unwrap());
+        host
+    }
+
     /// A base in a fresh stand-in, its API token at a new KV v2 path, token auth
     /// with a token holding only the reader policy.
     pub fn new() -> Case {

@@ -35,16 +35,6 @@ pub struct Cluster {
     http: reqwest::blocking::Client,
 }
 
-fn free_port_pair() -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if port < 65535 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// Polls `check` until it returns `Some`, at most `limit`; `what` names it
 /// in the failure.
 #[track_caller]
@@ -68,7 +58,14 @@ impl Cluster {
         let dir = TempDir::new("raft");
         let key = dir.path().join("seal.hex");
         std::fs::write(&key, seatable_standin::random_hex(32)).unwrap();
-        let ports: Vec<u16> = (0..3).map(|_| free_port_pair()).collect();
+        // Three pairs (API, cluster) that do not overlap.
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let port = super::bao::free_port_pair();
+            if ports.iter().all(|p| p.abs_diff(port) > 1) {
+                ports.push(port);
+            }
+        }
         let joins: String = ports
             .iter()
             .map(|p| format!("  retry_join {{ leader_api_addr = \"http://127.0.0.1:{p}\" }}\n"))
