@@ -8,6 +8,7 @@
 //! themselves, minted into Vault, rotated and revoked (SPEC §12); [`init`]:
 //! a working profile written after each answer was checked.
 
+pub mod address;
 pub mod broker;
 pub mod cache;
 pub mod cli;

@@ -116,7 +116,7 @@ fn check(global: &GlobalArgs, report: &mut Report) {
         ] {
             if let Ok(parsed) = url::Url::parse(url)
                 && parsed.scheme() == "http"
-                && !config::is_loopback(&parsed)
+                && !crate::address::is_loopback(&parsed)
             {
                 report.line(
                     Mark::Warn,

@@ -103,7 +103,7 @@ impl Init<'_> {
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
             again = true;
-            let checked = config::check_address(
+            let checked = crate::address::check_address(
                 &answer.value,
                 &answer.origin(),
                 "the API token",
@@ -147,7 +147,7 @@ impl Init<'_> {
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
             again = true;
-            let checked = config::check_address(
+            let checked = crate::address::check_address(
                 &answer.value,
                 &answer.origin(),
                 "the Vault token",
