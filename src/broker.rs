@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use crate::cache::seal::SealKey;
 use crate::cache::shared::{Claim, Shared, State, Written, holder_id};
 use crate::cache::{Cache, Key};
-use crate::cli::CacheBackend;
+use crate::config::CacheBackend;
 use crate::config::Profile;
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::{self, BaseToken, Freshness};

@@ -313,7 +313,7 @@ mod tests {
 
     fn settings(dir: &Path, allow_disk: bool) -> CacheSettings {
         CacheSettings {
-            backend: crate::cli::CacheBackend::File,
+            backend: crate::config::CacheBackend::File,
             dir: Some(dir.to_path_buf()),
             dir_origin: Origin::Flag("--cache-dir".into()),
             allow_disk,

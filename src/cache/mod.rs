@@ -21,7 +21,7 @@ use anyhow::Result;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::cli::CacheBackend;
+use crate::config::CacheBackend;
 use crate::config::{CacheSettings, Profile, VaultSettings};
 use crate::seatable::BaseToken;
 

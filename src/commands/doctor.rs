@@ -12,10 +12,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cache::{Cache, Key};
-use crate::cli::{CacheBackend, GlobalArgs};
 use crate::config::{
     self, Auth, CacheSettings, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
 };
+use crate::config::{CacheBackend, GlobalArgs};
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::Freshness;
 use crate::vault::{Prepared, Session};

@@ -4,8 +4,9 @@ use anyhow::Result;
 use tracing::info;
 
 use crate::cache::{Cache, Key, Store, keyring::KeyringStore};
-use crate::cli::{CacheBackend, EraseArgs, GlobalArgs};
+use crate::cli::EraseArgs;
 use crate::config::{self, ProcessEnv, Profile};
+use crate::config::{CacheBackend, GlobalArgs};
 
 pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     if args.all {

@@ -6,7 +6,8 @@ use std::os::unix::process::CommandExt;
 
 use anyhow::Result;
 
-use crate::cli::{ExecArgs, GlobalArgs};
+use crate::cli::ExecArgs;
+use crate::config::GlobalArgs;
 use crate::config::{self, ProcessEnv};
 use crate::protocol::{Credential, env};
 

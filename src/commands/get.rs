@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{GetArgs, GlobalArgs};
+use crate::cli::GetArgs;
+use crate::config::GlobalArgs;
 use crate::config::{self, ProcessEnv};
 use crate::protocol::exec_credential::ApiVersion;
 use crate::protocol::{self, Credential, Format};

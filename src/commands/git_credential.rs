@@ -7,7 +7,8 @@
 use anyhow::Result;
 use tracing::debug;
 
-use crate::cli::{GitAction, GitCredentialArgs, GlobalArgs};
+use crate::cli::{GitAction, GitCredentialArgs};
+use crate::config::GlobalArgs;
 use crate::config::{self, ProcessEnv};
 use crate::protocol::Credential;
 use crate::protocol::git_credential::{self, Request};

@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{GlobalArgs, InitArgs};
+use crate::cli::InitArgs;
+use crate::config::GlobalArgs;
 
 pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<u8> {
     crate::init::run(global, args)

@@ -6,8 +6,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cache::{Cache, Key, entry};
-use crate::cli::{CacheBackend, GlobalArgs, StatusArgs, StatusFormat};
+use crate::cli::{StatusArgs, StatusFormat};
 use crate::config::{self, Auth, ProcessEnv, Profile};
+use crate::config::{CacheBackend, GlobalArgs};
 use crate::seatable::{BaseToken, Freshness};
 
 #[derive(Serialize)]

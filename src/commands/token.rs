@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use tracing::warn;
 
-use crate::cli::{GlobalArgs, StatusFormat, TokenAction, TokenArgs};
+use crate::cli::{StatusFormat, TokenAction, TokenArgs};
+use crate::config::GlobalArgs;
 use crate::config::{self, ProcessEnv};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;

@@ -13,8 +13,8 @@ use clap::ValueEnum;
 use super::ask::Question;
 use super::steps::{Init, round, split};
 use crate::cache::Cache;
-use crate::cli::AuthMethod;
 use crate::commands::doctor;
+use crate::config::AuthMethod;
 use crate::config::{self, Env, ProcessEnv};
 use crate::error::Failure;
 

@@ -34,7 +34,8 @@ mod terminal;
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{GlobalArgs, InitArgs};
+use crate::cli::InitArgs;
+use crate::config::GlobalArgs;
 use crate::config::{self, Env, ProcessEnv};
 use crate::error::Failure;
 use ask::Asker;

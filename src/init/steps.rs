@@ -10,9 +10,9 @@ use clap::ValueEnum;
 use super::InitEnv;
 use super::ask::{self, Asker, Question, Round};
 use crate::cache::Cache;
-use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::commands::doctor;
 use crate::config::{self, CacheSettings, Env, Origin, ProcessEnv, Profile, SecretRef};
+use crate::config::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::error::{Failure, Kind, kind_of, status_of};
 
 pub(super) struct Init<'a> {

@@ -119,7 +119,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
+    use crate::config::{AuthMethod, CacheBackend, GlobalArgs};
     use crate::config::{Env, resolve_unwritten};
 
     struct FakeEnv(HashMap<&'static str, &'static str>);

@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::cache::{Cache, Key};
-use crate::cli::CacheBackend;
+use crate::config::CacheBackend;
 use crate::config::{AccountSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::account::{Account, BaseRef, Deleted, Digest, ListedToken};

@@ -38,7 +38,8 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::cache::Key;
-use crate::cli::{GlobalArgs, ServeArgs};
+use crate::cli::ServeArgs;
+use crate::config::GlobalArgs;
 use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
 use metrics::Metrics;

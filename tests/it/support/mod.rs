@@ -507,7 +507,7 @@ pub fn cache_key(env: &BTreeMap<String, String>) -> String {
             self.0.get(name).cloned().filter(|v| !v.is_empty())
         }
     }
-    let args = seatable_cred::cli::GlobalArgs {
+    let args = seatable_cred::config::GlobalArgs {
         server_url: env.get("SEATABLE_SERVER_URL").cloned(),
         secret: env.get("SEATABLE_CRED_SECRET").cloned(),
         ..Default::default()
