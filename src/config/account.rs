@@ -122,7 +122,7 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
         None => None,
     };
     let parsed = file
-        .token_max_age
+        .file_token_max_age
         .as_ref()
         .map(|t| crate::time::parse_duration(t));
     let token_max_age = o

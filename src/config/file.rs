@@ -10,53 +10,19 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use super::Env;
-use super::flags::{AuthMethod, CacheBackend, GlobalArgs};
+use super::flags::GlobalArgs;
 use super::origin::Place;
 use crate::error::Failure;
 
 /// The config file: one table per profile under `[profiles.NAME]`.
+///
+/// A profile's table has the keys of the options every command takes,
+/// declared once in [`GlobalArgs`].
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConfigFile {
     #[serde(default)]
-    profiles: BTreeMap<String, ProfileConfig>,
-}
-
-/// One `[profiles.NAME]` table. Unknown keys are an error: a typo must not
-/// silently fall back to a default. There are deliberately no keys for
-/// secret values; files holding them are named instead.
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ProfileConfig {
-    pub(super) server_url: Option<String>,
-    pub(super) ca_cert: Option<PathBuf>,
-    pub(super) vault_addr: Option<String>,
-    pub(super) vault_namespace: Option<String>,
-    pub(super) vault_ca_cert: Option<PathBuf>,
-    pub(super) vault_ca_path: Option<PathBuf>,
-    pub(super) vault_client_cert: Option<PathBuf>,
-    pub(super) vault_client_key: Option<PathBuf>,
-    pub(super) secret: Option<String>,
-    pub(super) field: Option<String>,
-    pub(super) kv_version: Option<u8>,
-    pub(super) auth: Option<AuthMethod>,
-    pub(super) auth_mount: Option<String>,
-    pub(super) role: Option<String>,
-    pub(super) role_id: Option<String>,
-    pub(super) secret_id_file: Option<PathBuf>,
-    pub(super) jwt_file: Option<PathBuf>,
-    pub(super) username: Option<String>,
-    pub(super) cache: Option<CacheBackend>,
-    pub(super) cache_dir: Option<PathBuf>,
-    pub(super) shared_cache: Option<String>,
-    pub(super) allow_disk_cache: Option<bool>,
-    pub(super) allow_http: Option<bool>,
-    pub(super) refresh_before: Option<String>,
-    pub(super) lifetime: Option<String>,
-    pub(super) timeout: Option<String>,
-    pub(super) account_secret: Option<String>,
-    pub(super) account: Option<String>,
-    pub(super) token_max_age: Option<String>,
+    profiles: BTreeMap<String, GlobalArgs>,
 }
 
 /// The default config file: `$XDG_CONFIG_HOME/seatable-cred/config.toml`,
@@ -76,7 +42,7 @@ fn load_profile(
     path: Option<&Path>,
     explicit: bool,
     name: &str,
-) -> Result<Option<ProfileConfig>, Failure> {
+) -> Result<Option<GlobalArgs>, Failure> {
     let Some(path) = path else {
         return Ok(None);
     };
@@ -216,7 +182,7 @@ pub fn check(text: &str, path: &Path) -> Result<Vec<String>, Failure> {
 pub(super) fn profile_table(
     args: &GlobalArgs,
     env: &dyn Env,
-) -> Result<(String, ProfileConfig, Place)> {
+) -> Result<(String, GlobalArgs, Place)> {
     let name = args
         .profile
         .clone()

@@ -79,9 +79,21 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
 
 /// Options shared by every command. Each also has a profile key in the
 /// config file; [`super::resolve`] merges them (flags > env > file > defaults).
-#[derive(Args, Debug, Default, Clone)]
+//
+// Each setting is declared once, here, for clap and for serde: this struct
+// is also the type of a profile's table in the config file. What only one
+// side has is skipped by the other (`--profile` is no file key,
+// `vault_ca_cert` no flag); the durations and switches are two fields each,
+// as clap checks a flag's value while it parses, but a file's value is
+// checked after merging, where the error can name its key and file. The
+// tables refuse unknown keys: a typo must not silently fall back to a
+// default. There are deliberately no keys for secret values; files holding
+// them are named instead.
+#[derive(Args, Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalArgs {
     /// Profile of the config file to use.
+    #[serde(skip)]
     #[arg(
         short,
         long,
@@ -91,6 +103,7 @@ pub struct GlobalArgs {
     )]
     pub profile: Option<String>,
     /// Config file [default: $XDG_CONFIG_HOME/seatable-cred/config.toml].
+    #[serde(skip)]
     #[arg(long, global = true, env = "SEATABLE_CRED_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// SeaTable server, e.g. https://cloud.seatable.io.
@@ -105,6 +118,18 @@ pub struct GlobalArgs {
     /// Vault namespace [env: VAULT_NAMESPACE, BAO_NAMESPACE].
     #[arg(long, global = true, value_name = "NS")]
     pub vault_namespace: Option<String>,
+    /// File key only (its variables are VAULT_CACERT and BAO_CACERT).
+    #[arg(skip)]
+    pub vault_ca_cert: Option<PathBuf>,
+    /// File key only (VAULT_CAPATH, BAO_CAPATH).
+    #[arg(skip)]
+    pub vault_ca_path: Option<PathBuf>,
+    /// File key only (VAULT_CLIENT_CERT, BAO_CLIENT_CERT).
+    #[arg(skip)]
+    pub vault_client_cert: Option<PathBuf>,
+    /// File key only (VAULT_CLIENT_KEY, BAO_CLIENT_KEY).
+    #[arg(skip)]
+    pub vault_client_key: Option<PathBuf>,
     /// Where the API token lives: MOUNT/PATH, e.g. secret/seatable/crm.
     #[arg(
         long,
@@ -181,21 +206,46 @@ pub struct GlobalArgs {
         value_name = "MOUNT/PATH"
     )]
     pub shared_cache: Option<String>,
+    #[serde(skip)]
     /// Accept a cache directory on a persistent filesystem (tokens would lie on disk).
     #[arg(long, global = true)]
     pub allow_disk_cache: bool,
+    /// `allow_disk_cache` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "allow_disk_cache")]
+    pub file_allow_disk_cache: Option<bool>,
+    #[serde(skip)]
     /// Accept plain http:// to a SeaTable or Vault that is not loopback (tokens in clear text).
     #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_http: bool,
+    /// `allow_http` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "allow_http")]
+    pub file_allow_http: Option<bool>,
+    #[serde(skip)]
     /// Refresh this long before the token expires [default: 5m].
     #[arg(long, global = true, env = "SEATABLE_CRED_REFRESH_BEFORE", value_name = "DURATION", value_parser = duration)]
     pub refresh_before: Option<Duration>,
+    /// `refresh_before` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "refresh_before")]
+    pub file_refresh_before: Option<String>,
+    #[serde(skip)]
     /// Ask SeaTable for base tokens that live this long (default: the server's, 3d).
     #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration)]
     pub lifetime: Option<Duration>,
+    /// `lifetime` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "lifetime")]
+    pub file_lifetime: Option<String>,
+    #[serde(skip)]
     /// Overall deadline for the network work of one call [default: 30s].
     #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// `timeout` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "timeout")]
+    pub file_timeout: Option<String>,
     /// `token` commands: Vault secret whose field account_token holds a SeaTable account token.
     #[arg(
         long,
@@ -212,16 +262,24 @@ pub struct GlobalArgs {
         value_name = "EMAIL"
     )]
     pub account: Option<String>,
+    #[serde(skip)]
     /// `doctor` warns when the API token in Vault is older than this [default: 90d].
     #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
     pub token_max_age: Option<Duration>,
+    /// `token_max_age` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "token_max_age")]
+    pub file_token_max_age: Option<String>,
+    #[serde(skip)]
     /// More diagnostics on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[serde(skip)]
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Where clap found each value: the flag or its environment variable.
     #[arg(skip)]
+    #[serde(skip)]
     pub sources: Sources,
 }

@@ -15,6 +15,20 @@
 //! mod.rs      the resolution itself, and the profile it makes
 //! ```
 
+/// A setting with a flag and a file key, named once: the flag's value (or
+/// its clap-read variable's), else the file's — and where it came from,
+/// noted in the [`Origins`](origin::Origins) `$o`.
+macro_rules! setting {
+    ($o:expr, $args:expr, $file:expr, $key:ident) => {
+        $o.pick(
+            stringify!($key),
+            $args.$key.clone(),
+            vec![],
+            $file.$key.clone(),
+        )
+    };
+}
+
 mod account;
 mod file;
 pub mod flags;
@@ -28,7 +42,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::error::Failure;
-use file::{ProfileConfig, profile_table};
+use file::profile_table;
 use origin::{Origins, Place, bad};
 use vault::resolve_vault;
 
@@ -155,18 +169,11 @@ pub fn resolve_cache(args: &GlobalArgs, env: &dyn Env) -> Result<CacheSettings> 
 
 fn cache_settings(
     args: &GlobalArgs,
-    file: &ProfileConfig,
+    file: &GlobalArgs,
     o: &mut Origins<'_>,
 ) -> Result<CacheSettings> {
-    let backend = o
-        .pick("cache", args.cache, vec![], file.cache)
-        .unwrap_or(CacheBackend::Auto);
-    let shared_text = o.pick(
-        "shared_cache",
-        args.shared_cache.clone(),
-        vec![],
-        file.shared_cache.clone(),
-    );
+    let backend = setting!(o, args, file, cache).unwrap_or(CacheBackend::Auto);
+    let shared_text = setting!(o, args, file, shared_cache);
     let shared = match shared_text {
         Some(text) => Some(SecretRef::parse(&text).ok_or_else(|| {
             bad(
@@ -185,18 +192,13 @@ fn cache_settings(
         }
         None => None,
     };
-    let dir = o.pick(
-        "cache_dir",
-        args.cache_dir.clone(),
-        vec![],
-        file.cache_dir.clone(),
-    );
+    let dir = setting!(o, args, file, cache_dir);
     let allow_disk = o
         .pick(
             "allow_disk_cache",
             args.allow_disk_cache.then_some(true),
             vec![],
-            file.allow_disk_cache,
+            file.file_allow_disk_cache,
         )
         .unwrap_or(false);
     Ok(CacheSettings {
@@ -219,7 +221,7 @@ pub fn resolve(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
 /// (which replaces, never merges with, an existing one).
 pub fn resolve_unwritten(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
     let (name, place) = unwritten_place(args);
-    resolve_table(args, env, name, &ProfileConfig::default(), &place)
+    resolve_table(args, env, name, &GlobalArgs::default(), &place)
 }
 
 /// The Vault settings alone, from flags and environment (see
@@ -227,7 +229,7 @@ pub fn resolve_unwritten(args: &GlobalArgs, env: &dyn Env) -> Result<Profile> {
 /// profile is known.
 pub fn resolve_vault_unwritten(args: &GlobalArgs, env: &dyn Env) -> Result<VaultSettings> {
     let (_, place) = unwritten_place(args);
-    let file = ProfileConfig::default();
+    let file = GlobalArgs::default();
     let mut o = Origins {
         sources: &args.sources,
         place: &place,
@@ -257,13 +259,13 @@ fn unwritten_place(args: &GlobalArgs) -> (String, Place) {
 
 /// Whether plain HTTP may be used, and where that was said. Checked first:
 /// it decides whether the addresses of the profile are acceptable.
-fn pick_allow_http(args: &GlobalArgs, o: &mut Origins<'_>, file: &ProfileConfig) -> Option<Origin> {
+fn pick_allow_http(args: &GlobalArgs, o: &mut Origins<'_>, file: &GlobalArgs) -> Option<Origin> {
     o.pick(
         "allow_http",
         // An explicit SEATABLE_CRED_ALLOW_HTTP=false beats the file.
         (args.allow_http || args.sources.contains_key("allow_http")).then_some(args.allow_http),
         vec![],
-        file.allow_http,
+        file.file_allow_http,
     )
     .unwrap_or(false)
     .then(|| o.of("allow_http"))
@@ -273,7 +275,7 @@ fn resolve_table(
     args: &GlobalArgs,
     env: &dyn Env,
     name: String,
-    file: &ProfileConfig,
+    file: &GlobalArgs,
     place: &Place,
 ) -> Result<Profile> {
     let mut o = Origins {
@@ -283,19 +285,12 @@ fn resolve_table(
     };
     let allow_http = pick_allow_http(args, &mut o, file);
 
-    let server_url = o
-        .pick(
-            "server_url",
-            args.server_url.clone(),
-            vec![],
-            file.server_url.clone(),
-        )
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "no SeaTable server: {}",
-                place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
-            ))
-        })?;
+    let server_url = setting!(o, args, file, server_url).ok_or_else(|| {
+        Failure::usage(format!(
+            "no SeaTable server: {}",
+            place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
+        ))
+    })?;
     let server_url = crate::address::check_address(
         &server_url,
         &o.of("server_url"),
@@ -303,14 +298,12 @@ fn resolve_table(
         allow_http.as_ref(),
     )?;
 
-    let secret_text = o
-        .pick("secret", args.secret.clone(), vec![], file.secret.clone())
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "no secret path for the API token: {}",
-                place.hint("secret", "SEATABLE_CRED_SECRET", "secret")
-            ))
-        })?;
+    let secret_text = setting!(o, args, file, secret).ok_or_else(|| {
+        Failure::usage(format!(
+            "no secret path for the API token: {}",
+            place.hint("secret", "SEATABLE_CRED_SECRET", "secret")
+        ))
+    })?;
     let secret = SecretRef::parse(&secret_text).ok_or_else(|| {
         bad(
             &o.of("secret"),
@@ -318,13 +311,11 @@ fn resolve_table(
         )
     })?;
 
-    let field = o
-        .pick("field", args.field.clone(), vec![], file.field.clone())
-        .unwrap_or_else(|| "api_token".to_string());
+    let field = setting!(o, args, file, field).unwrap_or_else(|| "api_token".to_string());
     if field.is_empty() {
         return Err(bad(&o.of("field"), "must not be empty").into());
     }
-    let kv_version = o.pick("kv_version", args.kv_version, vec![], file.kv_version);
+    let kv_version = setting!(o, args, file, kv_version);
     if let Some(v) = kv_version
         && v != 1
         && v != 2
@@ -340,12 +331,12 @@ fn resolve_table(
     let refresh_before = duration(
         "refresh_before",
         args.refresh_before,
-        file.refresh_before.clone(),
+        file.file_refresh_before.clone(),
     )?
     .unwrap_or(DEFAULT_REFRESH_BEFORE);
-    let lifetime = duration("lifetime", args.lifetime, file.lifetime.clone())?;
+    let lifetime = duration("lifetime", args.lifetime, file.file_lifetime.clone())?;
     let timeout =
-        duration("timeout", args.timeout, file.timeout.clone())?.unwrap_or(DEFAULT_TIMEOUT);
+        duration("timeout", args.timeout, file.file_timeout.clone())?.unwrap_or(DEFAULT_TIMEOUT);
     if lifetime.is_some_and(|l| l.as_secs() < 60) {
         return Err(bad(&o.of("lifetime"), "must be at least 1m").into());
     }
@@ -356,12 +347,7 @@ fn resolve_table(
         return Err(bad(&o.of("timeout"), "must be more than 0s").into());
     }
 
-    let ca_cert = o.pick(
-        "ca_cert",
-        args.ca_cert.clone(),
-        vec![],
-        file.ca_cert.clone(),
-    );
+    let ca_cert = setting!(o, args, file, ca_cert);
     let vault = resolve_vault(args, file, env, &mut o, allow_http.as_ref())?;
     let cache = cache_settings(args, file, &mut o)?;
 

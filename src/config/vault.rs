@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 
 use super::Env;
-use super::file::ProfileConfig;
 use super::flags::{AuthMethod, GlobalArgs};
 use super::origin::{Origin, Origins};
 use crate::error::Failure;
@@ -110,7 +109,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 pub(super) fn resolve_vault(
     args: &GlobalArgs,
-    file: &ProfileConfig,
+    file: &GlobalArgs,
     env: &dyn Env,
     o: &mut Origins<'_>,
     allow_http: Option<&Origin>,
@@ -160,20 +159,12 @@ pub(super) fn resolve_vault(
         })?,
     };
 
-    let method = o
-        .pick("auth", args.auth, vec![], file.auth)
-        .unwrap_or(AuthMethod::Token);
-    let auth_mount = o
-        .pick(
-            "auth_mount",
-            args.auth_mount.clone(),
-            vec![],
-            file.auth_mount.clone(),
-        )
+    let method = setting!(o, args, file, auth).unwrap_or(AuthMethod::Token);
+    let auth_mount = setting!(o, args, file, auth_mount)
         .unwrap_or_else(|| method.name().to_string())
         .trim_matches('/')
         .to_string();
-    let role = o.pick("role", args.role.clone(), vec![], file.role.clone());
+    let role = setting!(o, args, file, role);
     // A secret value in the environment or a file that holds it; the flag's
     // file wins over the environment's value, which wins over the config's file.
     let secret_input = |flag: &Option<PathBuf>, env_name: &'static str, key: &Option<PathBuf>| {
@@ -212,7 +203,7 @@ pub(super) fn resolve_vault(
         ),
         AuthMethod::Approle => Auth::AppRole {
             role_id: required(
-                o.pick("role_id", args.role_id.clone(), vec![], file.role_id.clone()),
+                setting!(o, args, file, role_id),
                 "a role-id",
                 "role-id",
                 "SEATABLE_CRED_ROLE_ID",
@@ -237,7 +228,7 @@ pub(super) fn resolve_vault(
         },
         AuthMethod::Userpass => {
             let username = required(
-                o.pick("username", args.username.clone(), vec![], file.username.clone()),
+                setting!(o, args, file, username),
                 "a username",
                 "username",
                 "SEATABLE_CRED_USERNAME",
