@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use tracing::{debug, warn};
 
+use super::own::euid;
 use crate::config::{CacheSettings, Origin};
 use crate::error::Failure;
 
@@ -56,11 +57,6 @@ impl Unsafe {
             Unsafe::Unreadable(e) => format!("{d} cannot be inspected: {e}"),
         }
     }
-}
-
-pub fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// Whether `dir` is a directory of ours that no one else can enter.

@@ -3,9 +3,9 @@
 //! are written atomically (temp file + rename) so a reader never sees half an
 //! entry and a killed writer leaves the old entry intact.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::Store;
 use super::entry::MAX_ENTRY;
+use super::own::{euid, open_own};
 use crate::config::CacheSettings;
 use crate::error::Failure;
 
@@ -102,28 +103,6 @@ fn statfs_type(path: &Path) -> Option<i64> {
     (rc == 0).then_some(stat.f_type as i64)
 }
 
-/// Opens a file of ours in the cache directory without following a
-/// symlink or blocking on a FIFO, and checks what it is: a regular file,
-/// owned by the user, closed to others, no larger than an entry.
-pub(super) fn open_own(path: &Path, options: &mut fs::OpenOptions) -> Result<File, String> {
-    let file = options
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        Err("not a regular file".into())
-    } else if meta.uid() != super::dir::euid() {
-        Err(format!("owned by uid {}", meta.uid()))
-    } else if meta.mode() & 0o077 != 0 {
-        Err("open to others".into())
-    } else if meta.len() > MAX_ENTRY as u64 {
-        Err("too large".into())
-    } else {
-        Ok(file)
-    }
-}
-
 /// Deletes the helper's own files in `dir` — entries (`<key>.json` holding
 /// an entry of that key) and temp files a killed refresh left (`.tmp-*`
 /// holding an entry) — and nothing else: not the user's other files, not
@@ -146,7 +125,8 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
             continue;
         };
         let path = entry.path();
-        let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true)) else {
+        let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64)
+        else {
             continue;
         };
         let mut bytes = Zeroizing::new(Vec::new());
@@ -212,7 +192,7 @@ impl FileStore {
             let stale = entry
                 .metadata()
                 .ok()
-                .filter(|m| m.is_file() && m.uid() == super::dir::euid())
+                .filter(|m| m.is_file() && m.uid() == euid())
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > STALE_TEMP);
@@ -233,7 +213,7 @@ impl Store for FileStore {
 
     fn load(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
         let path = self.path(id);
-        let mut file = match open_own(&path, fs::OpenOptions::new().read(true)) {
+        let mut file = match open_own(&path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64) {
             Ok(file) => file,
             Err(why) => {
                 if path.exists() {

@@ -12,6 +12,7 @@ pub mod entry;
 pub mod file;
 pub mod keyring;
 pub mod lock;
+pub mod own;
 pub mod seal;
 pub mod shared;
 

@@ -136,7 +136,7 @@ fn is_file_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-use crate::cache::dir::euid;
+use crate::cache::own::euid;
 
 /// Creates `dir` 0700, or accepts an existing one that is a directory of
 /// ours that nobody else can enter; anything else is refused, never fixed.
