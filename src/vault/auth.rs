@@ -5,7 +5,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::debug;
 use vaultrs::client::{Client, VaultClient};
 
-use super::{CachedLogin, classify};
+use super::classify;
+use crate::cache::entry::CachedLogin;
 use crate::config::{Auth, SecretInput, VaultSettings};
 use crate::error::Failure;
 

@@ -12,18 +12,13 @@ use tracing::{debug, info};
 use vaultrs::client::{Client, VaultClient};
 
 use super::auth::{self, Login};
-use crate::cache::{Cache, Key, entry};
+use crate::cache::entry::{self, CachedLogin};
+use crate::cache::{Cache, Key};
 use crate::config::{Auth, SecretRef, VaultSettings};
 use crate::error::Failure;
 
-/// A Vault token obtained by a login, with its lease.
-pub struct CachedLogin {
-    pub token: SecretString,
-    pub issued_at: u64,
-    pub expires_at: u64,
-    pub renewable: bool,
-}
-
+/// When a login's Vault token is used as it is, renewed, or replaced; the
+/// token and its lease are the cache entry's ([`entry::CachedLogin`]).
 impl CachedLogin {
     /// Still valid, with a moment to spare for the requests of this call.
     fn usable(&self, now: u64) -> bool {
