@@ -11,6 +11,7 @@
 pub mod address;
 pub mod broker;
 pub mod cache;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -21,6 +21,6 @@ pub fn run(global: &GlobalArgs, args: &GetArgs) -> Result<u8> {
         cached: outcome.cached,
         refresh_before: profile.refresh_before,
     };
-    super::print(&protocol::render(args.format, &cred, api_version))?;
+    crate::process::print(&protocol::render(args.format, &cred, api_version))?;
     Ok(0)
 }

@@ -32,7 +32,7 @@ pub fn run(global: &GlobalArgs, args: &GitCredentialArgs) -> Result<u8> {
                 refresh_before: profile.refresh_before,
             };
             let username = request.get("username").unwrap_or("seatable-cred");
-            super::print(&git_credential::render(&cred, username))?;
+            crate::process::print(&git_credential::render(&cred, username))?;
         }
         GitAction::Erase => super::erase::profile(&profile)?,
         GitAction::Store => {}

@@ -52,7 +52,7 @@ pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
         StatusFormat::Json => serde_json::to_string(&status).unwrap_or_default() + "\n",
         StatusFormat::Text => text(&status),
     };
-    super::print(&text)?;
+    crate::process::print(&text)?;
     Ok(0)
 }
 

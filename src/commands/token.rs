@@ -57,7 +57,7 @@ pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
             lifecycle::prune(ctx).await
         })?),
     };
-    super::print(&text)?;
+    crate::process::print(&text)?;
     Ok(0)
 }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use secrecy::SecretString;
 
 use super::terminal::{Terminal, Typed};
-use crate::commands::doctor::{Mark, format_line};
+use crate::checks::{Mark, format_line};
 use crate::error::Failure;
 
 /// One question.

@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use super::InitEnv;
 use super::ask::{self, Asker, Question, Round};
 use crate::cache::Cache;
-use crate::commands::doctor;
+use crate::checks;
 use crate::config::{self, CacheSettings, Env, Origin, ProcessEnv, Profile, SecretRef};
 use crate::config::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::error::{Failure, Kind, kind_of, status_of};
@@ -114,7 +114,7 @@ impl Init<'_> {
                 let ca = self.global.ca_cert.as_deref();
                 let (text, _) = self
                     .runtime
-                    .block_on(doctor::seatable(&url, ca, self.timeout))?;
+                    .block_on(checks::seatable(&url, ca, self.timeout))?;
                 Ok((url, text))
             });
             match checked {
@@ -162,7 +162,7 @@ impl Init<'_> {
                 probe.auth = Some(AuthMethod::Token);
                 probe.auth_mount = None;
                 let v = config::resolve_vault_unwritten(&probe, &self.env)?;
-                let (text, _) = self.runtime.block_on(doctor::vault(&v, self.timeout))?;
+                let (text, _) = self.runtime.block_on(checks::vault(&v, self.timeout))?;
                 Ok((url, text))
             });
             match checked {
@@ -257,7 +257,7 @@ impl Init<'_> {
                     }
                 }
             }
-            match doctor::cache(&settings(backend, shared.clone())) {
+            match checks::cache(&settings(backend, shared.clone())) {
                 Ok((cache, text)) => {
                     self.asker.passed("cache", &text);
                     self.answers.cache = Some(backend);
@@ -319,8 +319,8 @@ impl Init<'_> {
             let checked = config::resolve_vault_unwritten(&self.answers, &self.env).and_then(|v| {
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 self.runtime.block_on(async {
-                    let (mut session, _) = doctor::login(&v, cache, deadline).await?;
-                    doctor::secret(&mut session, &secret, &field_text, kv_version).await
+                    let (mut session, _) = checks::login(&v, cache, deadline).await?;
+                    checks::secret(&mut session, &secret, &field_text, kv_version).await
                 })
             });
             match checked {
@@ -335,7 +335,7 @@ impl Init<'_> {
                 }
             }
             let profile = config::resolve_unwritten(&self.answers, &self.env)?;
-            match doctor::exchange(&profile, cache) {
+            match checks::exchange(&profile, cache) {
                 Ok(text) => {
                     self.asker.passed("exchange", &text);
                     return Ok(profile);
