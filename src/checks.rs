@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cache::{Cache, Key};
+use crate::cache::Cache;
+use crate::config::GlobalArgs;
 use crate::config::{
     self, Auth, CacheSettings, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
 };
-use crate::config::{CacheBackend, GlobalArgs};
 use crate::error::{Failure, Kind, kind_of, one_line};
-use crate::seatable::Freshness;
 use crate::vault::{Prepared, Session};
 
 /// Clocks further apart than this make expiry decisions wrong.
@@ -253,15 +252,10 @@ pub fn cache(settings: &CacheSettings) -> Result<(Cache, String)> {
         .save(&probe, b"{}", crate::time::now() + 60)
         .map(|()| cache.store.load(&probe).is_some() || cache.name() == "none");
     let _ = cache.store.remove(&probe);
-    let where_ = match (settings.backend, cache.name()) {
-        (CacheBackend::Vault, local) => format!(
-            "vault at {} (Vault logins and locks kept locally: {local})",
-            settings
-                .shared
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        ),
+    let where_ = match (&settings.shared, cache.name()) {
+        (Some(shared), local) => {
+            format!("vault at {shared} (Vault logins and locks kept locally: {local})")
+        }
         (_, "keyring") => "keyring (the kernel's user keyring)".to_string(),
         (_, "file") => format!(
             "file in {}",
@@ -462,13 +456,8 @@ fn check_exchange(profile: &Profile, cache: &Cache, report: &mut Report) {
 /// cached as `get` would) — or a fresh cached token shows it did; what was
 /// obtained, for people.
 pub fn exchange(profile: &Profile, cache: &Cache) -> Result<String> {
-    let cached = cache
-        .load_token(&Key::for_profile(profile))
-        .filter(|t| t.freshness(crate::time::now(), profile.refresh_before) == Freshness::Fresh);
-    let (token, cached) = match cached {
-        Some(token) => (token, true),
-        None => crate::broker::get(profile, false).map(|o| (o.token, o.cached))?,
-    };
+    let outcome = crate::broker::get_with(cache, profile, false)?;
+    let (token, cached) = (outcome.token, outcome.cached);
     let c = &token.context;
     let base = c.dtable_name.as_deref().unwrap_or("?");
     let permission = match c.permission.as_deref() {

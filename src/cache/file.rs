@@ -293,7 +293,7 @@ mod tests {
 
     fn settings(dir: &Path, allow_disk: bool) -> CacheSettings {
         CacheSettings {
-            backend: crate::config::CacheBackend::File,
+            local: crate::config::LocalCache::File,
             dir: Some(dir.to_path_buf()),
             dir_origin: Origin::Flag("--cache-dir".into()),
             allow_disk,

@@ -70,6 +70,42 @@ impl CacheBackend {
             CacheBackend::None => "none",
         }
     }
+
+    /// The two tiers this backend stands for: this host's, and whether the
+    /// shared one in Vault is behind it — `vault` is the local `auto` in
+    /// front of the shared tier; the others are local only. (The one place
+    /// that says what `vault` means.)
+    pub fn tiers(self) -> (LocalCache, bool) {
+        match self {
+            CacheBackend::Auto => (LocalCache::Auto, false),
+            CacheBackend::Keyring => (LocalCache::Keyring, false),
+            CacheBackend::File => (LocalCache::File, false),
+            CacheBackend::None => (LocalCache::None, false),
+            CacheBackend::Vault => (LocalCache::Auto, true),
+        }
+    }
+
+    /// The backend of these tiers (the inverse of [`CacheBackend::tiers`]).
+    pub fn of_tiers(local: LocalCache, shared: bool) -> CacheBackend {
+        match (local, shared) {
+            (_, true) => CacheBackend::Vault,
+            (LocalCache::Auto, false) => CacheBackend::Auto,
+            (LocalCache::Keyring, false) => CacheBackend::Keyring,
+            (LocalCache::File, false) => CacheBackend::File,
+            (LocalCache::None, false) => CacheBackend::None,
+        }
+    }
+}
+
+/// This host's cache tier (SPEC §6): what `--cache` keeps locally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalCache {
+    /// The kernel keyring if usable, else a memory-backed file directory, else none.
+    Auto,
+    Keyring,
+    File,
+    /// No caching: every call exchanges.
+    None,
 }
 
 /// clap's parser of durations (`90s`, `5m`, `1h30m`, `3d`).

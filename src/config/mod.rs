@@ -48,7 +48,7 @@ use vault::resolve_vault;
 
 pub use account::{AccountAuth, AccountSettings, DEFAULT_TOKEN_MAX_AGE, resolve_account};
 pub use file::{check, default_config_path, read_trusted};
-pub use flags::{AuthMethod, CacheBackend, GlobalArgs};
+pub use flags::{AuthMethod, CacheBackend, GlobalArgs, LocalCache};
 pub use origin::{Origin, Sources};
 pub use vault::{Auth, DEFAULT_VAULT_ADDR, KUBERNETES_SA_TOKEN, SecretInput, VaultSettings};
 
@@ -114,15 +114,45 @@ impl SecretRef {
     }
 }
 
+/// Where base tokens (and Vault logins) are kept between calls (SPEC §6).
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
-    pub backend: CacheBackend,
+    /// This host's tier, in front.
+    pub local: LocalCache,
     pub dir: Option<PathBuf>,
     /// Where `dir` was set (for messages about it).
     pub dir_origin: Origin,
     pub allow_disk: bool,
-    /// The KV v2 path of the `vault` tier.
+    /// The shared tier in Vault behind it — the KV v2 path of its entries —
+    /// when `--cache vault` switched it on, and only then.
     pub shared: Option<SecretRef>,
+}
+
+impl CacheSettings {
+    /// The settings of `--cache BACKEND`, with the shared tier at `shared`
+    /// if the backend has one (a path given to another backend is not used).
+    pub fn new(
+        backend: CacheBackend,
+        shared: Option<SecretRef>,
+        dir: Option<PathBuf>,
+        dir_origin: Origin,
+        allow_disk: bool,
+    ) -> CacheSettings {
+        let (local, has_shared) = backend.tiers();
+        CacheSettings {
+            local,
+            dir,
+            dir_origin,
+            allow_disk,
+            shared: shared.filter(|_| has_shared),
+        }
+    }
+
+    /// The backend as `--cache` names it: `vault` when the shared tier is
+    /// on, else the local one's name.
+    pub fn backend(&self) -> CacheBackend {
+        CacheBackend::of_tiers(self.local, self.shared.is_some())
+    }
 }
 
 /// A resolved, validated profile.
@@ -182,7 +212,7 @@ fn cache_settings(
                     .to_string(),
             )
         })?),
-        None if backend == CacheBackend::Vault => {
+        None if backend.tiers().1 => {
             return Err(Failure::usage(format!(
                 "--cache vault needs a KV v2 path for the shared entries: {}",
                 o.place
@@ -201,13 +231,13 @@ fn cache_settings(
             file.file_allow_disk_cache,
         )
         .unwrap_or(false);
-    Ok(CacheSettings {
+    Ok(CacheSettings::new(
         backend,
-        dir,
-        dir_origin: o.of("cache_dir"),
-        allow_disk,
         shared,
-    })
+        dir,
+        o.of("cache_dir"),
+        allow_disk,
+    ))
 }
 
 /// Resolves the profile for this call.
@@ -439,7 +469,7 @@ lifetime = "1h"
         assert_eq!(p.refresh_before, Duration::from_secs(600));
         assert_eq!(p.timeout, DEFAULT_TIMEOUT);
         assert_eq!(p.lifetime, None);
-        assert_eq!(p.cache.backend, CacheBackend::Auto);
+        assert_eq!(p.cache.backend(), CacheBackend::Auto);
     }
 
     #[test]

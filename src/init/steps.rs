@@ -192,12 +192,14 @@ impl Init<'_> {
                 .unwrap_or_else(|| Origin::Flag("--cache-dir".into())),
             None => Origin::Default,
         };
-        let settings = |backend, shared| CacheSettings {
-            backend,
-            dir: self.global.cache_dir.clone(),
-            dir_origin: dir_origin.clone(),
-            allow_disk: self.global.allow_disk_cache,
-            shared,
+        let settings = |backend, shared| {
+            CacheSettings::new(
+                backend,
+                shared,
+                self.global.cache_dir.clone(),
+                dir_origin.clone(),
+                self.global.allow_disk_cache,
+            )
         };
         let auto_here =
             Cache::open(&settings(CacheBackend::Auto, None)).map_or("nothing usable", |c| c.name());
@@ -235,7 +237,8 @@ impl Init<'_> {
             };
             previous = Some(answer.value);
             let mut shared = None;
-            if backend == CacheBackend::Vault {
+            // The backends with a shared tier need its path.
+            if backend.tiers().1 {
                 let answer = self.need(&shared_q, round(shared_again, previous_shared.as_ref()))?;
                 shared_again = true;
                 previous_shared = None;

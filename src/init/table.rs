@@ -85,7 +85,7 @@ pub(super) fn of(p: &Profile) -> Result<Table> {
             }
         }
     }
-    t.insert("cache", value(p.cache.backend.name()));
+    t.insert("cache", value(p.cache.backend().name()));
     if let Some(dir) = &p.cache.dir {
         t.insert("cache_dir", path("cache_dir", dir)?);
     }

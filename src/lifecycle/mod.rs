@@ -37,8 +37,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::cache::{Cache, Key};
-use crate::config::CacheBackend;
+use crate::cache::Cache;
 use crate::config::{AccountSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::account::{Account, BaseRef, Deleted, Digest, ListedToken};
@@ -407,24 +406,18 @@ impl Ctx<'_> {
     /// the token Vault holds now.
     pub async fn drop_cached(&self) {
         let p = self.profile;
-        self.cache.remove(&Key::for_profile(p));
-        let key = Key::for_shared(p);
-        if p.cache.backend == CacheBackend::Vault
-            && let Some(at) = &p.cache.shared
-        {
-            let erased = bounded(
-                p,
-                self.deadline(),
-                "erasing the shared cache entry",
-                crate::cache::shared::erase(&self.session.client, at, &key, &p.vault.addr),
-            )
-            .await;
-            if let Err(e) = erased {
-                warn!(
-                    "{}; the shared cache entry is used until it expires",
-                    one_line(&e)
-                );
-            }
+        let erased = bounded(
+            p,
+            self.deadline(),
+            "erasing the shared cache entry",
+            crate::broker::forget_with(p, self.cache, &self.session.client),
+        )
+        .await;
+        if let Err(e) = erased {
+            warn!(
+                "{}; the shared cache entry is used until it expires",
+                one_line(&e)
+            );
         }
         debug!("dropped the cached base tokens of profile {}", p.name);
     }

@@ -12,9 +12,9 @@ use tracing::{debug, info};
 use vaultrs::client::{Client, VaultClient};
 
 use super::auth::{self, Login};
-use crate::cache::entry::{self, CachedLogin};
-use crate::cache::{Cache, Key};
-use crate::config::{Auth, SecretRef, VaultSettings};
+use crate::cache::Cache;
+use crate::cache::entry::CachedLogin;
+use crate::config::{SecretRef, VaultSettings};
 use crate::error::Failure;
 
 /// When a login's Vault token is used as it is, renewed, or replaced; the
@@ -45,9 +45,7 @@ impl Prepared {
     /// Looks for a reusable login; reads login material (files, environment,
     /// a prompt) only when there is none.
     pub fn new(v: &VaultSettings, cache: &Cache) -> Result<Prepared> {
-        if !matches!(v.auth, Auth::Token(_))
-            && let Some(bytes) = cache.store.load(Key::for_login(v).as_str())
-            && let Some(login) = entry::decode_login(&Key::for_login(v), &bytes)
+        if let Some(login) = cache.load_login(v)
             && login.usable(crate::time::now())
         {
             debug!(backend = cache.name(), "reusing the cached Vault token");
@@ -146,21 +144,13 @@ impl<'a> Session<'a> {
     }
 
     async fn relogin(&mut self) -> Result<()> {
-        self.cache
-            .store
-            .remove(Key::for_login(self.settings).as_str())
-            .ok();
+        self.cache.remove_login(self.settings).ok();
         let login = auth::prepare(&self.settings.auth)?;
         self.login(&login).await
     }
 
     fn remember(&self, login: &CachedLogin) {
-        let key = Key::for_login(self.settings);
-        if let Err(e) = self.cache.store.save(
-            key.as_str(),
-            &entry::encode_login(&key, login),
-            login.expires_at,
-        ) {
+        if let Err(e) = self.cache.save_login(self.settings, login) {
             debug!(
                 "the Vault token is not cached: {}",
                 crate::error::one_line(&e)

@@ -109,7 +109,7 @@ fn the_kubernetes_sidecar_example_is_what_readme_says() {
         _ => unreachable!(),
     }
     assert_eq!(
-        profile.cache.backend,
+        profile.cache.backend(),
         seatable_cred::config::CacheBackend::File
     );
     let cache_dir = profile.cache.dir.clone().unwrap();
