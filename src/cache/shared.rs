@@ -33,6 +33,7 @@ use super::seal::{Kind, SealKey};
 use super::{Key, entry};
 use crate::config::SecretRef;
 use crate::error::Failure;
+use crate::retry::Policy;
 use crate::seatable::{BaseToken, Freshness};
 use crate::vault::api;
 
@@ -228,7 +229,7 @@ impl<'a> Shared<'a> {
         version: u64,
         deadline: tokio::time::Instant,
     ) -> Result<State> {
-        let mut pause = std::time::Duration::from_millis(10);
+        let mut polls = 0;
         loop {
             let state = crate::retry::transient(deadline, "reading the shared cache", async || {
                 self.read(client).await
@@ -237,6 +238,8 @@ impl<'a> Shared<'a> {
             if state.version != version {
                 return Ok(state);
             }
+            let pause = Policy::NEWER_VERSION.delay(polls);
+            polls += 1;
             if tokio::time::Instant::now() + pause >= deadline {
                 return Err(Failure::unavailable(format!(
                     "Vault at {} did not show the shared entry's newer version in time; try again later",
@@ -245,7 +248,6 @@ impl<'a> Shared<'a> {
                 .into());
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_millis(200));
         }
     }
 
@@ -264,33 +266,23 @@ impl<'a> Shared<'a> {
         ours: impl Fn(&State) -> bool,
         deadline: tokio::time::Instant,
     ) -> Result<Written> {
-        let mut backoff = crate::retry::Backoff::default();
-        let mut ambiguous = false;
-        loop {
-            match self.write(client, version, token, claim).await {
-                Ok(Some(landed)) => return Ok(Written::Landed(landed)),
-                Ok(None) => {
-                    let newer = self.read_newer_than(client, version, deadline).await?;
-                    if ambiguous && ours(&newer) {
-                        tracing::debug!("an earlier try of the write had landed");
-                        return Ok(Written::Landed(newer.version));
-                    }
-                    return Ok(Written::Lost(Box::new(newer)));
+        // A try after a failed one is ambiguous: the failed one may have
+        // landed.
+        let mut tries = 0;
+        let written = crate::retry::transient(deadline, "writing the shared cache", async || {
+            tries += 1;
+            self.write(client, version, token, claim).await
+        })
+        .await?;
+        match written {
+            Some(landed) => Ok(Written::Landed(landed)),
+            None => {
+                let newer = self.read_newer_than(client, version, deadline).await?;
+                if tries > 1 && ours(&newer) {
+                    tracing::debug!("an earlier try of the write had landed");
+                    return Ok(Written::Landed(newer.version));
                 }
-                Err(e) if crate::error::is_transient(&e) => {
-                    let delay = backoff.next_delay();
-                    if tokio::time::Instant::now() + delay >= deadline {
-                        return Err(e);
-                    }
-                    tracing::warn!(
-                        "writing the shared cache: {}; retrying in {} ms",
-                        crate::error::one_line(&e),
-                        delay.as_millis()
-                    );
-                    ambiguous = true;
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
+                Ok(Written::Lost(Box::new(newer)))
             }
         }
     }
@@ -342,7 +334,7 @@ impl<'a> Shared<'a> {
         stale: &mut Option<BaseToken>,
     ) -> Result<Turn> {
         let me = holder_id();
-        let mut pause = Duration::from_millis(50);
+        let mut polls = 0;
         let mut state = crate::retry::transient(deadline, "reading the shared cache", async || {
             self.read(client).await
         })
@@ -367,6 +359,8 @@ impl<'a> Shared<'a> {
                 && claim.holder != me
             {
                 debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
+                let pause = Policy::SHARED_CLAIM.ceiling(polls);
+                polls += 1;
                 if tokio::time::Instant::now() + pause >= deadline {
                     return Err(Failure::unavailable(format!(
                         "{} has been refreshing the shared entry for too long; try again later",
@@ -374,8 +368,7 @@ impl<'a> Shared<'a> {
                     ))
                     .into());
                 }
-                tokio::time::sleep(jitter(pause)).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(Policy::SHARED_CLAIM.jitter.draw(pause)).await;
                 state = crate::retry::transient(deadline, "reading the shared cache", async || {
                     self.read(client).await
                 })
@@ -570,13 +563,6 @@ fn holder_id() -> String {
         std::process::id(),
         u32::from_le_bytes(nonce)
     )
-}
-
-/// Spreads waiting hosts' polls: 75–125 % of `base`.
-fn jitter(base: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
-    base.mul_f64(0.75 + f64::from(byte[0]) / 510.0)
 }
 
 fn clone_token(t: &BaseToken) -> BaseToken {

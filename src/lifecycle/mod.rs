@@ -40,6 +40,7 @@ use tracing::{debug, info, warn};
 use crate::cache::Cache;
 use crate::config::{AccountSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
+use crate::retry::{Policy, Verdict};
 use crate::seatable::account::{Account, BaseRef, Deleted, Digest, ListedToken};
 use crate::vault::versioned::{self, SecretData, Versioned, Written};
 use crate::vault::{Prepared, Session};
@@ -333,33 +334,46 @@ impl Ctx<'_> {
         app: &str,
         digest: Digest,
     ) -> Result<Option<Deleted>> {
-        let mut backoff = crate::retry::Backoff::default();
-        let until = self.deadline();
-        loop {
-            let now = self.vault_digest().await.map_err(|e| {
-                e.context(format!(
-                    "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
-                ))
-            })?;
-            if now == Some(digest) {
-                warn!(
-                    "'{app}' is the token {} holds now; not deleting it",
-                    self.profile.secret
-                );
-                return Ok(None);
-            }
-            match self.delete(base, app).await {
-                Err(e) if crate::error::is_transient(&e) => {
-                    let delay = backoff.next_delay();
-                    if Instant::now() + delay >= until {
-                        return Err(e);
-                    }
-                    warn!("{}; checking Vault again, then retrying", one_line(&e));
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other.map(Some),
-            }
+        // Each try reads Vault first; only a transient failure of the delete
+        // itself is tried again — a failed read is final.
+        enum Tried {
+            Held,
+            Deleted(Result<Deleted>),
+            Unread(anyhow::Error),
         }
+        let classify = |tried: Tried| match tried {
+            Tried::Held => Verdict::Done(None),
+            Tried::Unread(e) => Verdict::Final(e),
+            Tried::Deleted(Err(e)) if crate::error::is_transient(&e) => Verdict::Again(e, None),
+            Tried::Deleted(Err(e)) => Verdict::Final(e),
+            Tried::Deleted(Ok(deleted)) => Verdict::Done(Some(deleted)),
+        };
+        let until = self.deadline();
+        let mut tries = 0;
+        Ok(Policy::NETWORK
+            .run(until, "", classify, async || {
+                tries += 1;
+                if tries > 1 {
+                    debug!("checking Vault again before deleting '{app}'");
+                }
+                let now = match self.vault_digest().await {
+                    Ok(now) => now,
+                    Err(e) => {
+                        return Tried::Unread(e.context(format!(
+                            "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
+                        )));
+                    }
+                };
+                if now == Some(digest) {
+                    warn!(
+                        "'{app}' is the token {} holds now; not deleting it",
+                        self.profile.secret
+                    );
+                    return Tried::Held;
+                }
+                Tried::Deleted(self.delete(base, app).await)
+            })
+            .await?)
     }
 
     /// Whether a listed token is young enough to belong to a rotation that

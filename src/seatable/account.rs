@@ -25,11 +25,11 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 use zeroize::Zeroizing;
 
-use crate::error::{Failure, root_cause};
-use crate::retry::{Backoff, server_hint};
+use crate::error::{Failure, one_line, root_cause};
+use crate::retry::{Policy, Stop, Verdict, server_hint};
 
 /// The SHA-256 of an API token: enough to tell whether two tokens are the
 /// same, useless for opening a base.
@@ -245,6 +245,17 @@ enum Idempotent {
     CallerRetries,
 }
 
+/// What one try of a request came to.
+enum Tried {
+    /// An answer to act on (neither 429 nor 5xx).
+    Answer(StatusCode, Zeroizing<Vec<u8>>),
+    /// Something went wrong: what, the server's requested wait, and whether
+    /// the request surely was not acted on (not sent, or rate limited).
+    Failed(String, Option<std::time::Duration>, bool),
+    /// Not worth another try, whatever the request.
+    Refused(anyhow::Error),
+}
+
 /// One request with the retry policy of the exchange: 429 and (for
 /// idempotent requests) 5xx, resets and timeouts are retried with backoff
 /// until `deadline`. Returns the status and the (capped) body of the
@@ -256,90 +267,103 @@ async fn send(
     idempotent: Idempotent,
     deadline: Instant,
 ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
-    let mut backoff = Backoff::default();
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Failure::unavailable(format!(
-                "SeaTable at {server_url} did not answer in time while {what}: try again later or raise --timeout"
-            ))
-            .into());
+    let classify = |tried: Tried| match tried {
+        Tried::Answer(status, body) => Verdict::Done((status, body)),
+        Tried::Refused(e) => Verdict::Final(e),
+        Tried::Failed(failure, _, not_acted_on)
+            if idempotent == Idempotent::No && !not_acted_on =>
+        {
+            Verdict::Final(
+                Failure::unavailable(format!("{failure}; it may or may not have been done"))
+                    .permanent()
+                    .into(),
+            )
         }
-        // What went wrong, the server's requested wait, and whether the
-        // request surely was not acted on (not sent, or rate limited).
-        let (failure, hint, not_acted_on) = match request().timeout(remaining).send().await {
-            Err(e) if crate::http::is_certificate_problem(&e) => {
-                return Err(Failure::unavailable(format!(
-                    "TLS to SeaTable at {server_url} failed: {}; for a private CA set SEATABLE_CA_CERT or ca_cert",
-                    root_cause(&e)
-                ))
-                .permanent()
-                .into());
+        Tried::Failed(failure, _, _) if idempotent == Idempotent::CallerRetries => {
+            Verdict::Final(Failure::unavailable(failure).into())
+        }
+        Tried::Failed(failure, hint, _) => {
+            Verdict::Again(Failure::unavailable(failure).into(), hint)
+        }
+    };
+    let sent = Policy::NETWORK
+        .run(deadline, "", classify, async || {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Tried::Refused(
+                    Failure::unavailable(format!(
+                        "SeaTable at {server_url} did not answer in time while {what}: try again later or raise --timeout"
+                    ))
+                    .into(),
+                );
             }
-            Err(e) if e.is_connect() => (
-                format!(
-                    "SeaTable at {server_url} unreachable while {what}: {}",
-                    root_cause(&e)
-                ),
-                None,
-                true,
-            ),
-            Err(e) => (
-                format!(
-                    "SeaTable at {server_url} failed while {what}: {}",
-                    if e.is_timeout() {
-                        "timed out".to_string()
-                    } else {
-                        root_cause(&e)
-                    }
-                ),
-                None,
-                false,
-            ),
-            Ok(response) => {
-                let status = response.status();
-                let hint = server_hint(response.headers(), crate::time::now());
-                match crate::http::read_capped(response).await {
-                    Ok(_) if status == StatusCode::TOO_MANY_REQUESTS => (
-                        format!(
-                            "SeaTable at {server_url} is rate limiting this client (429) while {what}"
-                        ),
-                        hint,
-                        true,
-                    ),
-                    Ok(body) if !status.is_server_error() => return Ok((status, body)),
-                    Ok(_) => (
-                        format!(
-                            "SeaTable at {server_url} failed ({}) while {what}",
-                            status.as_u16()
-                        ),
-                        hint.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
-                        false,
-                    ),
-                    Err(_) => (
-                        format!("SeaTable at {server_url} dropped the connection while {what}"),
-                        None,
-                        false,
-                    ),
-                }
-            }
-        };
-        if idempotent == Idempotent::No && !not_acted_on {
-            return Err(Failure::unavailable(format!(
-                "{failure}; it may or may not have been done"
+            try_once(request().timeout(remaining), server_url, what).await
+        })
+        .await;
+    match sent {
+        Ok(answer) => Ok(answer),
+        Err(Stop::Final(e)) => Err(e),
+        Err(Stop::OutOfTime(failure)) => {
+            Err(Failure::unavailable(format!("{}: try again later", one_line(&failure))).into())
+        }
+    }
+}
+
+async fn try_once(request: reqwest::RequestBuilder, server_url: &str, what: &str) -> Tried {
+    match request.send().await {
+        Err(e) if crate::http::is_certificate_problem(&e) => Tried::Refused(
+            Failure::unavailable(format!(
+                "TLS to SeaTable at {server_url} failed: {}; for a private CA set SEATABLE_CA_CERT or ca_cert",
+                root_cause(&e)
             ))
             .permanent()
-            .into());
+            .into(),
+        ),
+        Err(e) if e.is_connect() => Tried::Failed(
+            format!(
+                "SeaTable at {server_url} unreachable while {what}: {}",
+                root_cause(&e)
+            ),
+            None,
+            true,
+        ),
+        Err(e) => Tried::Failed(
+            format!(
+                "SeaTable at {server_url} failed while {what}: {}",
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    root_cause(&e)
+                }
+            ),
+            None,
+            false,
+        ),
+        Ok(response) => {
+            let status = response.status();
+            let hint = server_hint(response.headers(), crate::time::now());
+            match crate::http::read_capped(response).await {
+                Ok(_) if status == StatusCode::TOO_MANY_REQUESTS => Tried::Failed(
+                    format!("SeaTable at {server_url} is rate limiting this client (429) while {what}"),
+                    hint,
+                    true,
+                ),
+                Ok(body) if !status.is_server_error() => Tried::Answer(status, body),
+                Ok(_) => Tried::Failed(
+                    format!(
+                        "SeaTable at {server_url} failed ({}) while {what}",
+                        status.as_u16()
+                    ),
+                    hint.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
+                    false,
+                ),
+                Err(_) => Tried::Failed(
+                    format!("SeaTable at {server_url} dropped the connection while {what}"),
+                    None,
+                    false,
+                ),
+            }
         }
-        if idempotent == Idempotent::CallerRetries {
-            return Err(Failure::unavailable(failure).into());
-        }
-        let delay = hint.unwrap_or_else(|| backoff.next_delay());
-        if delay >= deadline.saturating_duration_since(Instant::now()) {
-            return Err(Failure::unavailable(format!("{failure}: try again later")).into());
-        }
-        warn!("{failure}; retrying in {} ms", delay.as_millis());
-        tokio::time::sleep(delay).await;
     }
 }
 

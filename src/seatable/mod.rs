@@ -18,11 +18,12 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use zeroize::Zeroizing;
 
+use crate::error::one_line;
 use crate::error::{Failure, root_cause};
-use crate::retry::{Backoff, server_hint};
+use crate::retry::{Policy, Stop, Verdict, server_hint};
 use response::AccessTokenResponse;
 
 pub use crate::http::MAX_BODY;
@@ -162,42 +163,44 @@ pub async fn exchange(
     };
     auth.set_sensitive(true);
 
-    let mut backoff = Backoff::default();
     let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Failure::unavailable(format!("SeaTable at {server_url} did not answer in time: try again later or raise --timeout")).into());
+    let classify = |outcome: Attempt| match outcome {
+        Attempt::Done(token) => Verdict::Done(token),
+        Attempt::Transient(failure, hint) => Verdict::Again(failure.into(), hint),
+        Attempt::Permanent(failure) => Verdict::Final(failure.into()),
+    };
+    let exchanged = Policy::NETWORK
+        .run(deadline, "", classify, async || {
+            attempts += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Attempt::Permanent(Failure::unavailable(format!("SeaTable at {server_url} did not answer in time: try again later or raise --timeout")));
+            }
+            debug!(attempt = attempts, url = %url, "exchanging the API token for a base token");
+            let request = client
+                .get(&url)
+                .header(AUTHORIZATION, auth.clone())
+                .header("accept", "application/json")
+                .timeout(remaining);
+            attempt(request, server_url, lifetime).await
+        })
+        .await;
+    match exchanged {
+        Ok(token) => {
+            info!(attempts, expires_at = %crate::time::rfc3339(token.expires_at), "SeaTable issued a base token");
+            Ok(token)
         }
-        debug!(attempt = attempts, url = %url, "exchanging the API token for a base token");
-        let request = client
-            .get(&url)
-            .header(AUTHORIZATION, auth.clone())
-            .header("accept", "application/json")
-            .timeout(remaining);
-        match attempt(request, server_url, lifetime).await {
-            Attempt::Done(token) => {
-                info!(attempts, expires_at = %crate::time::rfc3339(token.expires_at), "SeaTable issued a base token");
-                return Ok(token);
-            }
-            Attempt::Permanent(failure) => return Err(failure.into()),
-            Attempt::Transient(failure, hint) => {
-                let delay = hint.unwrap_or_else(|| backoff.next_delay());
-                let left = deadline.saturating_duration_since(Instant::now());
-                if delay >= left {
-                    let after = if attempts > 1 {
-                        format!(" after {attempts} attempts")
-                    } else {
-                        String::new()
-                    };
-                    return Err(
-                        Failure::unavailable(format!("{failure}{after}: try again later")).into(),
-                    );
-                }
-                warn!("{failure}; retrying in {} ms", delay.as_millis());
-                tokio::time::sleep(delay).await;
-            }
+        Err(Stop::Final(failure)) => Err(failure),
+        Err(Stop::OutOfTime(failure)) => {
+            let after = if attempts > 1 {
+                format!(" after {attempts} attempts")
+            } else {
+                String::new()
+            };
+            Err(
+                Failure::unavailable(format!("{}{after}: try again later", one_line(&failure)))
+                    .into(),
+            )
         }
     }
 }
