@@ -360,6 +360,10 @@ mod tests {
                     transient_failures::<()>,
                     async || {
                         tries.push(Instant::now() - start);
+                        if tries.len() > 10 {
+                            // Ends a loop that never waits (a broken policy).
+                            return Err(crate::error::Failure::internal("no wait").into());
+                        }
                         Err(crate::error::Failure::unavailable("down").into())
                     },
                 )
