@@ -14,9 +14,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cache::Cache;
-use crate::config::GlobalArgs;
 use crate::config::{
-    self, Auth, CacheSettings, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
+    self, Auth, CacheSettings, GlobalArgs, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
 };
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::vault::{Prepared, Session};

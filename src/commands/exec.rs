@@ -7,8 +7,7 @@ use std::os::unix::process::CommandExt;
 use anyhow::Result;
 
 use crate::cli::ExecArgs;
-use crate::config::GlobalArgs;
-use crate::config::{self, ProcessEnv};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::{Credential, env};
 
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {

@@ -3,8 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::GetArgs;
-use crate::config::GlobalArgs;
-use crate::config::{self, ProcessEnv};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::exec_credential::ApiVersion;
 use crate::protocol::{self, Credential, Format};
 

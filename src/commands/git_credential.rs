@@ -8,8 +8,7 @@ use anyhow::Result;
 use tracing::debug;
 
 use crate::cli::{GitAction, GitCredentialArgs};
-use crate::config::GlobalArgs;
-use crate::config::{self, ProcessEnv};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::Credential;
 use crate::protocol::git_credential::{self, Request};
 

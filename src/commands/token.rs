@@ -9,8 +9,7 @@ use anyhow::Result;
 use tracing::warn;
 
 use crate::cli::{StatusFormat, TokenAction, TokenArgs};
-use crate::config::GlobalArgs;
-use crate::config::{self, ProcessEnv};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;
 

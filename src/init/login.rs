@@ -14,8 +14,7 @@ use super::ask::Question;
 use super::steps::{Init, round, split};
 use crate::cache::Cache;
 use crate::checks;
-use crate::config::AuthMethod;
-use crate::config::{self, Env, ProcessEnv};
+use crate::config::{self, AuthMethod, Env, ProcessEnv};
 use crate::error::Failure;
 
 impl Init<'_> {

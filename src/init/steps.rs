@@ -11,8 +11,10 @@ use super::InitEnv;
 use super::ask::{self, Asker, Question, Round};
 use crate::cache::Cache;
 use crate::checks;
-use crate::config::{self, CacheSettings, Env, Origin, ProcessEnv, Profile, SecretRef};
-use crate::config::{AuthMethod, CacheBackend, GlobalArgs};
+use crate::config::{
+    self, AuthMethod, CacheBackend, CacheSettings, Env, GlobalArgs, Origin, ProcessEnv, Profile,
+    SecretRef,
+};
 use crate::error::{Failure, Kind, kind_of, status_of};
 
 pub(super) struct Init<'a> {

@@ -39,8 +39,7 @@ use tracing::{error, info, warn};
 
 use crate::cache::Key;
 use crate::cli::ServeArgs;
-use crate::config::GlobalArgs;
-use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
+use crate::config::{self, Auth, GlobalArgs, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
 use metrics::Metrics;
 use state::{Agent, Profiles, Served};
