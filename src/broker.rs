@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tracing::{debug, info, warn};
+use vaultrs::client::VaultClient;
 
 use crate::cache::seal::SealKey;
 use crate::cache::shared::{Shared, Turn, Want};
@@ -24,7 +25,6 @@ use crate::config::{CacheSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::{self, BaseToken, Freshness};
 use crate::vault::{Prepared, Session};
-use vaultrs::client::VaultClient;
 
 /// A token and where it came from.
 pub struct Outcome {
