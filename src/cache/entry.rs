@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::Key;
 use crate::seatable::{BaseContext, BaseToken};
+use crate::vault::CachedLogin;
 
 const VERSION: u8 = 1;
 /// Entries are small; anything bigger is not ours.
@@ -115,15 +116,6 @@ struct LoginIn {
     issued_at: u64,
     expires_at: u64,
     renewable: bool,
-}
-
-/// A Vault token obtained by a login, with its lease: what a login's entry
-/// holds. ([`crate::vault`] decides when it is renewed or replaced.)
-pub struct CachedLogin {
-    pub token: SecretString,
-    pub issued_at: u64,
-    pub expires_at: u64,
-    pub renewable: bool,
 }
 
 pub fn encode_login(key: &Key, login: &CachedLogin) -> Zeroizing<Vec<u8>> {

@@ -289,33 +289,6 @@ impl Cache {
         }
     }
 
-    /// The cached Vault token of a login with these settings, expired or
-    /// not (the caller judges); `None` for token auth, which caches nothing.
-    pub fn load_login(&self, v: &VaultSettings) -> Option<entry::CachedLogin> {
-        if matches!(v.auth, crate::config::Auth::Token(_)) {
-            return None;
-        }
-        let key = Key::for_login(v);
-        let bytes = self.store.load(key.as_str())?;
-        entry::decode_login(&key, &bytes)
-    }
-
-    /// Keeps a login's Vault token until it expires.
-    pub fn save_login(&self, v: &VaultSettings, login: &entry::CachedLogin) -> Result<()> {
-        let key = Key::for_login(v);
-        self.store.save(
-            key.as_str(),
-            &entry::encode_login(&key, login),
-            login.expires_at,
-        )
-    }
-
-    /// Drops a login's Vault token (Vault refused it, or it could not be
-    /// renewed).
-    pub fn remove_login(&self, v: &VaultSettings) -> Result<()> {
-        self.store.remove(Key::for_login(v).as_str())
-    }
-
     /// The directory of the lock files, if there is one.
     pub fn lock_dir(&self) -> Option<&std::path::Path> {
         match &self.locks {
@@ -346,6 +319,36 @@ impl Cache {
             Some(dir) => lock::Lock::acquire(dir, key.as_str(), deadline),
             None => Ok(None),
         }
+    }
+}
+
+/// Logins' Vault tokens are kept beside the base tokens, under keys of
+/// their own ([`Key::for_login`]).
+impl crate::vault::LoginCache for Cache {
+    fn name(&self) -> &'static str {
+        self.store.name()
+    }
+
+    fn load_login(&self, v: &VaultSettings) -> Option<crate::vault::CachedLogin> {
+        if matches!(v.auth, crate::config::Auth::Token(_)) {
+            return None;
+        }
+        let key = Key::for_login(v);
+        let bytes = self.store.load(key.as_str())?;
+        entry::decode_login(&key, &bytes)
+    }
+
+    fn save_login(&self, v: &VaultSettings, login: &crate::vault::CachedLogin) -> Result<()> {
+        let key = Key::for_login(v);
+        self.store.save(
+            key.as_str(),
+            &entry::encode_login(&key, login),
+            login.expires_at,
+        )
+    }
+
+    fn remove_login(&self, v: &VaultSettings) -> Result<()> {
+        self.store.remove(Key::for_login(v).as_str())
     }
 }
 

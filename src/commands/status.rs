@@ -9,6 +9,7 @@ use crate::cache::Cache;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::config::{self, Auth, GlobalArgs, ProcessEnv, Profile};
 use crate::seatable::{BaseToken, Freshness};
+use crate::vault::LoginCache;
 
 #[derive(Serialize)]
 struct Status {

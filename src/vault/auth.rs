@@ -5,8 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::debug;
 use vaultrs::client::{Client, VaultClient};
 
-use super::classify;
-use crate::cache::entry::CachedLogin;
+use super::{CachedLogin, classify};
 use crate::config::{Auth, SecretInput, VaultSettings};
 use crate::error::Failure;
 

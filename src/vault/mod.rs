@@ -19,7 +19,7 @@ use crate::config::VaultSettings;
 use crate::error::{Failure, root_cause};
 
 pub use auth::Login;
-pub use session::{Prepared, Session};
+pub use session::{CachedLogin, LoginCache, Prepared, Session};
 
 /// A vaultrs client with every setting given explicitly. The HTTP client
 /// is ours (the TLS set-up of [`crate::http`]); the settings carry the rest.

@@ -12,13 +12,32 @@ use tracing::{debug, info};
 use vaultrs::client::{Client, VaultClient};
 
 use super::auth::{self, Login};
-use crate::cache::Cache;
-use crate::cache::entry::CachedLogin;
 use crate::config::{SecretRef, VaultSettings};
 use crate::error::Failure;
 
-/// When a login's Vault token is used as it is, renewed, or replaced; the
-/// token and its lease are the cache entry's ([`entry::CachedLogin`]).
+/// A Vault token obtained by a login, with its lease.
+pub struct CachedLogin {
+    pub token: SecretString,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub renewable: bool,
+}
+
+/// Where the Vault tokens of logins are kept between calls: the helper's
+/// cache ([`crate::cache::Cache`] implements it), asked here without this
+/// room importing that one.
+pub trait LoginCache {
+    /// The backend's name, for diagnostics.
+    fn name(&self) -> &'static str;
+    /// The token of a login with these settings, expired or not; `None`
+    /// for token auth, which keeps nothing.
+    fn load_login(&self, v: &VaultSettings) -> Option<CachedLogin>;
+    /// Keeps a login's token until it expires.
+    fn save_login(&self, v: &VaultSettings, login: &CachedLogin) -> Result<()>;
+    /// Drops a login's token (Vault refused it, or it could not be renewed).
+    fn remove_login(&self, v: &VaultSettings) -> Result<()>;
+}
+
 impl CachedLogin {
     /// Still valid, with a moment to spare for the requests of this call.
     fn usable(&self, now: u64) -> bool {
@@ -44,7 +63,7 @@ pub enum Prepared {
 impl Prepared {
     /// Looks for a reusable login; reads login material (files, environment,
     /// a prompt) only when there is none.
-    pub fn new(v: &VaultSettings, cache: &Cache) -> Result<Prepared> {
+    pub fn new(v: &VaultSettings, cache: &dyn LoginCache) -> Result<Prepared> {
         if let Some(login) = cache.load_login(v)
             && login.usable(crate::time::now())
         {
@@ -59,7 +78,7 @@ impl Prepared {
 pub struct Session<'a> {
     pub client: VaultClient,
     settings: &'a VaultSettings,
-    cache: &'a Cache,
+    cache: &'a dyn LoginCache,
     /// The token came from the cache (it may have been revoked since).
     reused: bool,
     /// Transient Vault failures are retried until then.
@@ -70,7 +89,7 @@ impl<'a> Session<'a> {
     pub async fn connect(
         v: &'a VaultSettings,
         prepared: Prepared,
-        cache: &'a Cache,
+        cache: &'a dyn LoginCache,
         deadline: tokio::time::Instant,
     ) -> Result<Session<'a>> {
         let mut session = Session {
