@@ -112,8 +112,15 @@ impl Policy {
                 Verdict::Final(failure) => return Err(Stop::Final(failure)),
                 Verdict::Again(failure, hint) => (failure, hint),
             };
-            let delay = hint.unwrap_or_else(|| self.delay(waits));
-            waits += 1;
+            // A server's hint is its own wait: the policy's next is not used up.
+            let delay = match hint {
+                Some(hint) => hint,
+                None => {
+                    let delay = self.delay(waits);
+                    waits += 1;
+                    delay
+                }
+            };
             if Instant::now() + delay >= deadline {
                 return Err(Stop::OutOfTime(failure));
             }
