@@ -411,6 +411,34 @@ mod tests {
         let secs: Vec<u64> = tries.iter().map(|t| t.as_secs()).collect();
         assert_eq!(secs, [0, 3, 6]);
         assert_eq!(stop.unwrap(), 3);
+        // After a hinted wait the policy starts from its first.
+        let policy = Policy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            jitter: Jitter::None,
+        };
+        let tries = paused(async {
+            let start = Instant::now();
+            let mut tries = Vec::new();
+            let done = policy
+                .run(
+                    start + Duration::from_secs(10),
+                    "",
+                    |n: usize| match n {
+                        1 => Verdict::Again(anyhow::anyhow!("busy"), Some(Duration::from_secs(3))),
+                        2 => Verdict::Again(anyhow::anyhow!("down"), None),
+                        _ => Verdict::Done(()),
+                    },
+                    async || {
+                        tries.push((Instant::now() - start).as_millis());
+                        tries.len()
+                    },
+                )
+                .await;
+            assert!(done.is_ok());
+            tries
+        });
+        assert_eq!(tries, [0, 3000, 3100]);
         // A hint beyond the deadline: no wait begins.
         let stop = paused(Policy::NETWORK.run(
             Instant::now() + Duration::from_secs(1),
