@@ -1,8 +1,10 @@
 //! The flag layer of the settings (SPEC §3): the options every command
-//! takes, as clap reads them from the command line and the environment, and
-//! the value sets of `--auth` and `--cache`. As close to the flags as
-//! possible (ripgrep's "low-level arguments"): nothing here knows the config
-//! file or decides anything; [`super::resolve`] merges these with the file.
+//! takes, as clap reads them from the command line and the environment —
+//! the same struct is a profile's table in the config file, so each setting
+//! is declared once — and the value sets of `--auth` and `--cache`. As close
+//! to the flags as possible (ripgrep's "low-level arguments"): nothing here
+//! reads the file or decides anything; [`super::resolve`] merges the
+//! command line's values with the file's.
 //!
 //! Secrets have no flags on purpose — argv is readable by every user through
 //! `/proc` — so the environment variables that carry secret *values*

@@ -7,7 +7,8 @@
 //! cache-hit path touches no secret file.
 //!
 //! ```text
-//! flags.rs    the options as clap reads them (GlobalArgs), --auth and --cache
+//! flags.rs    each setting declared once (GlobalArgs: clap's options, and a profile's
+//!             table in the file); the value sets of --auth and --cache
 //! origin.rs   where each value came from: flag, variable, file key
 //! file.rs     the config file: trusted, capped, parsed into profile tables
 //! vault.rs    Vault's address, TLS files and login
