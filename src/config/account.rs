@@ -41,7 +41,7 @@ impl std::fmt::Debug for AccountAuth {
 }
 
 /// The settings of the API-token life cycle; resolved apart from
-/// [`Profile`] because only the `token` commands and `doctor` use them.
+/// [`super::Profile`] because only the `token` commands and `doctor` use them.
 #[derive(Debug)]
 pub struct AccountSettings {
     /// `None` when neither `account_secret` nor `account` is set.

@@ -59,7 +59,7 @@ fn load_profile(
 /// should be must not hang the call before it is found to be someone
 /// else's. Only a regular file is taken when `regular_only`; otherwise a
 /// pipe of the user's own (`--config <(…)`) is read as it comes.
-pub fn read_trusted(
+pub(crate) fn read_trusted(
     path: &Path,
     missing_ok: bool,
     regular_only: bool,

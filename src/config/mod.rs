@@ -48,7 +48,8 @@ use origin::{Origins, Place, bad};
 use vault::resolve_vault;
 
 pub use account::{AccountAuth, AccountSettings, DEFAULT_TOKEN_MAX_AGE, resolve_account};
-pub use file::{check, default_config_path, read_trusted};
+pub(crate) use file::read_trusted;
+pub use file::{check, default_config_path};
 pub use flags::{AuthMethod, CacheBackend, GlobalArgs, LocalCache};
 pub use origin::{Origin, Sources};
 pub use vault::{Auth, DEFAULT_VAULT_ADDR, KUBERNETES_SA_TOKEN, SecretInput, VaultSettings};
