@@ -411,6 +411,9 @@ pub struct GlobalArgs {
     /// Ask SeaTable for base tokens that live this long (default: the server's, 3d).
     #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration)]
     pub lifetime: Option<Duration>,
+    /// Accept a --lifetime over 3d, SeaTable's default (a base token outlives a revoked or rotated API token until it expires).
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_long_lifetime: bool,
     /// Overall deadline for the network work of one call [default: 30s].
     #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,

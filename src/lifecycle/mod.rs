@@ -307,7 +307,7 @@ impl Ctx<'_> {
             .map_err(|e| {
                 if kind_of(&e) == Kind::SeaTable {
                     Failure::seatable(format!(
-                        "{}; to mint a new one: seatable-cred token create --force --base NAME --app NAME",
+                        "the API token in Vault was refused ({}); to mint a new one: seatable-cred token create --force --base NAME --app NAME",
                         one_line(&e)
                     ))
                     .into()
@@ -449,8 +449,10 @@ async fn check_opens(
             .into(),
             _ => e,
         })?;
+    // 32 hex digits and the hyphenated form are the same base: older
+    // servers answer the exchange with the one, the workspaces with the other.
     let same_uuid = match (uuid, opened.dtable_uuid.as_deref()) {
-        (Some(want), Some(got)) => want == got,
+        (Some(want), Some(got)) => crate::seatable::same_base(want, got),
         _ => true,
     };
     if opened.base != *base || !same_uuid {

@@ -44,5 +44,6 @@ fn revoke_deletes_a_token_but_not_the_one_vault_holds_unless_forced() {
         t.case.entry_files().is_empty(),
         "its cached base token dropped"
     );
-    t.run(&["get"]).fails(4, "rejected the API token");
+    t.run(&["get"])
+        .fails(4, "the API token in Vault was refused");
 }
