@@ -133,7 +133,25 @@ fn rotated(r: &Rotated) -> String {
             format!("{} (left by an interrupted rotation)", clean(leftover)),
         );
     }
+    still_valid(&mut out, &r.predecessor, r.old_base_tokens_until);
     out
+}
+
+/// Until when base tokens of a deleted API token may still work: SeaTable
+/// cannot revoke them (JWTs without an id); they live until their `exp`.
+fn still_valid(out: &mut String, app: &str, until: Option<u64>) {
+    let text = match until {
+        Some(at) => format!(
+            "base tokens of '{}' may still work until {} (the latest expiry this cache has seen; SeaTable cannot revoke them, and its cached copies were dropped)",
+            clean(app),
+            crate::time::rfc3339(at)
+        ),
+        None => format!(
+            "base tokens of '{}' that others obtained still work until they expire (3 days after issue by default); this cache held none",
+            clean(app)
+        ),
+    };
+    line(out, "note", text);
 }
 
 fn revoked(r: &Revoked) -> String {
@@ -151,6 +169,9 @@ fn revoked(r: &Revoked) -> String {
             clean(&r.base.to_string())
         ),
     );
+    if r.deleted == Deleted::Deleted {
+        still_valid(&mut out, &r.app_name, r.old_base_tokens_until);
+    }
     out
 }
 

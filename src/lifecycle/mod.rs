@@ -402,12 +402,46 @@ impl Ctx<'_> {
         Ok(deleted)
     }
 
+    /// The latest expiry of a base token of `api_token` that the profile's
+    /// cache holds — the local entry, and the shared one with `cache =
+    /// vault` — read before they are dropped: SeaTable cannot revoke base
+    /// tokens (JWTs without an id), so those stay valid until then even
+    /// after `api_token` is deleted.
+    pub async fn cached_expiry(&self, api_token: &SecretString) -> Option<u64> {
+        let p = self.profile;
+        let local = self
+            .cache
+            .load_token(&Key::for_profile(p))
+            .map(|t| t.expires_at);
+        let mut shared = None;
+        if p.cache.backend == CacheBackend::Vault
+            && let Some(at) = &p.cache.shared
+        {
+            let key = Key::for_shared(p);
+            let seal = crate::cache::seal::SealKey::derive(api_token, &key);
+            let entry = crate::cache::shared::Shared::new(at, &key, &p.vault.addr, &seal);
+            match bounded(
+                p,
+                self.deadline(),
+                "reading the shared cache entry",
+                entry.read(&self.session.client),
+            )
+            .await
+            {
+                Ok(state) => shared = state.token.map(|t| t.expires_at),
+                Err(e) => debug!("{}", one_line(&e)),
+            }
+        }
+        local.max(shared)
+    }
+
     /// Drops the profile's cached base tokens — the local entry, and the
     /// shared one with `cache = vault` — so that the next `get` exchanges
     /// the token Vault holds now.
     pub async fn drop_cached(&self) {
         let p = self.profile;
         self.cache.remove(&Key::for_profile(p));
+        crate::cache::remove_everywhere(&p.cache, &Key::for_profile(p));
         let key = Key::for_shared(p);
         if p.cache.backend == CacheBackend::Vault
             && let Some(at) = &p.cache.shared

@@ -40,6 +40,9 @@ pub struct Rotated {
     pub version: u64,
     /// Leftovers of earlier, interrupted rotations that were deleted too.
     pub leftovers: Vec<String>,
+    /// The latest expiry of a base token of the predecessor that the cache
+    /// had seen: such tokens stay valid until then.
+    pub old_base_tokens_until: Option<u64>,
 }
 
 /// How often a successor name already taken (by a concurrent rotation in
@@ -161,6 +164,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
     }
 
     // 5. The old token goes.
+    let old_base_tokens_until = ctx.cached_expiry(&current).await;
     ctx.drop_cached().await;
     if !grace.is_zero() {
         info!(
@@ -222,6 +226,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         field: field.to_string(),
         version,
         leftovers,
+        old_base_tokens_until,
     })
 }
 

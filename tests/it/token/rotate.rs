@@ -14,11 +14,20 @@ use std::time::Duration;
 fn rotate_replaces_the_token_and_drops_the_cached_base_tokens() {
     let t = TokenCase::new();
     let old = t.case.base.api_token.clone();
-    t.run(&["get"]).ok();
+    let cached = t.run(&["get", "-o", "json"]).ok().json();
     assert_eq!(t.case.entry_files().len(), 1, "a cached base token");
     let exchanges = t.case.standin.exchanges();
 
     let out = t.run(&["token", "rotate", "-vv"]).ok();
+    // SeaTable cannot revoke base tokens: until when the old ones work.
+    assert!(
+        out.stdout.contains(&format!(
+            "base tokens of 'seatable-cred' may still work until {}",
+            cached["expires_at"].as_str().unwrap()
+        )),
+        "{}",
+        out.stdout
+    );
     let names = t.app_names();
     assert_eq!(names.len(), 1, "family of one: {names:?}");
     let successor = names[0].clone();
