@@ -363,14 +363,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Whether a listed token is young enough to belong to a rotation that
-    /// is still running (its successor, not yet in Vault): `prune` and
-    /// rotate's sweep of leftovers leave it alone for now.
-    pub fn may_be_in_flight(&self, generated_at: Option<&str>) -> bool {
+    /// Whether a listed token may be the successor of a rotation that is
+    /// still running, not yet in Vault: `prune` and rotate's sweep of
+    /// leftovers leave it alone for now. Only a token minted after the one
+    /// Vault holds (`held_at`) can be: one minted before it could only reach
+    /// Vault by a check-and-set on a version older than the one holding the
+    /// newer token, which Vault refuses. Of those, one made moments ago
+    /// (within 2 × `--timeout`) may be.
+    pub fn may_be_in_flight(&self, generated_at: Option<&str>, held_at: Option<&str>) -> bool {
+        use crate::seatable::account::unix_seconds;
+        let at = generated_at.and_then(unix_seconds);
+        if let (Some(at), Some(held)) = (at, held_at.and_then(unix_seconds))
+            && at < held
+        {
+            return false;
+        }
         let window = self.profile.timeout.as_secs().saturating_mul(2);
-        generated_at
-            .and_then(crate::seatable::account::unix_seconds)
-            .is_some_and(|at| at + window > crate::time::now())
+        at.is_some_and(|at| at + window > crate::time::now())
     }
 
     /// The digest of the token the profile's secret holds now; `None` when

@@ -107,7 +107,7 @@ pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
         // A token made moments ago may be the successor of a rotation still
         // running, not yet in Vault: deleting it would leave that rotation
         // with no working token once it deletes its predecessor.
-        if ctx.may_be_in_flight(t.generated_at.as_deref()) {
+        if ctx.may_be_in_flight(t.generated_at.as_deref(), me.generated_at.as_deref()) {
             in_flight.push(t.app_name.clone());
             continue;
         }

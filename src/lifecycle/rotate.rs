@@ -194,15 +194,19 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         Ok(listed) => listed,
         Err(e) => return Err(rotated_but(e, "looking for leftovers")),
     };
-    // Tokens made moments ago may be another rotation's successor, still
-    // on its way to Vault: left for a later sweep.
+    // Tokens made moments ago, after the successor, may be another
+    // rotation's successor, still on its way to Vault: left for a later sweep.
+    let held_at = listed
+        .iter()
+        .find(|t| t.app_name == successor)
+        .and_then(|t| t.generated_at.clone());
     let settled: Vec<_> = listed
         .iter()
         .filter(|t| {
             naming::is_member(&t.app_name, &family)
                 && t.app_name != successor
                 && t.app_name != predecessor
-                && !ctx.may_be_in_flight(t.generated_at.as_deref())
+                && !ctx.may_be_in_flight(t.generated_at.as_deref(), held_at.as_deref())
         })
         .collect();
     for t in settled {
