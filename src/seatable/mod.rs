@@ -9,6 +9,7 @@
 pub mod account;
 pub mod jwt;
 mod response;
+pub mod team;
 
 use std::path::Path;
 use std::time::Duration;
