@@ -17,6 +17,9 @@ use serde::Deserialize;
 use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::error::Failure;
 
+mod profiles;
+pub use profiles::{profile_names, resolve_named, resolve_settings};
+
 /// The environment variables that carry secret values for the helper
 /// itself: read where needed, never passed on to `exec`'s command.
 pub const SECRET_VARIABLES: [&str; 7] = [
