@@ -23,6 +23,7 @@
 //! `--grace` period lasts as long as that period.
 
 mod age;
+pub mod audit;
 mod create;
 mod credentials;
 mod list;
