@@ -197,6 +197,8 @@ echo "==> the shared tier on a three-node Raft cluster (tests/raft.rs, release b
 # clock on this machine, for the whole fleet.
 SEATABLE_CRED_BENCH_OUT="$OUT/raft.json" cargo test --release --quiet --test raft >/dev/null
 
+bench/audit.sh "$OUT"
+
 echo "==> peak RSS"
 rss() { # runs the command 20 times; the largest maximum RSS in KiB
   local max=0 kib
