@@ -569,6 +569,37 @@ fn revoke_asks_on_a_terminal_and_without_one_needs_yes() {
     assert!(report.contains("etl-20250101000000"), "{report}");
 }
 
+/// The question may take a while: a token put into Vault meanwhile is
+/// found when Vault is read again right before the deletes, and kept.
+#[test]
+fn a_token_put_into_vault_while_revoke_asks_is_kept() {
+    let f = fixture();
+    let before = f.team.remaining();
+    let (_, value) = f
+        .values
+        .iter()
+        .find(|(name, _)| name == "Ops/etl-20250101000000")
+        .unwrap();
+    let pool = f.team.pool();
+    let stdout = f.team.t.case.dir.path().join("audit.out");
+    let args = ["token", "audit", "--revoke", "duplicate-app", pool.as_str()];
+    let mut pty = Pty::spawn(&f.team.t.case, &args, &stdout);
+    pty.expect("Revoke these 1 API token(s) in SeaTable? [y/N] ");
+    f.team.kv2("pool/etl-copy", json!({ "api_token": value }));
+    pty.session.send_line("y").unwrap();
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert!(
+        transcript.contains(&format!(
+            "kept     'etl-20250101000000' of base 'Ops' ({}): secret/it/audit-{}/pool/etl-copy holds it now",
+            f.team.bases[2].0, f.team.id
+        )),
+        "{transcript}"
+    );
+    assert_eq!(f.team.remaining(), before);
+    assert_eq!(exchange_status(&f.team.t.case.standin.url, value), 200);
+}
+
 #[test]
 fn revoke_refuses_while_vault_cannot_be_read_completely() {
     let f = fixture();
@@ -756,4 +787,109 @@ fn revoke_by_base_uuid_through_the_team_admin_api() {
     team.t
         .run(&["token", "revoke", "--base", "CRM", "--app", "x"])
         .fails(2, "is not a base UUID");
+}
+
+/// README's policy for the auditing identity works as written: with only
+/// it, the account token and both prefixes (KV v2 and a KV v1 mount `kv`)
+/// are read completely — no warning — and the tokens there are found.
+#[test]
+fn readmes_auditor_policy_works_as_written() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```hcl\npath \"secret/data/seatable/*\"     { capabilities = [\"read\"] }")
+        .expect("README's auditor policy");
+    let hcl = &readme[start + "```hcl\n".len()..];
+    let hcl = &hcl[..hcl.find("```").unwrap()];
+    assert!(hcl.contains("--vault-prefix kv/seatable (KV v1)"), "{hcl}");
+    let bao = &shared().bao;
+    static KV: OnceLock<()> = OnceLock::new();
+    KV.get_or_init(|| {
+        let mounts = bao.api("GET", "sys/mounts", None);
+        if mounts["data"]["kv/"].is_null() {
+            bao.api(
+                "POST",
+                "sys/mounts/kv",
+                Some(json!({"type": "kv", "options": {"version": "1"}})),
+            );
+        }
+    });
+    let policy = format!("readme-auditor-{}", random_hex(4));
+    bao.api(
+        "PUT",
+        &format!("sys/policies/acl/{policy}"),
+        Some(json!({ "policy": hcl })),
+    );
+    let team = Team::new();
+    let mut t = team.t;
+    let vault_token = bao.token(&[&policy], "1h");
+    t.case.secrets.push(vault_token.clone());
+    t.set("VAULT_TOKEN", vault_token);
+    // The account token where README keeps it.
+    let admin = t
+        .case
+        .standin
+        .add_team_account("readme@team.local", PASSWORD, ORG, true);
+    t.case.secrets.push(admin.clone());
+    bao.kv2_put(
+        "secret",
+        "seatable-admin/team-admin",
+        json!({ "account_token": admin }),
+    );
+    t.set(
+        "SEATABLE_CRED_ACCOUNT_SECRET",
+        "secret/seatable-admin/team-admin",
+    );
+    // The case's own profile secret and the team's profiles are outside
+    // README's paths: a team admin's audit needs neither.
+    t.unset("SEATABLE_CRED_SECRET");
+    let config = t.case.dir.path().join("config").join("seatable-cred");
+    std::fs::remove_file(config.join("config.toml")).unwrap();
+    let team = Team { t, ..team };
+    let in_v2 = team.token(0, "crm-sync", "rw", 10, Some(1));
+    let in_v1 = team.token(1, "nightly", "r", 10, Some(1));
+    team.token(2, "loose", "r", 10, Some(1));
+    let id = &team.id;
+    bao.kv2_put(
+        "secret",
+        &format!("seatable/{id}/crm"),
+        json!({ "api_token": in_v2 }),
+    );
+    bao.kv1_put(
+        "kv",
+        &format!("seatable/{id}/jobs/nightly"),
+        json!({ "token": in_v1 }),
+    );
+    let out = team
+        .t
+        .run(&[
+            "token",
+            "audit",
+            "-o",
+            "json",
+            &format!("--vault-prefix=secret/seatable/{id}"),
+            &format!("--vault-prefix=kv/seatable/{id}"),
+        ])
+        .ok();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let kept: BTreeSet<(String, String)> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["app_name"].as_str().unwrap().to_string(),
+                r["vault_secret"].to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("crm-sync", json!(format!("secret/seatable/{id}/crm"))),
+        ("loose", Value::Null),
+        ("nightly", json!(format!("kv/seatable/{id}/jobs/nightly"))),
+    ]
+    .into_iter()
+    .map(|(app, secret)| (app.to_string(), secret.to_string()))
+    .collect();
+    assert_eq!(kept, expected);
 }
