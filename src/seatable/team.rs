@@ -49,6 +49,10 @@ pub const PAGE_SIZE: u64 = 500;
 /// Pages asked for at once once the first answer told how many there are.
 const PAGES_IN_FLIGHT: usize = 4;
 
+/// The most pages followed: a server that counts (or serves) more is not
+/// paged through one request after another without end.
+const MAX_PAGES: u64 = 2_000;
+
 /// `GET /api2/account/info/`: who the account is.
 #[derive(Deserialize, Debug, PartialEq)]
 pub struct AccountInfo {
@@ -246,9 +250,19 @@ impl<'a> TeamAdmin<'a> {
                     "SeaTable serves fewer API tokens a page than asked for; following its page size"
                 );
             }
+            let too_many = || {
+                Failure::unavailable(format!(
+                    "SeaTable at {} would need more than {MAX_PAGES} pages of {size} for the API tokens of team {}: not paged through",
+                    self.server_url, self.org_id
+                ))
+                .permanent()
+            };
             match total {
                 Some(count) => {
                     let last = count.div_ceil(size);
+                    if last > MAX_PAGES {
+                        return Err(too_many().into());
+                    }
                     let rest: Vec<Page> = futures_util::stream::iter(2..=last)
                         .map(|n| self.page(n, size, timeout))
                         .buffer_unordered(PAGES_IN_FLIGHT)
@@ -263,6 +277,9 @@ impl<'a> TeamAdmin<'a> {
                 // No count: page on until a page is short.
                 None => loop {
                     pages += 1;
+                    if pages > MAX_PAGES {
+                        return Err(too_many().into());
+                    }
                     let page = self.page(pages, size, timeout).await?;
                     let short = (page.api_tokens.len() as u64) < size;
                     tokens.extend(page.api_tokens);

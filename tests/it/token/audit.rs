@@ -701,6 +701,28 @@ fn pages_through_the_team_with_the_servers_page_size() {
     assert_eq!(standin.team_requests(), (4, 0), "12 tokens, 3 a page");
 }
 
+/// A server that would need thousands of requests (here: one token a
+/// page) is not paged through without end: one request, then exit 5.
+#[test]
+fn a_team_too_big_to_page_through_is_not_hammered() {
+    let team = Team::new();
+    let standin = &team.t.case.standin;
+    standin.seed_team(&seatable_standin::TeamSeed {
+        org_id: ORG,
+        bases: 2,
+        tokens: 2_001,
+        ..seatable_standin::TeamSeed::default()
+    });
+    standin.set_team_budget(TeamBudget {
+        max_per_page: Some(1),
+        ..TeamBudget::default()
+    });
+    team.t
+        .run(&["token", "audit"])
+        .fails(5, "would need more than 2000 pages of 1");
+    assert_eq!(standin.team_requests(), (1, 0));
+}
+
 #[test]
 fn rides_out_a_429_within_the_deadline() {
     let f = fixture();
