@@ -3,7 +3,8 @@
 # installed into a venv under target/ when not found; the agent's tests
 # install the Python and npm SeaTable SDKs under target/tmp themselves), the plugin tests
 # (pytest in a venv under target/ with the real seatable-api and httpie),
-# a short fuzz run of every parser, and the demo.
+# the packages (scripts/package-test.sh), a short fuzz run of every parser,
+# and the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,8 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
   echo "systemd-analyze not found: the unit is not verified here"
 fi
+echo "==> packages: .deb, tarball, OCI image and wheels, built twice, installed and run"
+./scripts/package-test.sh
 echo "==> fuzz (a short run of every target)"
 ./scripts/fuzz.sh
 echo "==> demo"

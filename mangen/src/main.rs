@@ -8,7 +8,7 @@
 //! `get`. `scripts/package.sh` runs it with the date of the commit, so the
 //! pages are the same bytes on every build of that commit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
@@ -111,16 +111,15 @@ fn see_also(cmd: &clap::Command, parent: Option<&str>) -> Roff {
     roff.control("PP", []);
     roff.text([
         roman("The README, with examples for kubectl, git, Python and the agent: "),
-        bold(readme().display().to_string()),
+        bold(README),
+        roman(" (under /usr/local from the tarball)."),
     ]);
     roff
 }
 
-/// Where the Debian package puts the README (the tarball's tree mirrors it
-/// under its prefix).
-fn readme() -> &'static Path {
-    Path::new("/usr/share/doc/seatable-cred/README.md.gz")
-}
+/// Where the Debian package puts the README; the tarball's tree is the
+/// same under its prefix.
+const README: &str = "/usr/share/doc/seatable-cred/README.md.gz";
 
 #[cfg(test)]
 mod tests {
