@@ -10,8 +10,8 @@
 #     warning, the same options as `--help`), the completions loaded by bash,
 #     zsh and fish, `systemd-analyze verify` on the units with the binary where
 #     their ExecStart says;
-#  4. the OCI image copied out of its archive by skopeo, unpacked by umoci,
-#     and run as the image says (uid 65532, its environment and working
+#  4. the OCI image pushed by skopeo to a registry on loopback and pulled
+#     back, unpacked by umoci, and run as the image says (uid 65532, its environment and working
 #     directory) in its own root — read-only, with /proc, a minimal /dev,
 #     /etc/hosts and a memory-backed /run/seatable-cred mounted as a container
 #     runtime and the Kubernetes sidecar do: `get` cold then warm, and `serve`
@@ -22,7 +22,7 @@
 #     them and the packaged binary.
 #
 # It needs root (dpkg --root, mount namespaces, chroot) and installs umoci,
-# skopeo, lintian and fish with apt-get when missing; what it cannot do, it
+# skopeo, lintian, fish and docker-registry with apt-get when missing; what it cannot do, it
 # fails on, naming it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -44,16 +44,16 @@ trap 'echo "package-test: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 # --- tools ----------------------------------------------------------------
 [ "$(id -u)" = 0 ] || fail "needs root: dpkg --root, mount namespaces and chroot (CI runs as root)"
 need=()
-for tool in umoci skopeo lintian fish; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+for tool in umoci skopeo lintian fish docker-registry; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
 if [ "${#need[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${need[*]} ..."
   apt-get -qq -o DPkg::Lock::Timeout=300 update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -qq -o DPkg::Lock::Timeout=300 install -y "${need[@]}" >/dev/null
 fi
 missing=()
-for tool in umoci skopeo lintian fish zsh bash man dpkg systemd-analyze unshare setpriv curl python3; do
+for tool in umoci skopeo lintian fish docker-registry zsh bash man dpkg systemd-analyze unshare setpriv curl python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-[ "${#missing[@]}" = 0 ] || fail "needs ${missing[*]} (Debian: apt-get install umoci skopeo lintian fish zsh man-db dpkg systemd util-linux curl python3)"
+[ "${#missing[@]}" = 0 ] || fail "needs ${missing[*]} (Debian: apt-get install umoci skopeo lintian fish docker-registry zsh man-db dpkg systemd util-linux curl python3)"
 
 make_work_dir package
 cargo build --quiet --workspace --bins   # the stand-in (and the plugin tests' helpers)
@@ -195,7 +195,7 @@ for f in LICENSE-MIT LICENSE-APACHE LICENSE-LGPL-2.1; do
 done
 
 # --- 4. the image -------------------------------------------------------------------------
-step "the OCI image: skopeo copy, umoci unpack"
+step "the OCI image: configuration, skopeo push and pull, umoci unpack"
 skopeo inspect --config "oci-archive:$OCI" >"$WORK/image-config.json"
 python3 - "$WORK/image-config.json" "$VERSION" "$(git rev-parse HEAD)" <<'PY' || fail "the image's configuration (above)"
 import json, sys
@@ -213,8 +213,37 @@ bad = [k for k, ok in checks.items() if not ok]
 if bad:
     print(json.dumps(c, indent=1)); print("wrong:", bad); sys.exit(1)
 PY
-# As one would push it (docker://REGISTRY/…), to a local layout here.
-skopeo copy --quiet "oci-archive:$OCI" "oci:$WORK/layout:$VERSION"
+# The Kubernetes example runs this image, at this version.
+sidecar_image="$(sed -n 's|^ *image: \([^ ]*/seatable-cred:[^ ]*\).*|\1|p' contrib/kubernetes/sidecar.yaml)"
+[ -n "$sidecar_image" ] && [ "${sidecar_image##*:}" = "$VERSION" ] \
+  || fail "contrib/kubernetes/sidecar.yaml runs '$sidecar_image', not seatable-cred:$VERSION as package.sh builds it"
+grep -q "seatable-cred-$VERSION-oci.tar" contrib/kubernetes/sidecar.yaml \
+  || fail "contrib/kubernetes/sidecar.yaml does not say to push seatable-cred-$VERSION-oci.tar"
+# Pushed as README says (skopeo copy oci-archive:… docker://REGISTRY/…) to a
+# registry of the test's own on loopback, and pulled back from there.
+port="$(free_port)"
+mkdir -p "$WORK/registry"
+cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $WORK/registry}}
+http: {addr: "127.0.0.1:$port"}
+EOF
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+PIDS+=("$!")
+up=""
+for _ in $(seq 1 200); do
+  if curl -fsS -m 2 "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then up=1; break; fi
+  kill -0 "${PIDS[-1]}" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$up" ] || { cat "$WORK/registry.log"; fail "the test registry did not start"; }
+ref="127.0.0.1:$port/seatable-cred:$VERSION"
+skopeo copy --quiet --dest-tls-verify=false "oci-archive:$OCI" "docker://$ref"
+pushed="$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$ref")"
+[ "$pushed" = "$digest2" ] || fail "the registry holds $pushed, not the built image $digest2"
+skopeo copy --quiet --src-tls-verify=false "docker://$ref" "oci:$WORK/layout:$VERSION"
+echo "    pushed to a registry with skopeo and pulled back: $pushed"
 umoci unpack --image "$WORK/layout:$VERSION" "$WORK/bundle" >/dev/null
 rootfs="$WORK/bundle/rootfs"
 # Nothing but what the image is for: no shell, no package manager, no libraries.
@@ -280,9 +309,10 @@ EOF
 chown 65532:65532 "$WORK/run" && chmod 700 "$WORK/run"
 
 # in_image ARGS…: seatable-cred ARGS in the image's root, as a runtime runs it.
-# With IMAGE_PIDFILE set, the pid that becomes seatable-cred is written there.
+# With IMAGE_PIDFILE set, the pid that becomes seatable-cred is written there;
+# IMAGE_UID and IMAGE_GID run it as another user than the image's.
 in_image() {
-  env -i "${img_env[@]}" ${IMAGE_PIDFILE:+IMAGE_PIDFILE="$IMAGE_PIDFILE"} SEATABLE_CRED_CONFIG=/etc/seatable-cred/config.toml VAULT_TOKEN=image-root-token \
+  env -i "${img_env[@]}" ${IMAGE_PIDFILE:+IMAGE_PIDFILE="$IMAGE_PIDFILE"} ${SEATABLE_CA_CERT:+SEATABLE_CA_CERT="$SEATABLE_CA_CERT"} SEATABLE_CRED_CONFIG=/etc/seatable-cred/config.toml VAULT_TOKEN=image-root-token \
     unshare --mount --propagation private -- sh -c '
     r="$1" hosts="$2" config="$3" run="$4" uid="$5" gid="$6" cwd="$7"; shift 7
     set -e
@@ -295,13 +325,13 @@ in_image() {
     mount --bind -o ro "$config" "$r/etc/seatable-cred"
     mount --bind "$run" "$r/run/seatable-cred"
     exec unshare --root="$r" --wd="$cwd" --setuid="$uid" --setgid="$gid" -- /usr/bin/seatable-cred "$@"' \
-    sh "$rootfs" "$WORK/hosts" "$WORK/config" "$WORK/run" "$img_uid" "$img_gid" "$img_cwd" "$@"
+    sh "$rootfs" "$WORK/hosts" "$WORK/config" "$WORK/run" "${IMAGE_UID:-$img_uid}" "${IMAGE_GID:-$img_gid}" "$img_cwd" "$@"
 }
 
 [ "$(in_image --version)" = "seatable-cred $VERSION" ] || fail "--version in the image"
-cold="$(in_image get -o token)" || fail "get (cold) in the image"
+cold="$(in_image get -o token 2>>"$WORK/get.log")" || { cat "$WORK/get.log"; fail "get (cold) in the image"; }
 [ "$(standin_stat exchanges)" = 1 ] || fail "the cold get made $(standin_stat exchanges) exchanges, not 1"
-warm="$(in_image get -o token)" || fail "get (warm) in the image"
+warm="$(in_image get -o token 2>>"$WORK/get.log")" || { cat "$WORK/get.log"; fail "get (warm) in the image"; }
 [ "$cold" = "$warm" ] && [ -n "$cold" ] || fail "the warm get printed another token"
 [ "$(standin_stat exchanges)" = 1 ] || fail "the warm get exchanged again"
 [ "$(stat -c %u "$WORK/run")" = 65532 ] && [ -n "$(find "$WORK/run" -user 65532 -type f)" ] \
@@ -340,6 +370,37 @@ kill -TERM "$serve_pid"
 status=0; wait "$serve_job" || status=$?
 [ "$status" = 0 ] || { cat "$WORK/serve.log"; fail "serve exited $status on SIGTERM"; }
 echo "    serve: healthy, a local exchange and a proxied call answered (client uid 65532), exit 0 on SIGTERM"
+# Kubernetes' runAsUser may pick a uid the image's /etc/passwd does not list.
+other="$(IMAGE_UID=10001 IMAGE_GID=10001 in_image get -o token --cache none 2>"$WORK/other.log")" \
+  || { cat "$WORK/other.log"; fail "get as uid 10001, which the image does not know"; }
+[ -n "$other" ] || fail "get as uid 10001 printed nothing"
+echo "    get as uid 10001 (not in the image's /etc/passwd) works too"
+
+# TLS in the image: a stand-in with a private CA, trusted through ca_cert;
+# without it, the verdict is the image's CA roots' (loaded, and none of
+# them signed this certificate) — not "no CA certificates".
+mv "$WORK/standin.json" "$WORK/standin-http.json"
+start_standin --tls
+BAO_ADDR="$BAO_URL" BAO_TOKEN=image-root-token "$(find_bao)" kv put -mount=secret seatable/image-tls api_token=- \
+  <<<"$STANDIN_API_TOKEN" >/dev/null
+cp "$STANDIN_CA" "$WORK/config/standin-ca.pem"
+cat >>"$WORK/config/config.toml" <<EOF
+
+[profiles.tls]
+server_url = "https://localhost:${STANDIN_URL##*:}"
+vault_addr = "http://vault.test:$bao_port"
+secret = "secret/seatable/image-tls"
+cache = "none"
+allow_http = true
+EOF
+tls="$(SEATABLE_CA_CERT=/etc/seatable-cred/standin-ca.pem in_image -p tls get -o token 2>"$WORK/tls.log")" \
+  || { cat "$WORK/tls.log"; fail "get over TLS (private CA) in the image"; }
+[ -n "$tls" ] || fail "get over TLS printed nothing"
+if in_image -p tls get -o token --timeout 5s >/dev/null 2>"$WORK/roots.log"; then
+  fail "a certificate of a private CA was accepted without it"
+fi
+grep -q 'UnknownIssuer' "$WORK/roots.log" || { cat "$WORK/roots.log"; fail "the image's CA roots were not loaded"; }
+echo "    TLS: a private CA through ca_cert; without it UnknownIssuer against the image's CA roots"
 
 # --- 5. wheels ----------------------------------------------------------------------------
 step "the wheels in a fresh venv, with the plugin tests"

@@ -304,9 +304,11 @@ source_url="${SEATABLE_CRED_SOURCE_URL:-$(cargo metadata --no-deps --format-vers
 [ -z "$source_url" ] || labels+=("org.opencontainers.image.source=$source_url")
 label_args=()
 for l in "${labels[@]}"; do label_args+=(--config.label "$l"); done
+# No working directory of its own ("/"): a runtime may run the image as
+# another uid (Kubernetes' runAsUser), which could not enter /home/nonroot.
 umoci config --image "$oci:$tag" --no-history --created "$CREATED" \
   --architecture amd64 --os linux \
-  --config.user 65532:65532 --config.workingdir /home/nonroot \
+  --config.user 65532:65532 \
   --config.env PATH=/usr/bin --config.env HOME=/home/nonroot \
   --config.entrypoint /usr/bin/seatable-cred "${label_args[@]}"
 umoci gc --layout "$oci"
