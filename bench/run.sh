@@ -246,3 +246,6 @@ rss() { # runs the command 20 times; the largest maximum RSS in KiB
 python3 "$ROOT/bench/report.py" "$OUT" >"$ROOT/BENCHMARKS.md"
 echo "==> wrote BENCHMARKS.md"
 sed -n '/^| case/,/^$/p' "$ROOT/BENCHMARKS.md"
+# The release artifacts' sizes (the image's above all) and package.sh's time:
+# a section of their own, written by bench/package.sh.
+"$ROOT/bench/package.sh"
