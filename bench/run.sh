@@ -20,7 +20,10 @@ done
 [ -x /usr/bin/time ] || { echo "bench needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
 echo "==> release build"
-cargo build --release --quiet --workspace --bins
+# The helper as scripts/package.sh ships it (its own features: built with the
+# workspace's, its bytes differ), then the stand-in and the load generator.
+cargo build --release --quiet --locked -p seatable-cred --bin seatable-cred
+cargo build --release --quiet --locked -p seatable-standin --bins
 PROFILE_DIR=release
 BIN="$BUILD_DIR/release/seatable-cred"
 OUT="$ROOT/target/bench"

@@ -99,7 +99,7 @@ mkdir -p "$WORK/lintian" && cp "$DEB" "$WORK/lintian/" && chown -R 65534:65534 "
 lintian_out="$(cd "$WORK/lintian" && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$WORK/lintian" TMPDIR="$WORK/lintian" \
   lintian --fail-on error,warning --display-info "$WORK/lintian/$(basename "$DEB")" 2>&1)" \
   || { echo "$lintian_out"; fail "lintian found errors or warnings"; }
-echo "${lintian_out:-    (nothing)}" | sed 's/^/    /'
+echo "${lintian_out:-(nothing)}" | sed 's/^/    /'
 if echo "$lintian_out" | grep -q '^[EW]:'; then fail "lintian: errors or warnings (above)"; fi
 
 # --- 3. the installed trees -----------------------------------------------------------
@@ -111,7 +111,8 @@ page_command() {
 }
 long_options() { grep -o -- '--[a-z0-9][a-z0-9-]*' "$1" | sort -u; }
 
-# check_tree DIR PREFIX: DIR holds bin/, share/, lib/ as PREFIX will.
+# check_tree DIR PREFIX WHAT: DIR holds bin/, share/, lib/ as PREFIX will;
+# WHAT names it in messages.
 check_tree() {
   local dir="$1" prefix="$2" what="$3"
   local bin="$dir/bin/seatable-cred"

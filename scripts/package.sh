@@ -65,13 +65,18 @@ say "cargo build --release (LTO, one codegen unit: the longest step when sources
 # and a change would rebuild the release and debug trees that the tests and
 # benchmarks share. Nothing compiled reads it.
 cargo_() { env -u SOURCE_DATE_EPOCH cargo "$@"; }
+# -p seatable-cred alone, as `cargo build --release` and `cargo install`
+# resolve its features: with the workspace's (the stand-in turns on
+# tokio-rustls' ring feature) the binary's bytes differ, though not its code.
 cargo_ build --quiet --locked --release -p seatable-cred --bin seatable-cred
 BIN="$BUILD_DIR/release/seatable-cred"
 if readelf -lW "$BIN" | grep -q 'program interpreter'; then
   die "$BIN is linked dynamically; the image and the tarball need the static build (.cargo/config.toml)"
 fi
 say "man pages (seatable-cred-mangen, from the clap definitions)"
-cargo_ build --quiet --locked -p seatable-cred-mangen
+# --workspace: the features of every member, as `cargo build --workspace` in
+# test.sh resolves them, so that the debug tree it built is reused as it is.
+cargo_ build --quiet --locked --workspace --bin seatable-cred-mangen
 rm -rf "$STAGE" && mkdir -p "$STAGE" "$DIST"
 rm -f "$DIST"/seatable-cred[-_]* "$DIST"/*.whl "$DIST"/SHA256SUMS
 "$BUILD_DIR/debug/seatable-cred-mangen" --date "$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)" "$STAGE/man" >/dev/null
