@@ -275,9 +275,21 @@ EOF
 diff -u "$WORK/rootfs.expected" "$WORK/rootfs.list" || fail "the image holds other files than expected (above)"
 grep -qx 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' "$rootfs/etc/passwd" || fail "no passwd line for uid 65532"
 [ "$(stat -c '%u %a' "$rootfs/home/nonroot")" = "65532 700" ] || fail "/home/nonroot is not 65532's"
-mozilla="$(dpkg -L ca-certificates | grep -c '^/usr/share/ca-certificates/mozilla/.*\.crt$')"
-[ "$(grep -c 'BEGIN CERTIFICATE' "$rootfs/etc/ssl/certs/ca-certificates.crt")" = "$mozilla" ] \
-  || fail "the image's CA bundle does not hold Debian's $mozilla Mozilla roots"
+# The CA roots are exactly Debian's Mozilla set — none the build machine added.
+dpkg -L ca-certificates | grep '^/usr/share/ca-certificates/mozilla/.*\.crt$' >"$WORK/mozilla.list"
+python3 - "$rootfs/etc/ssl/certs/ca-certificates.crt" "$WORK/mozilla.list" <<'PY' || fail "the image's CA roots are not Debian's Mozilla set (above)"
+import re, sys
+def certs(text):
+    return {"".join(b.split()) for b in re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S)}
+image = certs(open(sys.argv[1]).read())
+mozilla = set()
+for path in open(sys.argv[2]).read().split():
+    mozilla |= certs(open(path).read())
+if image != mozilla or not image:
+    print(f"image: {len(image)} roots, Debian's Mozilla set: {len(mozilla)}; "
+          f"{len(image - mozilla)} not Debian's, {len(mozilla - image)} missing")
+    sys.exit(1)
+PY
 
 step "the image's root filesystem: get and serve as uid 65532"
 # The process as the image configures it (umoci's runtime config.json).
