@@ -214,6 +214,11 @@ async fn exchange(
         deadline,
     )
     .await
+    // The same words for the spec's 403 and older servers' 404.
+    .map_err(|e| match crate::error::kind_of(&e) {
+        crate::error::Kind::SeaTable => e.context("the API token in Vault was refused"),
+        _ => e,
+    })
 }
 
 /// The shared level of `--cache vault`: the entry in Vault, refreshed by
@@ -301,15 +306,19 @@ pub fn peek(profile: &Profile, cache: &Cache) -> Result<Peeked> {
     })
 }
 
-/// Drops the cached base token of one profile: the local entry, then with
-/// `--cache vault` the shared one with its KV history, which holds earlier
-/// (sealed) tokens — the local one is gone even when Vault cannot be
-/// reached (git's `reject` of a refused token).
+/// Drops the cached base token of one profile: the local entry — in every
+/// local backend, whatever the profile's is now — then with `--cache vault`
+/// the shared one with its KV history, which holds earlier (sealed) tokens;
+/// the local one is gone even when Vault cannot be reached (git's `reject`
+/// of a refused token).
 pub fn erase(profile: &Profile, cache: &Cache) -> Result<()> {
-    cache.store.remove(Key::for_profile(profile).as_str())?;
+    let key = Key::for_profile(profile);
+    cache.store.remove(key.as_str())?;
+    let elsewhere = crate::cache::remove_everywhere(&profile.cache, &key);
     info!(
         backend = cache.name(),
-        "erased the cached token of profile {}", profile.name
+        "erased the cached token of profile {} (and {elsewhere} cached under another backend)",
+        profile.name
     );
     erase_shared(profile, cache)
 }
@@ -347,11 +356,50 @@ fn erase_shared(profile: &Profile, cache: &Cache) -> Result<()> {
 
 /// Drops the profile's cached base tokens inside a Vault session the
 /// caller holds (the token commands, after Vault's token changed): the
-/// local entry, whose failure is only warned about, then the shared one,
-/// whose failure is the caller's to report.
+/// local entry — in every local backend, whatever the profile's is now —
+/// whose failure is only warned about, then the shared one, whose failure
+/// is the caller's to report.
 pub async fn forget_with(profile: &Profile, cache: &Cache, client: &VaultClient) -> Result<()> {
-    cache.remove(&Key::for_profile(profile));
+    let key = Key::for_profile(profile);
+    cache.remove(&key);
+    crate::cache::remove_everywhere(&profile.cache, &key);
     erase_shared_with(profile, client).await
+}
+
+/// The latest expiry of a base token of `api_token` that the profile's
+/// cache holds — the local entry, and the shared one with `--cache vault`,
+/// read inside a Vault session the caller holds and by `deadline` — before
+/// the token commands drop them: SeaTable cannot revoke base tokens (JWTs
+/// without an id), so those stay valid until then even after `api_token` is
+/// deleted. A shared entry that cannot be read counts as none.
+pub async fn cached_until_with(
+    profile: &Profile,
+    cache: &Cache,
+    client: &VaultClient,
+    api_token: &secrecy::SecretString,
+    deadline: tokio::time::Instant,
+) -> Option<u64> {
+    let local = cache
+        .load_token(&Key::for_profile(profile))
+        .map(|t| t.expires_at);
+    let Some(shared_at) = &profile.cache.shared else {
+        return local;
+    };
+    let key = Key::for_shared(profile);
+    let seal = SealKey::derive(api_token, &key);
+    let entry = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
+    let shared = match tokio::time::timeout_at(deadline, entry.read(client)).await {
+        Ok(Ok(state)) => state.token.map(|t| t.expires_at),
+        Ok(Err(e)) => {
+            debug!("reading the shared cache entry: {}", one_line(&e));
+            None
+        }
+        Err(_) => {
+            debug!("reading the shared cache entry: no answer by the deadline");
+            None
+        }
+    };
+    local.max(shared)
 }
 
 async fn erase_shared_with(profile: &Profile, client: &VaultClient) -> Result<()> {

@@ -16,8 +16,8 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Drops the cached base token of one profile (also git's `reject` of a
-/// refused token).
+/// Drops the cached base token of one profile, in every local backend and
+/// the shared tier (also git's `reject` of a refused token).
 pub fn profile(profile: &Profile) -> Result<()> {
     crate::broker::erase(profile, &Cache::open(&profile.cache)?)
 }

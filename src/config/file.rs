@@ -178,6 +178,29 @@ pub fn check(text: &str, path: &Path) -> Result<Vec<String>, Failure> {
     Ok(parse(text, path)?.profiles.into_keys().collect())
 }
 
+/// The config file of this call, and whether it was named explicitly
+/// (`--config`, `SEATABLE_CRED_CONFIG`) rather than the default.
+fn config_path(args: &GlobalArgs, env: &dyn Env) -> (Option<PathBuf>, bool) {
+    match &args.config {
+        Some(path) => (Some(path.clone()), true),
+        None => (default_config_path(env), false),
+    }
+}
+
+/// The names of the config file's profiles (none when there is no file;
+/// an explicitly named file must exist). For the team admin's commands,
+/// which look at every profile.
+pub fn profile_names(args: &GlobalArgs, env: &dyn Env) -> Result<Vec<String>> {
+    let (path, explicit) = config_path(args, env);
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let Some(text) = read_trusted(&path, !explicit, false)? else {
+        return Ok(Vec::new());
+    };
+    Ok(check(&text, &path)?)
+}
+
 /// The profile's table of the config file, and where it is.
 pub(super) fn profile_table(
     args: &GlobalArgs,
@@ -187,10 +210,7 @@ pub(super) fn profile_table(
         .profile
         .clone()
         .unwrap_or_else(|| "default".to_string());
-    let (path, explicit) = match &args.config {
-        Some(path) => (Some(path.clone()), true),
-        None => (default_config_path(env), false),
-    };
+    let (path, explicit) = config_path(args, env);
     let file = load_profile(path.as_deref(), explicit, &name)?;
     let place = Place {
         profile: name.clone(),

@@ -277,6 +277,14 @@ pub struct GlobalArgs {
     #[serde(rename = "lifetime")]
     pub file_lifetime: Option<String>,
     #[serde(skip)]
+    /// Accept a --lifetime over 3d, SeaTable's default (a base token outlives a revoked or rotated API token until it expires).
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_long_lifetime: bool,
+    /// `allow_long_lifetime` as the config file says it, checked once merged.
+    #[arg(skip)]
+    #[serde(rename = "allow_long_lifetime")]
+    pub file_allow_long_lifetime: Option<bool>,
+    #[serde(skip)]
     /// Overall deadline for the network work of one call [default: 30s].
     #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -301,7 +309,7 @@ pub struct GlobalArgs {
     )]
     pub account: Option<String>,
     #[serde(skip)]
-    /// `doctor` warns when the API token in Vault is older than this [default: 90d].
+    /// `doctor` warns when the API token in Vault is older than this, `token audit` finds older tokens `old` [default: 90d].
     #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
     pub token_max_age: Option<Duration>,
     /// `token_max_age` as the config file says it, checked once merged.

@@ -30,7 +30,7 @@ mod login;
 pub mod snippets;
 mod steps;
 mod table;
-mod terminal;
+pub mod terminal;
 
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};

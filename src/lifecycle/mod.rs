@@ -23,6 +23,7 @@
 //! `--grace` period lasts as long as that period.
 
 mod age;
+pub mod audit;
 mod create;
 mod credentials;
 mod list;
@@ -307,7 +308,7 @@ impl Ctx<'_> {
             .map_err(|e| {
                 if kind_of(&e) == Kind::SeaTable {
                     Failure::seatable(format!(
-                        "{}; to mint a new one: seatable-cred token create --force --base NAME --app NAME",
+                        "the API token in Vault was refused ({}); to mint a new one: seatable-cred token create --force --base NAME --app NAME",
                         one_line(&e)
                     ))
                     .into()
@@ -376,14 +377,23 @@ impl Ctx<'_> {
             .await?)
     }
 
-    /// Whether a listed token is young enough to belong to a rotation that
-    /// is still running (its successor, not yet in Vault): `prune` and
-    /// rotate's sweep of leftovers leave it alone for now.
-    pub fn may_be_in_flight(&self, generated_at: Option<&str>) -> bool {
+    /// Whether a listed token may be the successor of a rotation that is
+    /// still running, not yet in Vault: `prune` and rotate's sweep of
+    /// leftovers leave it alone for now. Only a token minted after the one
+    /// Vault holds (`held_at`) can be: one minted before it could only reach
+    /// Vault by a check-and-set on a version older than the one holding the
+    /// newer token, which Vault refuses. Of those, one made moments ago
+    /// (within 2 × `--timeout`) may be.
+    pub fn may_be_in_flight(&self, generated_at: Option<&str>, held_at: Option<&str>) -> bool {
+        use crate::seatable::account::unix_seconds;
+        let at = generated_at.and_then(unix_seconds);
+        if let (Some(at), Some(held)) = (at, held_at.and_then(unix_seconds))
+            && at < held
+        {
+            return false;
+        }
         let window = self.profile.timeout.as_secs().saturating_mul(2);
-        generated_at
-            .and_then(crate::seatable::account::unix_seconds)
-            .is_some_and(|at| at + window > crate::time::now())
+        at.is_some_and(|at| at + window > crate::time::now())
     }
 
     /// The digest of the token the profile's secret holds now; `None` when
@@ -413,6 +423,21 @@ impl Ctx<'_> {
             Deleted::Missing => info!("API token '{app}' of base {base} was already gone"),
         }
         Ok(deleted)
+    }
+
+    /// The latest expiry of a base token of `api_token` that the profile's
+    /// cache holds, read before they are dropped (the broker's
+    /// [`crate::broker::cached_until_with`]): those stay valid until then
+    /// even after `api_token` is deleted.
+    pub async fn cached_expiry(&self, api_token: &SecretString) -> Option<u64> {
+        crate::broker::cached_until_with(
+            self.profile,
+            self.cache,
+            &self.session.client,
+            api_token,
+            self.deadline() + Duration::from_millis(250),
+        )
+        .await
     }
 
     /// Drops the profile's cached base tokens — the local entry, and the
@@ -456,8 +481,10 @@ async fn check_opens(
             .into(),
             _ => e,
         })?;
+    // 32 hex digits and the hyphenated form are the same base: older
+    // servers answer the exchange with the one, the workspaces with the other.
     let same_uuid = match (uuid, opened.dtable_uuid.as_deref()) {
-        (Some(want), Some(got)) => want == got,
+        (Some(want), Some(got)) => crate::seatable::same_base(want, got),
         _ => true,
     };
     if opened.base != *base || !same_uuid {

@@ -37,6 +37,7 @@ pub use wire::{
     ApiTokenList, AuthTokenResponse, BaseRef, Digest, ListedToken, NewToken, Table, Workspace,
     WorkspaceList, unix_seconds,
 };
+pub(crate) use wire::{digest_of, lenient_id, lenient_string, lenient_text};
 
 /// What a create answered.
 pub enum Created {
@@ -65,7 +66,7 @@ pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
 
 /// SeaTable's error text of an answer: `error_msg`, else `detail`
 /// ([`super::ErrorBody`]).
-fn error_msg(body: &[u8]) -> Option<String> {
+pub(crate) fn error_msg(body: &[u8]) -> Option<String> {
     super::ErrorBody::parse(body).message()
 }
 
@@ -83,7 +84,7 @@ pub enum LoginAnswer {
 /// Whether a request may be sent again when its answer was lost: a create
 /// that may have landed must not be repeated.
 #[derive(Clone, Copy, PartialEq)]
-enum Idempotent {
+pub(crate) enum Idempotent {
     Yes,
     No,
     /// Safe to repeat, but the caller checks something before each try (a
@@ -107,7 +108,7 @@ enum Tried {
 /// idempotent requests) 5xx, resets and timeouts are retried with backoff
 /// until `deadline`. Returns the status and the (capped) body of the
 /// final answer.
-async fn send(
+pub(crate) async fn send(
     request: impl Fn() -> reqwest::RequestBuilder,
     server_url: &str,
     what: &str,
@@ -273,6 +274,15 @@ pub async fn login(
     Ok(LoginAnswer::Refused(said))
 }
 
+/// The account token's `Authorization: Token …` header
+/// ([`super::request::authorization`]), for the account API and the
+/// team-admin API ([`super::team`]).
+pub(crate) fn authorization(token: &SecretString) -> Result<HeaderValue> {
+    Ok(super::request::authorization(token.expose_secret().trim()).ok_or_else(|| {
+        Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
+    })?)
+}
+
 /// The account API, authenticated by an account token.
 pub struct Account<'a> {
     client: &'a reqwest::Client,
@@ -286,13 +296,10 @@ impl<'a> Account<'a> {
         server_url: &'a str,
         token: &SecretString,
     ) -> Result<Account<'a>> {
-        let auth = super::request::authorization(token.expose_secret().trim()).ok_or_else(|| {
-            Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
-        })?;
         Ok(Account {
             client,
             server_url,
-            auth,
+            auth: authorization(token)?,
         })
     }
 

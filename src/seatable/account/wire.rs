@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// The SHA-256 of an API token: enough to tell whether two tokens are the
 /// same, useless for opening a base.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digest([u8; 32]);
 
 impl Digest {
@@ -17,7 +17,7 @@ impl Digest {
         Self::of_str(token.expose_secret())
     }
 
-    pub(super) fn of_str(token: &str) -> Digest {
+    pub(crate) fn of_str(token: &str) -> Digest {
         let d = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
@@ -124,23 +124,23 @@ pub struct NewToken {
     pub generated_at: Option<String>,
 }
 
-fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+pub(crate) fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
     let value = Zeroizing::new(String::deserialize(d)?);
     Ok(Digest::of_str(&value))
 }
 
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s),
         _ => None,
     })
 }
 
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(lenient_string(d)?.unwrap_or_default())
 }
 
-fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Number(n) => n.as_i64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
