@@ -37,7 +37,7 @@ pub use wire::{
     ApiTokenList, AuthTokenResponse, BaseRef, Digest, ListedToken, NewToken, Table, Workspace,
     WorkspaceList, unix_seconds,
 };
-pub(crate) use wire::{digest_of, lenient_id, lenient_string, lenient_text};
+pub(super) use wire::{digest_of, lenient_id, lenient_string, lenient_text};
 
 /// What a create answered.
 pub enum Created {
@@ -66,7 +66,7 @@ pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
 
 /// SeaTable's error text of an answer: `error_msg`, else `detail`
 /// ([`super::ErrorBody`]).
-pub(crate) fn error_msg(body: &[u8]) -> Option<String> {
+fn error_msg(body: &[u8]) -> Option<String> {
     super::ErrorBody::parse(body).message()
 }
 
@@ -84,7 +84,7 @@ pub enum LoginAnswer {
 /// Whether a request may be sent again when its answer was lost: a create
 /// that may have landed must not be repeated.
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Idempotent {
+pub(super) enum Idempotent {
     Yes,
     No,
     /// Safe to repeat, but the caller checks something before each try (a
@@ -108,7 +108,7 @@ enum Tried {
 /// idempotent requests) 5xx, resets and timeouts are retried with backoff
 /// until `deadline`. Returns the status and the (capped) body of the
 /// final answer.
-pub(crate) async fn send(
+async fn send(
     request: impl Fn() -> reqwest::RequestBuilder,
     server_url: &str,
     what: &str,
@@ -274,15 +274,6 @@ pub async fn login(
     Ok(LoginAnswer::Refused(said))
 }
 
-/// The account token's `Authorization: Token …` header
-/// ([`super::request::authorization`]), for the account API and the
-/// team-admin API ([`super::team`]).
-pub(crate) fn authorization(token: &SecretString) -> Result<HeaderValue> {
-    Ok(super::request::authorization(token.expose_secret().trim()).ok_or_else(|| {
-        Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
-    })?)
-}
-
 /// The account API, authenticated by an account token.
 pub struct Account<'a> {
     client: &'a reqwest::Client,
@@ -296,14 +287,22 @@ impl<'a> Account<'a> {
         server_url: &'a str,
         token: &SecretString,
     ) -> Result<Account<'a>> {
+        let auth = super::request::authorization(token.expose_secret().trim()).ok_or_else(|| {
+            Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
+        })?;
         Ok(Account {
             client,
             server_url,
-            auth: authorization(token)?,
+            auth,
         })
     }
 
-    fn url(&self, segments: &[&str]) -> Result<url::Url> {
+    pub(super) fn server_url(&self) -> &'a str {
+        self.server_url
+    }
+
+    /// `{server_url}/{segments…}/`, each segment encoded.
+    pub(super) fn url(&self, segments: &[&str]) -> Result<url::Url> {
         let mut url = url::Url::parse(self.server_url)
             .map_err(|e| Failure::usage(format!("server_url: {e}")))?;
         url.path_segments_mut()
@@ -330,7 +329,10 @@ impl<'a> Account<'a> {
         self.url(&segments)
     }
 
-    async fn call(
+    /// One request with the account token ([`send`]): the status and the
+    /// capped body of the answer, whatever it is — the caller says what a
+    /// status means (the team-admin API in its own words, [`super::team`]).
+    pub(super) async fn request(
         &self,
         method: Method,
         url: url::Url,
@@ -340,7 +342,7 @@ impl<'a> Account<'a> {
         deadline: Instant,
     ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
         debug!(%method, url = %url, "{what}");
-        let (status, body) = send(
+        send(
             || {
                 let mut request = self
                     .client
@@ -359,7 +361,23 @@ impl<'a> Account<'a> {
             idempotent,
             deadline,
         )
-        .await?;
+        .await
+    }
+
+    /// [`Account::request`], with a refused account token or a refused
+    /// right an error in the account API's words.
+    async fn call(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&str>,
+        what: &str,
+        idempotent: Idempotent,
+        deadline: Instant,
+    ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
+        let (status, body) = self
+            .request(method, url, body, what, idempotent, deadline)
+            .await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Failure::seatable(format!(
                 "SeaTable at {} refused the account while {what} ({}{}): check the account token (account_secret) or the login (account), and that the account may manage the base's API tokens",
@@ -392,7 +410,13 @@ impl<'a> Account<'a> {
         failure.with_status(status.as_u16()).into()
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self, body: &[u8], what: &str) -> Result<T> {
+    /// The answer as `T`; anything else is SeaTable not answering as
+    /// itself (a maintenance page?).
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        body: &[u8],
+        what: &str,
+    ) -> Result<T> {
         serde_json::from_slice(body).map_err(|_| {
             Failure::unavailable(format!(
                 "SeaTable at {} answered with something unexpected while {what} (a maintenance page?): try again later",

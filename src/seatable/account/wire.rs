@@ -124,23 +124,29 @@ pub struct NewToken {
     pub generated_at: Option<String>,
 }
 
-pub(crate) fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+pub(in crate::seatable) fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
     let value = Zeroizing::new(String::deserialize(d)?);
     Ok(Digest::of_str(&value))
 }
 
-pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(in crate::seatable) fn lenient_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s),
         _ => None,
     })
 }
 
-pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(in crate::seatable) fn lenient_text<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<String, D::Error> {
     Ok(lenient_string(d)?.unwrap_or_default())
 }
 
-pub(crate) fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(in crate::seatable) fn lenient_id<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Number(n) => n.as_i64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
