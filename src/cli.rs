@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::flags::duration;
 use crate::config::{GlobalArgs, SecretRef, Sources};
+use crate::lifecycle::audit::Finding;
 use crate::protocol::Format;
 
 #[derive(Parser, Debug)]
@@ -175,38 +176,6 @@ pub struct TokenRevokeArgs {
     /// With --base: secrets under this Vault path count as holding the token too (repeatable).
     #[arg(long, value_name = "MOUNT/PATH", value_parser = kv_path, requires = "base")]
     pub vault_prefix: Vec<SecretRef>,
-}
-
-/// What `token audit` finds wrong with an API token (SPEC §12); the names
-/// are stable: scripts and `--fail-on` use them.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Finding {
-    /// No Vault secret the audit reads holds it: its value lives somewhere else.
-    NotInVault,
-    /// No access for --unused-after.
-    Unused,
-    /// Never used since it was made.
-    NeverUsed,
-    /// Older than --token-max-age.
-    Old,
-    /// Read-write and unused.
-    ReadWriteUnused,
-    /// The base has another token of the same app family, outside a running rotation.
-    DuplicateApp,
-}
-
-impl Finding {
-    pub fn name(self) -> &'static str {
-        match self {
-            Finding::NotInVault => "not-in-vault",
-            Finding::Unused => "unused",
-            Finding::NeverUsed => "never-used",
-            Finding::Old => "old",
-            Finding::ReadWriteUnused => "read-write-unused",
-            Finding::DuplicateApp => "duplicate-app",
-        }
-    }
 }
 
 #[derive(Args, Debug)]

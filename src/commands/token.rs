@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use tracing::warn;
 
-use crate::cli::{Finding, StatusFormat, TokenAction, TokenArgs, TokenAuditArgs, TokenRevokeArgs};
+use crate::cli::{StatusFormat, TokenAction, TokenArgs, TokenAuditArgs, TokenRevokeArgs};
 use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::error::Failure;
-use crate::lifecycle::audit::{self, AuditRequest, Outcome, Sources, TeamRevoked};
+use crate::lifecycle::audit::{self, AuditRequest, Finding, Outcome, Sources, TeamRevoked};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;
 

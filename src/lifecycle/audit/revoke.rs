@@ -13,8 +13,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{Audit, Sources};
-use crate::cli::Finding;
+use super::{Audit, Finding, Sources};
 use crate::error::{Failure, is_transient, one_line};
 use crate::lifecycle::{Ctx, naming};
 use crate::retry::{Policy, Verdict};
