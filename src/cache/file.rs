@@ -125,24 +125,7 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
             continue;
         };
         let path = entry.path();
-        let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64)
-        else {
-            continue;
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        if Read::by_ref(&mut file)
-            .take(MAX_ENTRY as u64 + 1)
-            .read_to_end(&mut bytes)
-            .is_err()
-        {
-            continue;
-        }
-        let ours = match (super::entry::key_of(&bytes), &expected_key) {
-            (Some(key), Some(expected)) => &key == expected,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if ours && fs::remove_file(&path).is_ok() {
+        if holds_entry(&path, expected_key.as_deref()) && fs::remove_file(&path).is_ok() {
             erased += 1;
         }
     }
@@ -153,16 +136,28 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
 /// `erase`, whatever backend the profile uses now). Whether it did.
 pub fn remove_in(dir: &Path, id: &str) -> bool {
     let path = dir.join(format!("{id}.json"));
-    let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64) else {
+    holds_entry(&path, Some(id)) && fs::remove_file(&path).is_ok()
+}
+
+/// Whether `path` is a file of ours holding an entry — of the key `id`, or
+/// of any key when `None`: what the erasers check before they delete.
+fn holds_entry(path: &Path, id: Option<&str>) -> bool {
+    let Ok(mut file) = open_own(path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64) else {
         return false;
     };
     let mut bytes = Zeroizing::new(Vec::new());
-    let read = Read::by_ref(&mut file)
+    if Read::by_ref(&mut file)
         .take(MAX_ENTRY as u64 + 1)
-        .read_to_end(&mut bytes);
-    read.is_ok()
-        && super::entry::key_of(&bytes).as_deref() == Some(id)
-        && fs::remove_file(&path).is_ok()
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        return false;
+    }
+    match (super::entry::key_of(&bytes), id) {
+        (Some(key), Some(id)) => key == id,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// The names the atomic writes use for their temp files: `.tmp-<id>-` and
