@@ -62,7 +62,9 @@ impl Subscriber for Stderr {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        eprintln!("{}", line(event));
+        let mut text = line(event);
+        text.push('\n');
+        crate::process::say(&text);
     }
 
     fn enter(&self, _: &Id) {}

@@ -26,7 +26,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     match seatable_cred::run(cli) {
         Ok(code) => c_int::from(code),
         Err(err) => {
-            eprintln!("seatable-cred: {}", error::one_line(&err));
+            process::say(&format!("seatable-cred: {}\n", error::one_line(&err)));
             c_int::from(error::kind_of(&err).exit_code())
         }
     }
@@ -46,7 +46,7 @@ fn usage_error(e: clap::Error) -> c_int {
         ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             if std::env::args_os().len() <= 1 =>
         {
-            eprint!("{}", seatable_cred::cli::bare_usage());
+            process::say(&seatable_cred::cli::bare_usage());
             2
         }
         _ => {
@@ -60,7 +60,9 @@ fn usage_error(e: clap::Error) -> c_int {
                 .collect();
             let said = said.join("; ");
             let said = said.strip_prefix("error: ").unwrap_or(&said);
-            eprintln!("seatable-cred: {said}; see 'seatable-cred --help'");
+            process::say(&format!(
+                "seatable-cred: {said}; see 'seatable-cred --help'\n"
+            ));
             2
         }
     }

@@ -1,6 +1,6 @@
 //! Process start-up: hardening, the panic report, and what the std runtime
-//! would otherwise have done (the binary has its own C `main`); and stdout,
-//! written in one go.
+//! would otherwise have done (the binary has its own C `main`); stdout,
+//! written in one go; and stderr, written without ever panicking.
 
 use std::io::Write;
 
@@ -69,7 +69,9 @@ pub fn harden() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".to_string());
         let line: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
-        eprintln!("seatable-cred: internal error: {line}; please report this bug");
+        say(&format!(
+            "seatable-cred: internal error: {line}; please report this bug\n"
+        ));
         std::process::exit(1);
     }));
 }
@@ -80,4 +82,11 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")).into())
+}
+
+/// Writes to stderr in one go. A reader that went away (a closed pipe) is
+/// no reason to stop: `eprint!` would panic there, and a panic while
+/// reporting one aborts — the helper keeps the exit code of what it did.
+pub fn say(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

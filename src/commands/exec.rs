@@ -38,6 +38,6 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {
         std::io::ErrorKind::PermissionDenied => (126, "permission denied".to_string()),
         _ => (126, err.to_string()),
     };
-    eprintln!("seatable-cred: cannot run {shown}: {why}");
+    crate::process::say(&format!("seatable-cred: cannot run {shown}: {why}\n"));
     Ok(code)
 }

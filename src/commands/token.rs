@@ -13,6 +13,7 @@ use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::error::Failure;
 use crate::lifecycle::audit::{self, AuditRequest, Finding, Outcome, Sources, TeamRevoked};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
+use crate::process::say;
 use crate::seatable::account::Deleted;
 
 pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
@@ -97,17 +98,17 @@ fn run_audit(global: &GlobalArgs, a: &TokenAuditArgs) -> Result<u8> {
             let plan = audit::plan(&report, &a.revoke)?;
             let wanted = names(&a.revoke);
             if plan.revoke.is_empty() {
-                eprintln!(
-                    "nothing to revoke: no token with {wanted} that Vault does not hold ({} kept: Vault holds them; {} of a rotation still running)",
+                say(&format!(
+                    "nothing to revoke: no token with {wanted} that Vault does not hold ({} kept: Vault holds them; {} of a rotation still running)\n",
                     plan.held, plan.rotating
-                );
+                ));
             } else if confirm(
                 &audit::render_plan(&report, &plan, &a.revoke),
                 plan.revoke.len(),
                 a.yes,
             )? {
                 let done = audit::revoke_planned(ctx, &report, &plan, &sources).await?;
-                eprint!("{}", audit::render_revocations(&report, &done));
+                say(&audit::render_revocations(&report, &done));
                 let failed = done
                     .iter()
                     .filter(|d| matches!(d.outcome, Outcome::Failed(_)))
@@ -120,7 +121,7 @@ fn run_audit(global: &GlobalArgs, a: &TokenAuditArgs) -> Result<u8> {
                     .into());
                 }
             } else {
-                eprintln!("nothing was revoked");
+                say("nothing was revoked\n");
             }
         }
         Ok(u8::from(report.has_any(&a.fail_on)))
@@ -140,11 +141,11 @@ fn names(findings: &[Finding]) -> String {
 /// deleted: exit 2, after the plan.
 fn confirm(plan: &str, n: usize, yes: bool) -> Result<bool> {
     if yes {
-        eprint!("{plan}");
+        say(plan);
         return Ok(true);
     }
     let Some(mut terminal) = crate::init::terminal::Terminal::open() else {
-        eprint!("{plan}");
+        say(plan);
         return Err(Failure::usage(format!(
             "nothing was revoked: --revoke asks before it deletes and there is no terminal to ask on; pass --yes to revoke these {n} API token(s)"
         ))

@@ -16,6 +16,7 @@ mod hygiene;
 mod init;
 mod init_files;
 mod kubectl;
+mod messages;
 mod process;
 mod prompts;
 mod readme_examples;
