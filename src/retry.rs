@@ -96,8 +96,10 @@ impl Policy {
 
     /// Runs `op` until `classify` says its outcome is done or final, or the
     /// deadline leaves no room for the next wait — the policy's, or the
-    /// server's hint when the verdict carries one. Each retry is warned
-    /// about, `what` first (empty when the failures name what was done).
+    /// server's hint when the verdict carries one. Each retry is said at
+    /// `-v` — a retry that works is no warning; the failure that ends the
+    /// run is the caller's error — `what` first (empty when the failures
+    /// name what was done).
     pub async fn run<O, T>(
         &self,
         deadline: Instant,
@@ -124,15 +126,15 @@ impl Policy {
             if Instant::now() + delay >= deadline {
                 return Err(Stop::OutOfTime(failure));
             }
-            tracing::warn!("{}", warning(what, &failure, delay));
+            tracing::info!("{}", retrying(what, &failure, delay));
             tokio::time::sleep(delay).await;
         }
     }
 }
 
-/// The warning before a retry: `what` (when the failure does not say it),
+/// The line before a retry: `what` (when the failure does not say it),
 /// the failure, the wait.
-fn warning(what: &str, failure: &anyhow::Error, delay: Duration) -> String {
+fn retrying(what: &str, failure: &anyhow::Error, delay: Duration) -> String {
     let said = crate::error::one_line(failure);
     let ms = delay.as_millis();
     if what.is_empty() {
@@ -326,15 +328,15 @@ mod tests {
     }
 
     #[test]
-    fn warnings_say_what_unless_the_failure_does() {
+    fn retry_lines_say_what_unless_the_failure_does() {
         let failure = crate::error::Failure::unavailable("SeaTable at s timed out").into();
         let wait = Duration::from_millis(250);
         assert_eq!(
-            warning("", &failure, wait),
+            retrying("", &failure, wait),
             "SeaTable at s timed out; retrying in 250 ms"
         );
         assert_eq!(
-            warning("reading the secret", &failure, wait),
+            retrying("reading the secret", &failure, wait),
             "reading the secret: SeaTable at s timed out; retrying in 250 ms"
         );
     }

@@ -44,3 +44,33 @@ fn a_closed_stderr_pipe_is_no_crash() {
     }
 }
 
+// --- retries and refused connections ------------------------------------------
+
+/// A retried failure is no warning: a call that succeeded on its second try
+/// says nothing at the default verbosity, and shows the retry at -v.
+#[test]
+fn retries_are_shown_at_v_not_as_warnings() {
+    let case = Case::new();
+    case.standin
+        .push_faults([seatable_standin::Fault::Status { code: 502 }]);
+    let out = case.run(&["get", "-o", "token"]).ok();
+    assert_eq!(out.stderr, "", "a retry that worked is no warning");
+    case.standin
+        .push_faults([seatable_standin::Fault::Status { code: 502 }]);
+    let out = case.run(&["get", "--refresh", "-o", "token", "-v"]).ok();
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("seatable-cred: info: ")
+                && l.contains("failed (502)")
+                && l.contains("retrying in")),
+        "the retry at -v: {}",
+        out.stderr
+    );
+    assert_eq!(
+        case.standin.stats().exchange_requests,
+        4,
+        "each 502 retried once"
+    );
+}
+
