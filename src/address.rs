@@ -28,11 +28,52 @@ pub fn check_address(
     Ok(url_text(&url))
 }
 
+/// A SeaTable server's address: as [`check_address`], and not the address
+/// of a page of SeaTable's web app (a base's, a workspace's — pasted from
+/// the browser's address bar): that is named for what it is, with the
+/// server's address to use instead.
+pub fn check_seatable_address(
+    text: &str,
+    origin: &impl Display,
+    allow_http: Option<&impl Display>,
+) -> Result<String, Failure> {
+    if let Some(server) = web_page_of(text) {
+        return Err(Failure::usage(format!(
+            "{origin}: '{}' is a page of SeaTable's web app, not the server's address: use {server}",
+            redact_url(text)
+        )));
+    }
+    check_address(text, origin, "the API token", allow_http)
+}
+
+/// The server of a URL whose path is a page of SeaTable's web app
+/// (`/workspace/7/dtable/Demo%20base/`, `/dtable/…`, `/apps/…`).
+fn web_page_of(text: &str) -> Option<String> {
+    let url = url::Url::parse(text.trim()).ok()?;
+    let first = url.path_segments()?.next()?;
+    if !["workspace", "dtable", "apps", "group", "home"].contains(&first) {
+        return None;
+    }
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
 /// Validates an http(s) URL and drops a trailing slash. URLs carrying
 /// credentials or a query are refused: they would sit in argv or a config
 /// file. Messages show the URL without them ([`redact_url`]).
 fn normalise_url(text: &str) -> Result<url::Url, String> {
     let shown = redact_url(text);
+    if !text.contains("://") && !text.trim().is_empty() {
+        // `vault.example.com:8200`, `127.0.0.1:8200`: a URL parser reads
+        // those as a scheme or a relative path; say what to type.
+        let host = shown.trim_end_matches('/');
+        return Err(format!(
+            "'{shown}' is not a URL: it needs a scheme — type https://{host} (or http://{host} for a server on this machine)"
+        ));
+    }
     let url = url::Url::parse(text.trim()).map_err(|e| format!("'{shown}' is not a URL ({e})"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("'{shown}' must start with https:// or http://"));
@@ -207,6 +248,53 @@ mod tests {
         assert_eq!(
             check_address("http://s.example.com/", &"x", "y", Some(&"--allow-http")).unwrap(),
             "http://s.example.com"
+        );
+    }
+
+    /// What a person types for an address without thinking of a scheme —
+    /// `vault.example.com:8200`, `127.0.0.1:8200` — is answered with what
+    /// to type instead, not a URL parser's words.
+    #[test]
+    fn an_address_without_a_scheme_says_what_to_type() {
+        for (text, host) in [
+            ("vault.example.com:8200", "vault.example.com:8200"),
+            ("127.0.0.1:8200", "127.0.0.1:8200"),
+            ("localhost:8200/", "localhost:8200"),
+        ] {
+            let said = check_address(text, &"VAULT_ADDR", "x", None::<&&str>)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                said,
+                format!(
+                    "VAULT_ADDR: '{text}' is not a URL: it needs a scheme — type https://{host} (or http://{host} for a server on this machine)"
+                )
+            );
+        }
+    }
+
+    /// A page of SeaTable's web app, pasted from the address bar, is named
+    /// for what it is, with the server's address to use instead.
+    #[test]
+    fn a_page_of_the_web_app_is_no_server_address() {
+        let said = check_seatable_address(
+            "https://cloud.seatable.io/workspace/7/dtable/Demo%20base/?tid=0000&vid=0000",
+            &"--server-url",
+            None::<&&str>,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            said,
+            "--server-url: 'https://cloud.seatable.io/workspace/7/dtable/Demo%20base/' is a page of SeaTable's web app, not the server's address: use https://cloud.seatable.io"
+        );
+        let said = check_seatable_address("http://127.0.0.1:8000/dtable/x", &"o", None::<&&str>)
+            .unwrap_err()
+            .to_string();
+        assert!(said.ends_with("use http://127.0.0.1:8000"), "{said}");
+        assert_eq!(
+            check_seatable_address("https://seatable.example.com/", &"o", None::<&&str>).unwrap(),
+            "https://seatable.example.com"
         );
     }
 }

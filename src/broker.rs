@@ -92,7 +92,7 @@ pub fn get_with(cache: &Cache, profile: &Profile, force: bool) -> Result<Outcome
         }
         None => with_vault(profile, cache, async |session, deadline| {
             let api_token = session
-                .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+                .read_api_token(crate::vault::Wanted::api_token(profile))
                 .await?;
             Ok((exchange(profile, &api_token, deadline).await?, false))
         }),
@@ -163,8 +163,17 @@ fn settle(
 
 /// Runs `work` with a logged-in Vault session, on a current-thread runtime,
 /// under the network deadline it is given. Login material (files, a
-/// password prompt) is read before the clock starts.
+/// password prompt) is read before the clock starts. A failure about one of
+/// the profile's settings names where it was set.
 fn with_vault<T>(
+    profile: &Profile,
+    cache: &Cache,
+    work: impl AsyncFnOnce(&mut Session<'_>, tokio::time::Instant) -> Result<T>,
+) -> Result<T> {
+    vault_session(profile, cache, work).map_err(|e| profile.name_origin(e))
+}
+
+fn vault_session<T>(
     profile: &Profile,
     cache: &Cache,
     work: impl AsyncFnOnce(&mut Session<'_>, tokio::time::Instant) -> Result<T>,
@@ -237,7 +246,7 @@ async fn refresh_shared(
 ) -> Result<(BaseToken, bool)> {
     let key = Key::for_shared(profile);
     let api_token = session
-        .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+        .read_api_token(crate::vault::Wanted::api_token(profile))
         .await?;
     let seal = SealKey::derive(&api_token, &key);
     let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
@@ -294,7 +303,7 @@ pub fn peek(profile: &Profile, cache: &Cache) -> Result<Peeked> {
     let key = Key::for_shared(profile);
     let token = with_vault(profile, cache, async |session, _| {
         let api_token = session
-            .read_api_token(&profile.secret, &profile.field, profile.kv_version)
+            .read_api_token(crate::vault::Wanted::api_token(profile))
             .await?;
         let seal = SealKey::derive(&api_token, &key);
         let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);

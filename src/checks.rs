@@ -14,11 +14,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cache::Cache;
-use crate::config::{
-    self, Auth, CacheSettings, GlobalArgs, Origin, ProcessEnv, Profile, SecretRef, VaultSettings,
-};
+use crate::config::{self, Auth, CacheSettings, GlobalArgs, ProcessEnv, Profile, VaultSettings};
 use crate::error::{Failure, Kind, kind_of, one_line};
-use crate::vault::{Prepared, Session};
+use crate::vault::{Prepared, Session, Wanted};
 
 /// Clocks further apart than this make expiry decisions wrong.
 const SKEW_WARN: u64 = 30;
@@ -55,16 +53,7 @@ impl Report {
     }
 
     fn fail(&mut self, step: &str, err: &anyhow::Error) {
-        self.fail_noting(step, err, None);
-    }
-
-    /// A failure, with a note on what most likely caused it.
-    fn fail_noting(&mut self, step: &str, err: &anyhow::Error, note: Option<String>) {
-        let text = match note {
-            Some(note) => format!("{}; {note}", one_line(err)),
-            None => one_line(err),
-        };
-        self.line(Mark::Fail, step, text);
+        self.line(Mark::Fail, step, one_line(err));
         self.first_failure.get_or_insert(kind_of(err));
     }
 }
@@ -289,7 +278,7 @@ async fn check_vault(
             clocks.extend(date.map(|d| ("Vault".to_string(), d)));
         }
         Err(e) => {
-            report.fail_noting("vault", &e, default_address(profile));
+            report.fail("vault", &profile.name_origin(e));
             report.line(Mark::Skip, "login", "needs Vault");
             report.line(Mark::Skip, "secret", "needs Vault");
             return false;
@@ -301,40 +290,21 @@ async fn check_vault(
             session
         }
         Err(e) => {
-            report.fail("login", &e);
+            report.fail("login", &profile.name_origin(e));
             report.line(Mark::Skip, "secret", "needs a login");
             return false;
         }
     };
-    match secret(
-        &mut session,
-        &profile.secret,
-        &profile.field,
-        profile.kv_version,
-    )
-    .await
-    {
+    match secret(&mut session, Wanted::api_token(profile)).await {
         Ok(text) => {
             report.line(Mark::Ok, "secret", text);
             true
         }
         Err(e) => {
-            report.fail("secret", &e);
+            report.fail("secret", &profile.name_origin(e));
             false
         }
     }
-}
-
-/// When the Vault address is only the built-in default — nothing set one —
-/// a failure there is most likely that, and the fix is to set it.
-fn default_address(profile: &Profile) -> Option<String> {
-    (profile.origin("vault_addr") == Origin::Default).then(|| {
-        format!(
-            "{} is only the default, as no Vault address was set: set --vault-addr, VAULT_ADDR (or BAO_ADDR) or vault_addr in [profiles.{}]",
-            config::DEFAULT_VAULT_ADDR,
-            profile.name
-        )
-    })
 }
 
 /// Vault answers `sys/health` within `timeout` and is unsealed: what it
@@ -366,7 +336,7 @@ pub async fn login<'a>(
     let reused = matches!(prepared, Prepared::Cached(_));
     let session = Session::connect(v, prepared, cache, deadline).await?;
     let how = match (&v.auth, reused) {
-        (Auth::Token(input), _) => format!("token auth, {}", input.origin()),
+        (Auth::Token(input), _) => format!("token auth, from {}", input.source()),
         (_, true) => format!(
             "{} login at auth/{} (cached Vault token)",
             v.auth_method.name(),
@@ -374,13 +344,9 @@ pub async fn login<'a>(
         ),
         (_, false) => format!("{} login at auth/{}", v.auth_method.name(), v.auth_mount),
     };
-    let lookup = async {
-        let request = vaultrs::api::token::requests::LookupTokenSelfRequest::builder()
-            .build()
-            .ok()?;
-        crate::vault::api::exec(&session.client, request).await.ok()
-    };
-    let text = match lookup.await {
+    // With token auth nothing checked the token yet: a token Vault refuses
+    // fails here, not later as a policy's denial.
+    let text = match session.lookup_self().await? {
         Some(info) => {
             let ttl = if info.ttl == 0 {
                 "no expiry".to_string()
@@ -398,16 +364,14 @@ pub async fn login<'a>(
     Ok((session, text))
 }
 
-/// The secret holds a non-empty string `field`; says so for people. The
+/// The secret holds a non-empty string field; says so for people. The
 /// API token read is dropped here.
-pub async fn secret(
-    session: &mut Session<'_>,
-    secret: &SecretRef,
-    field: &str,
-    kv_version: Option<u8>,
-) -> Result<String> {
-    session.read_api_token(secret, field, kv_version).await?;
-    Ok(format!("{secret} has a non-empty string field {field}"))
+pub async fn secret(session: &mut Session<'_>, want: Wanted<'_>) -> Result<String> {
+    session.read_api_token(want).await?;
+    Ok(format!(
+        "{} has a non-empty string field {}",
+        want.secret, want.field
+    ))
 }
 
 async fn check_seatable(profile: &Profile, report: &mut Report, clocks: &mut Vec<(String, u64)>) {
@@ -422,7 +386,7 @@ async fn check_seatable(profile: &Profile, report: &mut Report, clocks: &mut Vec
             report.line(Mark::Ok, "seatable", text);
             clocks.extend(date.map(|d| ("SeaTable".to_string(), d)));
         }
-        Err(e) => report.fail("seatable", &e),
+        Err(e) => report.fail("seatable", &profile.name_origin(e)),
     }
 }
 

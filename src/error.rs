@@ -43,6 +43,11 @@ pub struct Failure {
     pub status: Option<u16>,
     /// Worth trying again within the deadline (a service briefly away).
     pub transient: bool,
+    /// The setting (its profile key) whose value this failure is about —
+    /// a server's address, a secret's path — when changing it may fix it.
+    /// The layer that knows where each value came from names that place
+    /// ([`crate::config::Profile::name_origin`]).
+    pub setting: Option<&'static str>,
 }
 
 impl Failure {
@@ -52,6 +57,7 @@ impl Failure {
             message: message.into(),
             status: None,
             transient: false,
+            setting: None,
         }
     }
 
@@ -84,6 +90,12 @@ impl Failure {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Kind::Internal, message)
     }
+
+    /// About the setting with this profile key (see [`Failure::setting`]).
+    pub fn about(mut self, key: &'static str) -> Self {
+        self.setting = Some(key);
+        self
+    }
 }
 
 impl fmt::Display for Failure {
@@ -106,6 +118,38 @@ pub fn status_of(err: &anyhow::Error) -> Option<u16> {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
         .and_then(|f| f.status)
+}
+
+/// The setting the first [`Failure`] in the chain is about, if any.
+pub fn setting_of(err: &anyhow::Error) -> Option<&'static str> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .and_then(|f| f.setting)
+}
+
+/// `err`, about the setting `key` unless its failure is about another.
+pub fn about(mut err: anyhow::Error, key: &'static str) -> anyhow::Error {
+    if let Some(failure) = err.downcast_mut::<Failure>() {
+        failure.setting.get_or_insert(key);
+    }
+    err
+}
+
+/// `err` with `said` added to its line — where the setting it is about
+/// came from — as a failure of the same kind, status and transience, no
+/// longer about a setting (it names it now).
+pub fn naming(err: anyhow::Error, said: &str) -> anyhow::Error {
+    let Some(first) = err.chain().find_map(|e| e.downcast_ref::<Failure>()) else {
+        return err;
+    };
+    Failure {
+        kind: first.kind,
+        message: format!("{} {said}", one_line(&err)),
+        status: first.status,
+        transient: first.transient,
+        setting: None,
+    }
+    .into()
 }
 
 /// Whether a retry within the deadline may succeed.

@@ -61,7 +61,15 @@ pub fn vault_response(data: &[u8]) {
         path: "seatable/crm".into(),
     };
     if let Ok(map) = serde_json::from_slice(data) {
-        let _ = crate::vault::kv::field_value(map, &secret, "api_token");
+        let want = crate::vault::kv::Wanted {
+            secret: &secret,
+            field: "api_token",
+            kv_version: None,
+            what: "the API token",
+            secret_key: "secret",
+            field_key: Some("field"),
+        };
+        let _ = crate::vault::kv::field_value(map, want);
     }
     if let Some((mount, version)) = crate::vault::kv::parse_mount_info(data) {
         assert!(version == 1 || version == 2);

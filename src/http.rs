@@ -219,15 +219,46 @@ struct Verifier {
 }
 
 impl Verifier {
+    /// The system's roots; none at all is [`NoSystemRoots`], which no
+    /// retry can fix.
     fn system(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
         match self.system.get_or_init(|| {
-            rustls_platform_verifier::Verifier::new(self.provider.clone()).map(Arc::new)
+            rustls_platform_verifier::Verifier::new(self.provider.clone())
+                .map(Arc::new)
+                .map_err(|_| rustls::Error::Other(rustls::OtherError(Arc::new(NoSystemRoots))))
         }) {
             Ok(v) => Ok(v),
             Err(e) => Err(e.clone()),
         }
     }
 }
+
+/// This machine has no CA certificates to check a server's against: no
+/// system bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` name none.
+#[derive(Debug)]
+pub struct NoSystemRoots;
+
+impl std::fmt::Display for NoSystemRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .iter()
+            .filter_map(|name| {
+                std::env::var_os(name).map(|v| format!("{name}={}", v.to_string_lossy()))
+            })
+            .collect();
+        let looked = if named.is_empty() {
+            "the system's CA bundle".to_string()
+        } else {
+            named.join(", ")
+        };
+        write!(
+            f,
+            "this machine has no CA certificates to check it with (none in {looked}): install the ca-certificates package or point SSL_CERT_FILE at a CA bundle"
+        )
+    }
+}
+
+impl std::error::Error for NoSystemRoots {}
 
 impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
@@ -321,27 +352,105 @@ pub async fn read_capped(
 
 /// Whether an error (anywhere in its chain, including the io::Errors that
 /// tokio-rustls wraps it in) is rustls refusing the peer's certificate —
-/// something retrying cannot fix.
+/// or having no roots to check it with: something retrying cannot fix.
 pub fn is_certificate_problem(err: &(dyn std::error::Error + 'static)) -> bool {
+    match find::<rustls::Error>(err) {
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => true,
+        Some(rustls::Error::Other(other)) => other.0.is::<NoSystemRoots>(),
+        _ => false,
+    }
+}
+
+/// Why TLS failed, in the words worth showing: ours when this machine has
+/// no roots, else the innermost cause.
+pub fn tls_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    match find::<rustls::Error>(err) {
+        Some(rustls::Error::Other(other)) if other.0.is::<NoSystemRoots>() => other.0.to_string(),
+        _ => root_cause(err),
+    }
+}
+
+/// The first error of type `T` in the chain, looking inside the io::Errors
+/// that wrap others (io::Error::source() skips the wrapped error itself).
+fn find<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut next = Some(err);
     while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && let Some(inner) = io.get_ref()
+            && let Some(found) = find::<T>(inner)
         {
-            // io::Error::source() skips the wrapped error itself; look inside.
-            if is_certificate_problem(inner) {
-                return true;
-            }
+            return Some(found);
         }
         next = e.source();
     }
-    false
+    None
+}
+
+/// Why a request reached no server, when that is no passing trouble — a
+/// retry within the deadline would meet it again, so it fails at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Nothing listens at the address (connection refused).
+    Refused,
+    /// The host name does not exist.
+    NoSuchHost,
+    /// An `https://` address where the server speaks plain HTTP.
+    PlainHttp,
+}
+
+impl Unreachable {
+    /// What a failed request's error says, if it is one of these. A name
+    /// the resolver could not look up *for now* (`EAI_AGAIN`) is passing
+    /// trouble, as are resets, timeouts and unreachable networks.
+    pub fn of(err: &(dyn std::error::Error + 'static)) -> Option<Unreachable> {
+        if let Some(io) = find::<std::io::Error>(err)
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return Some(Unreachable::Refused);
+        }
+        if let Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) =
+            find::<rustls::Error>(err)
+        {
+            return Some(Unreachable::PlainHttp);
+        }
+        // hyper's resolver says "dns error" around getaddrinfo's words.
+        let mut next = Some(err);
+        let mut dns = false;
+        while let Some(e) = next {
+            dns |= e.to_string() == "dns error";
+            next = e.source();
+        }
+        let cause = root_cause(err);
+        (dns && !cause.contains("Temporary failure")).then_some(Unreachable::NoSuchHost)
+    }
+
+    /// The one line for it: `service` (SeaTable, Vault) at `addr`, why, and
+    /// what to do.
+    pub fn explain(
+        self,
+        service: &str,
+        addr: &str,
+        err: &(dyn std::error::Error + 'static),
+    ) -> String {
+        match self {
+            Unreachable::Refused => format!(
+                "cannot reach {service} at {addr}: connection refused, nothing listens there — is {service} running, and is this its address?"
+            ),
+            Unreachable::NoSuchHost => format!(
+                "cannot reach {service} at {addr}: no such host ({}) — check the address",
+                root_cause(err)
+            ),
+            Unreachable::PlainHttp => format!(
+                "{service} at {addr} answers in plain HTTP, not TLS: use {} — or the port where it serves HTTPS",
+                addr.replacen("https://", "http://", 1)
+            ),
+        }
+    }
 }
 
 /// The TLS set-up of [`http_client`] on its own, for clients that need other

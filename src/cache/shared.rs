@@ -158,10 +158,11 @@ impl<'a> Shared<'a> {
                 self.at.path.rsplit_once('/').map_or("", |(p, _)| p)
             ),
             &format!(
-                "no KV v2 mount {} for the shared cache: check shared_cache",
+                "no KV v2 mount {} for the shared cache: check its path",
                 self.at.mount
             ),
         )
+        .about("shared_cache")
     }
 
     pub async fn read(&self, client: &VaultClient) -> Result<State> {

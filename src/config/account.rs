@@ -47,6 +47,22 @@ pub struct AccountSettings {
     /// `None` when neither `account_secret` nor `account` is set.
     pub auth: Option<AccountAuth>,
     pub token_max_age: Duration,
+    /// Where the account's key (`account_secret` or `account`) was set.
+    pub origin: super::Origin,
+}
+
+impl AccountSettings {
+    /// An error about a setting, with where it came from: the account
+    /// secret's origin, or the profile's ([`super::Profile::name_origin`]).
+    pub fn name_origin(&self, profile: &super::Profile, err: anyhow::Error) -> anyhow::Error {
+        match crate::error::setting_of(&err) {
+            Some("account_secret") => {
+                let said = format!("(set by {})", self.origin);
+                crate::error::naming(err, &said)
+            }
+            _ => profile.name_origin(err),
+        }
+    }
 }
 
 /// Resolves `account_secret`, `account` and `token_max_age` (flags > env >
@@ -93,6 +109,11 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
             place.file_key(key)
         }
     };
+    let origin = match &chosen {
+        Some(Chosen::Secret(_)) => origin_of("account_secret"),
+        Some(Chosen::Email(_)) => origin_of("account"),
+        None => super::Origin::Default,
+    };
     let auth = match chosen {
         Some(Chosen::Secret(text)) => Some(AccountAuth::Vault(
             SecretRef::parse(&text).ok_or_else(|| {
@@ -136,6 +157,7 @@ pub fn resolve_account(args: &GlobalArgs, env: &dyn Env) -> Result<AccountSettin
     Ok(AccountSettings {
         auth,
         token_max_age,
+        origin,
     })
 }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::Env;
 use super::flags::GlobalArgs;
-use super::origin::Place;
+use super::origin::{FileText, Place, Table};
 use crate::error::Failure;
 
 /// The config file: one table per profile under `[profiles.NAME]`.
@@ -36,21 +36,37 @@ pub fn default_config_path(env: &dyn Env) -> Option<PathBuf> {
     Some(base.join("seatable-cred").join("config.toml"))
 }
 
+/// The profile table `name` of the file at `path`, if the file has it.
+struct Loaded {
+    table: Option<GlobalArgs>,
+    /// The file's text (for the lines of its keys in messages).
+    text: FileText,
+    /// The file's profiles, when it has no table `name`.
+    others: Option<Vec<String>>,
+}
+
 /// Reads the profile table `name` from `path`. A missing default file is an
 /// empty profile; a missing file that was asked for explicitly is an error.
-fn load_profile(
-    path: Option<&Path>,
-    explicit: bool,
-    name: &str,
-) -> Result<Option<GlobalArgs>, Failure> {
+fn load_profile(path: Option<&Path>, explicit: bool, name: &str) -> Result<Loaded, Failure> {
+    let none = Loaded {
+        table: None,
+        text: FileText::default(),
+        others: None,
+    };
     let Some(path) = path else {
-        return Ok(None);
+        return Ok(none);
     };
     let Some(text) = read_trusted(path, !explicit, false)? else {
-        return Ok(None);
+        return Ok(none);
     };
     let mut file = parse(&text, path)?;
-    Ok(file.profiles.remove(name))
+    let table = file.profiles.remove(name);
+    let others = table.is_none().then(|| file.profiles.into_keys().collect());
+    Ok(Loaded {
+        table,
+        text: FileText::new(text),
+        others,
+    })
 }
 
 /// The text of the config file at `path`, if it is trusted
@@ -211,19 +227,20 @@ pub(super) fn profile_table(
         .clone()
         .unwrap_or_else(|| "default".to_string());
     let (path, explicit) = config_path(args, env);
-    let file = load_profile(path.as_deref(), explicit, &name)?;
+    let loaded = load_profile(path.as_deref(), explicit, &name)?;
+    let table = match (&loaded.table, &loaded.others) {
+        (Some(_), _) => Table::Found,
+        (None, Some(names)) => Table::NotInFile(names.clone()),
+        (None, None) => Table::NoFile,
+    };
     let place = Place {
         profile: name.clone(),
         file: path.clone(),
+        text: loaded.text,
+        table,
     };
-    if file.is_none() && name != "default" {
-        let place = path.as_ref().map_or("no config file".to_string(), |p| {
-            format!("no [profiles.{name}] in {}", p.display())
-        });
-        return Err(Failure::usage(format!(
-            "profile '{name}' is not defined ({place}): add it or pick another with --profile"
-        ))
-        .into());
+    if loaded.table.is_none() && name != "default" {
+        return Err(place.no_profile(&args.sources).into());
     }
-    Ok((name, file.unwrap_or_default(), place))
+    Ok((name, loaded.table.unwrap_or_default(), place))
 }

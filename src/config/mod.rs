@@ -47,7 +47,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::error::Failure;
 use cache::cache_settings;
 use file::profile_table;
 use origin::{Origins, Place, bad};
@@ -58,7 +57,7 @@ pub use cache::{CacheSettings, resolve_cache};
 pub(crate) use file::read_trusted;
 pub use file::{check, default_config_path, profile_names};
 pub use flags::{AuthMethod, CacheBackend, GlobalArgs, LocalCache};
-pub use origin::{Origin, Sources};
+pub use origin::{Origin, SecretSource, Sources, name_origin};
 pub use profiles::{resolve_named, resolve_settings};
 pub use vault::{Auth, DEFAULT_VAULT_ADDR, KUBERNETES_SA_TOKEN, SecretInput, VaultSettings};
 
@@ -147,6 +146,9 @@ pub struct Profile {
     pub allow_http: Option<Origin>,
     /// Where each setting that has a profile key came from.
     pub origins: BTreeMap<&'static str, Origin>,
+    /// The config file of the profile's table (there or not), for
+    /// messages that say where to set what nothing set.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Profile {
@@ -154,6 +156,25 @@ impl Profile {
     /// when nothing set it).
     pub fn origin(&self, key: &str) -> Origin {
         self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// An error about one of the profile's settings ([`Failure::setting`](crate::error::Failure::setting))
+    /// with where that setting's value came from — "(set by
+    /// SEATABLE_CRED_SECRET)" — or, for a default, where to set it.
+    pub fn name_origin(&self, err: anyhow::Error) -> anyhow::Error {
+        origin::name_origin(
+            err,
+            |key| Some(self.origin(key)),
+            || {
+                Place {
+                    profile: self.name.clone(),
+                    file: self.config_file.clone(),
+                    text: origin::FileText::default(),
+                    table: origin::Table::Found,
+                }
+                .table()
+            },
+        )
     }
 }
 
@@ -200,6 +221,8 @@ fn unwritten_place(args: &GlobalArgs) -> (String, Place) {
     let place = Place {
         profile: name.clone(),
         file: None,
+        text: origin::FileText::default(),
+        table: origin::Table::Found,
     };
     (name, place)
 }
@@ -233,23 +256,26 @@ fn resolve_table(
     let allow_http = pick_allow_http(args, &mut o, file);
 
     let server_url = setting!(o, args, file, server_url).ok_or_else(|| {
-        Failure::usage(format!(
-            "no SeaTable server: {}",
-            place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")
-        ))
+        place.missing(
+            "no SeaTable server",
+            "server-url",
+            "SEATABLE_SERVER_URL",
+            "server_url",
+        )
     })?;
-    let server_url = crate::address::check_address(
+    let server_url = crate::address::check_seatable_address(
         &server_url,
         &o.of("server_url"),
-        "the API token",
         allow_http.as_ref(),
     )?;
 
     let secret_text = setting!(o, args, file, secret).ok_or_else(|| {
-        Failure::usage(format!(
-            "no secret path for the API token: {}",
-            place.hint("secret", "SEATABLE_CRED_SECRET", "secret")
-        ))
+        place.missing(
+            "no secret path for the API token",
+            "secret",
+            "SEATABLE_CRED_SECRET",
+            "secret",
+        )
     })?;
     let secret = SecretRef::parse(&secret_text).ok_or_else(|| {
         bad(
@@ -336,6 +362,7 @@ fn resolve_table(
         timeout,
         allow_http,
         origins: o.seen,
+        config_file: place.file.clone(),
     })
 }
 
@@ -349,6 +376,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Failure;
     use std::collections::HashMap;
     use std::path::Path;
 
@@ -507,6 +535,79 @@ lifetime = "1h"
         assert!(err_text(resolve(&args, &e)).contains("nope.toml"));
     }
 
+    /// The real cause first: a profile the file does not have (with the
+    /// ones it has), or no file at all — `init` writes one.
+    #[test]
+    fn a_missing_profile_is_the_cause_named() {
+        let (_d, path) =
+            write_config("[profiles.crm]\nserver_url = \"https://s\"\n[profiles.ops]\n");
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert_eq!(
+            text,
+            format!(
+                "profile 'default' is not in {} (it has 'crm', 'ops'): pick one with --profile NAME or SEATABLE_CRED_PROFILE=NAME — or set --server-url or SEATABLE_SERVER_URL for a call without a profile",
+                path.display()
+            )
+        );
+        let mut args = args_with(&path);
+        args.profile = Some("billing".into());
+        args.sources =
+            Sources::from_map([("profile".to_string(), Origin::Flag("--profile".into()))].into());
+        assert_eq!(
+            err_text(resolve(&args, &env(&[]))),
+            format!(
+                "profile 'billing' (from --profile) is not in {} (it has 'crm', 'ops'): pick one with --profile NAME or SEATABLE_CRED_PROFILE=NAME",
+                path.display()
+            )
+        );
+        let home = tempfile::tempdir().unwrap();
+        let e = env(&[("HOME", home.path().to_str().unwrap())]);
+        let text = err_text(resolve(&GlobalArgs::default(), &e));
+        assert!(
+            text.starts_with("no SeaTable server and no config file (")
+                && text.contains("write a profile with `seatable-cred init`"),
+            "{text}"
+        );
+    }
+
+    /// A failure about a setting names where its value came from — the
+    /// file's key and line — or, for a default, where to set it.
+    #[test]
+    fn failures_about_a_setting_name_its_origin() {
+        let (_d, path) = write_config(
+            "[profiles.default]\n# the server\nserver_url = \"https://s\"\n  secret = \"secret/x\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[("VAULT_ADDR", "https://v")])).unwrap();
+        let about = |key| -> anyhow::Error { Failure::vault("it failed").about(key).into() };
+        assert_eq!(
+            crate::error::one_line(&p.name_origin(about("secret"))),
+            format!(
+                "it failed (set by secret in [profiles.default] of {}, line 4)",
+                path.display()
+            )
+        );
+        assert_eq!(
+            crate::error::one_line(&p.name_origin(about("vault_addr"))),
+            "it failed (set by VAULT_ADDR)"
+        );
+        let named = p.name_origin(about("field"));
+        assert_eq!(
+            crate::error::one_line(&named),
+            format!(
+                "it failed (field: nothing set it, so the default applies; set --field, SEATABLE_CRED_FIELD or field in [profiles.default] of {})",
+                path.display()
+            )
+        );
+        assert_eq!(crate::error::kind_of(&named), crate::error::Kind::Vault);
+        assert_eq!(crate::error::setting_of(&named), None, "named once");
+        let plain: anyhow::Error = Failure::vault("no setting").into();
+        assert_eq!(crate::error::one_line(&p.name_origin(plain)), "no setting");
+        assert_eq!(
+            Origin::Answer("Vault address".into()).to_string(),
+            "your answer to 'Vault address'"
+        );
+    }
+
     #[test]
     fn missing_settings_say_where_to_set_them() {
         let (_d, path) = write_config("[profiles.default]\nsecret = \"secret/x\"\n");
@@ -653,7 +754,7 @@ lifetime = "1h"
         assert_eq!(
             text,
             format!(
-                "lifetime in [profiles.default] of {}: must be at least 1h: SeaTable issues base tokens for whole hours or days",
+                "lifetime in [profiles.default] of {}, line 2: must be at least 1h: SeaTable issues base tokens for whole hours or days",
                 path.display()
             )
         );

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::Env;
 use super::flags::{AuthMethod, GlobalArgs};
-use super::origin::{Origin, Origins};
+use super::origin::{Origin, Origins, SecretSource};
 use crate::error::Failure;
 
 /// Where Kubernetes mounts the service-account token.
@@ -44,14 +44,15 @@ impl std::fmt::Debug for SecretInput {
 
 impl SecretInput {
     /// Where the secret comes from, for people: never the secret.
-    pub fn origin(&self) -> String {
+    pub fn source(&self) -> SecretSource {
         match self {
-            SecretInput::Env(name, _) => format!("from {name}"),
-            SecretInput::File(path) | SecretInput::FileOr(path, _) => {
-                format!("from {}", path.display())
-            }
-            SecretInput::Prompt(_) => "asked on the terminal".to_string(),
-            SecretInput::Absent(_) => "not set".to_string(),
+            SecretInput::Env(name, _) => SecretSource::Env(name.to_string()),
+            SecretInput::File(path) | SecretInput::FileOr(path, _) => SecretSource::File {
+                path: path.clone(),
+                named_by: Origin::Default,
+            },
+            SecretInput::Prompt(_) => SecretSource::Prompt,
+            SecretInput::Absent(_) => SecretSource::Absent,
         }
     }
 }

@@ -93,8 +93,22 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Where the answer came from, as a message about it names it: the
+    /// flag, the variable, the question typed for, the default.
     pub fn origin(&self) -> crate::config::Origin {
-        crate::config::Origin::Flag(self.from.clone())
+        use crate::config::Origin;
+        match self.from.as_str() {
+            "default" => Origin::Default,
+            flag if flag.starts_with("--") => Origin::Flag(flag.to_string()),
+            name if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                Origin::Env(name.to_string())
+            }
+            question => Origin::Answer(question.to_string()),
+        }
     }
 }
 

@@ -64,6 +64,16 @@ pub(super) fn retry_with(err: &anyhow::Error, answer: String) -> Option<String> 
     (kind_of(err) != Kind::Usage).then_some(answer)
 }
 
+/// A failed check of an answer, naming where the answer came from when a
+/// setting of it is the cause (a proposal taken from the environment).
+pub(super) fn named(err: anyhow::Error, key: &'static str, origin: &Origin) -> anyhow::Error {
+    config::name_origin(
+        err,
+        |about| (about == key).then(|| origin.clone()),
+        || "the profile init writes".to_string(),
+    )
+}
+
 pub(super) fn round<'p>(again: bool, previous: Option<&'p String>) -> Round<'p> {
     if again {
         Round::Again(previous.map(String::as_str))
@@ -105,10 +115,9 @@ impl Init<'_> {
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
             again = true;
-            let checked = crate::address::check_address(
+            let checked = crate::address::check_seatable_address(
                 &answer.value,
                 &answer.origin(),
-                "the API token",
                 self.allow_http().as_ref(),
             )
             .map_err(anyhow::Error::from)
@@ -126,8 +135,9 @@ impl Init<'_> {
                     return Ok(());
                 }
                 Err(e) => {
-                    previous = retry_with(&e, answer.value);
-                    self.asker.failed("seatable", e)?;
+                    previous = retry_with(&e, answer.value.clone());
+                    self.asker
+                        .failed("seatable", named(e, "server_url", &answer.origin()))?;
                 }
             }
         }
@@ -174,8 +184,9 @@ impl Init<'_> {
                     return Ok(());
                 }
                 Err(e) => {
-                    previous = retry_with(&e, answer.value);
-                    self.asker.failed("vault", e)?;
+                    previous = retry_with(&e, answer.value.clone());
+                    self.asker
+                        .failed("vault", named(e, "vault_addr", &answer.origin()))?;
                 }
             }
         }
@@ -294,6 +305,7 @@ impl Init<'_> {
             .proposed(Some("api_token".to_string()), "default");
         let (mut path, mut field): (Option<String>, Option<String>) = (None, None);
         let (mut path_again, mut field_again) = (false, false);
+        let (mut path_from, mut field_from) = (Origin::Default, Origin::Default);
         loop {
             if path.is_none() || path_again {
                 let answer = self.need(&path_q, round(path_again, path.as_ref()))?;
@@ -310,10 +322,12 @@ impl Init<'_> {
                     )?;
                     continue;
                 }
+                path_from = answer.origin();
                 path = Some(answer.value);
             }
             if field.is_none() || field_again {
                 let answer = self.need(&field_q, round(field_again, field.as_ref()))?;
+                field_from = answer.origin();
                 field = Some(answer.value);
             }
             let (path_text, field_text) = (path.clone().unwrap(), field.clone().unwrap());
@@ -325,7 +339,15 @@ impl Init<'_> {
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 self.runtime.block_on(async {
                     let (mut session, _) = checks::login(&v, cache, deadline).await?;
-                    checks::secret(&mut session, &secret, &field_text, kv_version).await
+                    let want = crate::vault::Wanted {
+                        secret: &secret,
+                        field: &field_text,
+                        kv_version,
+                        what: "the API token",
+                        secret_key: "secret",
+                        field_key: Some("field"),
+                    };
+                    checks::secret(&mut session, want).await
                 })
             });
             match checked {
@@ -335,6 +357,7 @@ impl Init<'_> {
                     // about its field.
                     let the_field = status_of(&e).is_none() && kind_of(&e) == Kind::Vault;
                     (path_again, field_again) = (!the_field, the_field);
+                    let e = named(named(e, "secret", &path_from), "field", &field_from);
                     self.asker.failed("secret", e)?;
                     continue;
                 }

@@ -69,13 +69,19 @@ pub async fn account_token(
 ) -> Result<SecretString> {
     match material {
         Material::Vault(secret) => {
-            debug!(secret = %secret, "reading the account token");
             let deadline = tokio::time::Instant::now() + profile.timeout;
             super::bounded(
                 profile,
                 deadline,
                 "reading the account token",
-                session.read_api_token(&secret, ACCOUNT_TOKEN_FIELD, None),
+                session.read_api_token(crate::vault::Wanted {
+                    secret: &secret,
+                    field: ACCOUNT_TOKEN_FIELD,
+                    kv_version: None,
+                    what: "the account token",
+                    secret_key: "account_secret",
+                    field_key: None,
+                }),
             )
             .await
             .map_err(|e| e.context("reading the SeaTable account token (account_secret)"))

@@ -78,6 +78,14 @@ pub fn run<T>(
     account: &AccountSettings,
     work: impl AsyncFnOnce(&mut Ctx<'_>) -> Result<T>,
 ) -> Result<T> {
+    run_in(profile, account, work).map_err(|e| account.name_origin(profile, e))
+}
+
+fn run_in<T>(
+    profile: &Profile,
+    account: &AccountSettings,
+    work: impl AsyncFnOnce(&mut Ctx<'_>) -> Result<T>,
+) -> Result<T> {
     let auth = account.auth.as_ref().ok_or_else(|| {
         Failure::usage(
             "the token commands need SeaTable account credentials: set --account-secret (SEATABLE_CRED_ACCOUNT_SECRET, account_secret), a Vault secret whose field account_token holds an account token, or --account (SEATABLE_CRED_ACCOUNT, account) to log in",
@@ -172,7 +180,7 @@ impl Ctx<'_> {
             deadline,
             "reading the API token",
             self.session
-                .read_api_token(&p.secret, &p.field, p.kv_version),
+                .read_api_token(crate::vault::Wanted::api_token(p)),
         )
         .await
     }

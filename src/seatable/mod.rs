@@ -149,9 +149,10 @@ pub async fn ping(client: &reqwest::Client, server_url: &str) -> Result<Option<u
     let body = crate::http::read_capped(response).await.unwrap_or_default();
     if !status.is_success() || !String::from_utf8_lossy(&body).contains("pong") {
         return Err(Failure::unavailable(format!(
-            "{server_url}/api2/ping/ answered {} without \"pong\": is --server-url a SeaTable server?",
+            "{server_url}/api2/ping/ answered {} without \"pong\": is this a SeaTable server's address?",
             status.as_u16()
         ))
+        .about("server_url")
         .into());
     }
     Ok(date)
@@ -275,14 +276,16 @@ fn attempt(
             Some(r) => Attempt::Done(base_token(r, server_url, lifetime, requested_at)),
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
-            Attempt::Permanent(Failure::seatable(format!(
-                "SeaTable at {server_url} refused it ({}{}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
-                status.as_u16(),
-                ErrorBody::parse(&body)
-                    .error_msg()
-                    .map(|m| format!(" {m}"))
-                    .unwrap_or_default()
-            )).with_status(status.as_u16()))
+            // SeaTable refuses a token in its own words ({"error_msg": …});
+            // an answer without them is another server's — or a page of
+            // SeaTable's web app, when the address has a path.
+            match ErrorBody::parse(&body).message() {
+                Some(said) => Attempt::Permanent(Failure::seatable(format!(
+                    "SeaTable at {server_url} refused it ({} {said}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
+                    status.as_u16(),
+                )).with_status(status.as_u16())),
+                None => Attempt::Permanent(not_seatable(server_url, status)),
+            }
         }
         StatusCode::TOO_MANY_REQUESTS => Attempt::Transient(
             Failure::unavailable(format!(
@@ -310,10 +313,23 @@ fn attempt(
     }
 }
 
+/// An answer to the exchange that is not SeaTable's: the address is not a
+/// SeaTable server's API — the API token was never judged.
+fn not_seatable(server_url: &str, status: StatusCode) -> Failure {
+    Failure::usage(format!(
+        "{server_url} answered the token exchange with {} but not as SeaTable does (no SeaTable error in it): it is not the address of a SeaTable server — use the server's own, e.g. https://cloud.seatable.io, not a page's; the API token was not judged",
+        status.as_u16()
+    ))
+    .with_status(status.as_u16())
+    .about("server_url")
+}
+
 /// A request that got no answer, for people: permanent for a certificate
 /// problem, else worth another try.
 fn unanswered(e: &reqwest::Error, server_url: &str) -> Failure {
-    if let Some(failure) = request::tls_failure(e, server_url) {
+    if let Some(failure) =
+        request::tls_failure(e, server_url).or_else(|| request::unreachable(e, server_url))
+    {
         return failure;
     }
     let what = if e.is_timeout() {

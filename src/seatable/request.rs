@@ -14,7 +14,7 @@ use reqwest::header::HeaderValue;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::error::{Failure, root_cause};
+use crate::error::Failure;
 use crate::http::BodyError;
 
 /// `Token <token>` as a header value marked sensitive (never shown by a
@@ -39,7 +39,8 @@ pub enum Sent {
     },
     /// No answer: the connection failed or timed out (the caller words it).
     Unanswered(reqwest::Error),
-    /// Not worth another try: no time left, or a certificate problem.
+    /// Not worth another try: no time left, a certificate problem, nothing
+    /// listening at the address or no such host.
     Refused(Failure),
 }
 
@@ -64,7 +65,7 @@ pub async fn send_once(
         )));
     }
     match request.timeout(remaining).send().await {
-        Err(e) => match tls_failure(&e, server_url) {
+        Err(e) => match tls_failure(&e, server_url).or_else(|| unreachable(&e, server_url)) {
             Some(failure) => Sent::Refused(failure),
             None => Sent::Unanswered(e),
         },
@@ -77,12 +78,23 @@ pub async fn send_once(
     }
 }
 
+/// A request that reached no server, for a reason no retry within the
+/// deadline fixes (nothing listens there, no such host, plain HTTP): about
+/// the address.
+pub fn unreachable(e: &reqwest::Error, server_url: &str) -> Option<Failure> {
+    crate::http::Unreachable::of(e).map(|why| {
+        Failure::unavailable(why.explain("SeaTable", server_url, e))
+            .permanent()
+            .about("server_url")
+    })
+}
+
 /// A request that failed for a certificate problem: no retry can fix it.
 pub fn tls_failure(e: &reqwest::Error, server_url: &str) -> Option<Failure> {
     crate::http::is_certificate_problem(e).then(|| {
         Failure::unavailable(format!(
             "TLS to SeaTable at {server_url} failed: {}; for a private CA set SEATABLE_CA_CERT or ca_cert",
-            root_cause(e)
+            crate::http::tls_cause(e)
         ))
         .permanent()
     })

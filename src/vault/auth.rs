@@ -120,9 +120,16 @@ pub async fn login(
     let method = v.auth_method.name();
     let doing = format!("the {method} login at auth/{mount}");
     let denied = format!("check the {method} role and what it is bound to");
-    let missing =
-        format!("Vault at {addr} has no {method} auth method at auth/{mount}: check --auth-mount");
-    let fail = |e| classify(e, addr, &doing, &denied, &missing);
+    let missing = format!(
+        "Vault at {addr} has no {method} auth method at auth/{mount}: check the mount path"
+    );
+    let fail = |e| {
+        let failure = classify(e, addr, &doing, &denied, &missing);
+        match failure.status {
+            Some(404) => failure.about("auth_mount"),
+            _ => failure,
+        }
+    };
     let built = |e: String| Failure::internal(format!("Vault login request: {e}"));
     let info = match login {
         Login::Token(token) => {

@@ -129,55 +129,102 @@ pub fn remount(secret: &SecretRef, mount_path: &str) -> SecretRef {
     }
 }
 
-/// Reads `field` of the secret; it must be a non-empty string.
+/// A value to read from a KV secret: where, and what it is — the words
+/// and the settings (profile keys) that messages about it name.
+#[derive(Clone, Copy)]
+pub struct Wanted<'a> {
+    pub secret: &'a SecretRef,
+    pub field: &'a str,
+    /// The KV version, when the profile says; else it is detected.
+    pub kv_version: Option<u8>,
+    /// What the value is, for people: "the API token".
+    pub what: &'static str,
+    /// The setting that names the secret: `secret`, `account_secret`.
+    pub secret_key: &'static str,
+    /// The setting that names the field; `None` when it is fixed.
+    pub field_key: Option<&'static str>,
+}
+
+impl<'a> Wanted<'a> {
+    /// The profile's API token: `field` of `secret`.
+    pub fn api_token(profile: &'a crate::config::Profile) -> Wanted<'a> {
+        Wanted {
+            secret: &profile.secret,
+            field: &profile.field,
+            kv_version: profile.kv_version,
+            what: "the API token",
+            secret_key: "secret",
+            field_key: Some("field"),
+        }
+    }
+
+    /// The same value at `secret` (the path split at the mount Vault
+    /// reported).
+    fn at(self, secret: &'a SecretRef) -> Wanted<'a> {
+        Wanted { secret, ..self }
+    }
+}
+
+/// Reads the wanted field of the secret (KV `version`); it must be a
+/// non-empty string.
 pub async fn read_field(
     client: &VaultClient,
     v: &VaultSettings,
-    secret: &SecretRef,
+    want: Wanted<'_>,
     version: u8,
-    field: &str,
 ) -> Result<SecretString> {
-    field_value(read_data(client, v, secret, version).await?, secret, field)
+    field_value(read_data(client, v, want, version).await?, want)
 }
 
-/// Reads `field` without knowing the KV version: first as KV v2 at the
-/// first segment's mount — the common case, one request — and only when
+/// Reads the wanted field without knowing the KV version: first as KV v2 at
+/// the first segment's mount — the common case, one request — and only when
 /// that finds nothing usable, the way the vault CLI does: ask Vault for the
 /// mount and its version, then read. (The answer is the same as always
 /// asking first; it just costs one round trip less where KV v2 is in use.)
 pub async fn read_field_detecting(
     client: &VaultClient,
     v: &VaultSettings,
-    secret: &SecretRef,
-    field: &str,
+    want: Wanted<'_>,
 ) -> Result<SecretString> {
-    match read_data(client, v, secret, 2).await {
-        Ok(data) => return field_value(data, secret, field),
+    let first = match read_data(client, v, want, 2).await {
+        Ok(data) => return field_value(data, want),
         Err(e) if crate::error::is_transient(&e) => return Err(e),
-        Err(_) => {}
-    }
-    let (secret, version) = detect(client, v, secret).await?;
-    read_field(client, v, &secret, version, field).await
+        Err(e) => e,
+    };
+    let (secret, version) = match detect(client, v, want.secret).await {
+        Ok(found) => found,
+        // Denied the lookup too: the read's denial says more (which path
+        // the policy lacks).
+        Err(e) if crate::error::status_of(&e) == Some(403) => return Err(first),
+        Err(e) => return Err(crate::error::about(e, want.secret_key)),
+    };
+    read_field(client, v, want.at(&secret), version).await
 }
 
 /// The data of a secret, as Vault returns it.
 async fn read_data(
     client: &VaultClient,
     v: &VaultSettings,
-    secret: &SecretRef,
+    want: Wanted<'_>,
     version: u8,
 ) -> Result<HashMap<String, Value>> {
+    let secret = want.secret;
     let doing = format!("reading {secret}");
+    let api_path = api_path_hint(secret, version);
     let hint = format!(
-        "check the policy of the {} identity: it needs read on {}",
+        "the {} identity's policy does not grant read on {}{}",
         v.auth_method.name(),
-        policy_path(secret, version)
+        policy_path(secret, version),
+        api_path
+            .as_deref()
+            .unwrap_or(" — is the path right? Else give the policy read there")
     );
     let missing = format!(
-        "no secret at {secret} in Vault at {} (KV v{version}): check --secret",
-        v.addr
+        "no secret at {secret} in Vault at {}, KV v{version}{}",
+        v.addr,
+        api_path.as_deref().unwrap_or(": check the path")
     );
-    let fail = |e| classify(e, &v.addr, &doing, &hint, &missing);
+    let fail = |e| classify(e, &v.addr, &doing, &hint, &missing).about(want.secret_key);
     let data = if version == 2 {
         let request = vaultrs::api::kv2::requests::ReadSecretRequest::builder()
             .mount(&secret.mount)
@@ -205,6 +252,19 @@ async fn read_data(
     })
 }
 
+/// A path like `secret/data/seatable/crm` — what `bao kv put` prints as
+/// "Secret Path", the API's path — names the secret `seatable/crm` of the
+/// KV v2 mount `secret`: the helper adds `data/` itself.
+fn api_path_hint(secret: &SecretRef, version: u8) -> Option<String> {
+    match secret.path.strip_prefix("data/") {
+        Some(rest) if version == 2 && !rest.is_empty() => Some(format!(
+            ": `{secret}` is the API path that `bao kv put` prints; the secret is {}/{rest} — drop `data/`, the helper adds it",
+            secret.mount
+        )),
+        _ => None,
+    }
+}
+
 /// The ACL path a policy must grant for the read.
 pub fn policy_path(secret: &SecretRef, version: u8) -> String {
     if version == 2 {
@@ -214,18 +274,15 @@ pub fn policy_path(secret: &SecretRef, version: u8) -> String {
     }
 }
 
-/// The API token in a KV secret's data: `field`, a non-empty string.
-pub fn field_value(
-    mut data: HashMap<String, Value>,
-    secret: &SecretRef,
-    field: &str,
-) -> Result<SecretString> {
+/// The wanted value in a KV secret's data: its field, a non-empty string.
+pub fn field_value(mut data: HashMap<String, Value>, want: Wanted<'_>) -> Result<SecretString> {
+    let (secret, field, what) = (want.secret, want.field, want.what);
     match data.remove(field) {
         Some(Value::String(s)) => {
             let token = s.trim();
             if token.is_empty() {
                 Err(Failure::vault(format!(
-                    "field '{field}' of {secret} is empty: store the SeaTable API token in it"
+                    "field '{field}' of {secret} is empty: store {what} in it"
                 ))
                 .into())
             } else {
@@ -243,7 +300,10 @@ pub fn field_value(
                 Value::Object(_) => "an object",
                 Value::String(_) => "a string",
             };
-            Err(Failure::vault(format!("field '{field}' of {secret} is {kind}, not a string: store the API token as a string")).into())
+            Err(Failure::vault(format!(
+                "field '{field}' of {secret} is {kind}, not a string: store {what} as a string"
+            ))
+            .into())
         }
         None => {
             let mut names: Vec<&str> = data.keys().map(String::as_str).collect();
@@ -253,9 +313,17 @@ pub fn field_value(
             } else {
                 format!("fields {}", names.join(", "))
             };
-            Err(Failure::vault(format!(
-                "secret {secret} has no field '{field}' (it has {has}): set --field"
-            ))
+            let fix = match want.field_key {
+                Some(_) => "name the field that holds it",
+                None => "store it in that field",
+            };
+            let failure = Failure::vault(format!(
+                "secret {secret} has no field '{field}' for {what} (it has {has}): {fix}"
+            ));
+            Err(match want.field_key {
+                Some(key) => failure.about(key),
+                None => failure,
+            }
             .into())
         }
     }
@@ -277,26 +345,66 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    fn wanted(secret: &SecretRef) -> Wanted<'_> {
+        Wanted {
+            secret,
+            field: "api_token",
+            kv_version: None,
+            what: "the API token",
+            secret_key: "secret",
+            field_key: Some("field"),
+        }
+    }
+
     #[test]
     fn field_must_be_a_non_empty_string() {
+        let secret = secret();
         let t = field_value(
             data(r#"{"api_token":" abc \n","other":"x"}"#),
-            &secret(),
-            "api_token",
+            wanted(&secret),
         )
         .unwrap();
         assert_eq!(t.expose_secret(), "abc");
         let msg = |json: &str| {
-            crate::error::one_line(&field_value(data(json), &secret(), "api_token").unwrap_err())
+            crate::error::one_line(&field_value(data(json), wanted(&secret)).unwrap_err())
         };
         assert_eq!(
             msg(r#"{"api_token":""}"#),
-            "field 'api_token' of secret/seatable/crm is empty: store the SeaTable API token in it"
+            "field 'api_token' of secret/seatable/crm is empty: store the API token in it"
         );
         assert!(msg(r#"{"api_token":42}"#).contains("is a number"));
         let missing = msg(r#"{"token":"SECRETVALUE","b":"x"}"#);
         assert!(missing.contains("fields b, token"), "{missing}");
         assert!(!missing.contains("SECRETVALUE"));
+        let err = field_value(data(r#"{"token":"x"}"#), wanted(&secret)).unwrap_err();
+        assert_eq!(crate::error::setting_of(&err), Some("field"));
+        let fixed = Wanted {
+            field_key: None,
+            ..wanted(&secret)
+        };
+        let err = field_value(data(r#"{"token":"x"}"#), fixed).unwrap_err();
+        assert_eq!(
+            crate::error::setting_of(&err),
+            None,
+            "a fixed field is no setting"
+        );
+    }
+
+    /// `bao kv put` prints the API path (`secret/data/…`) as "Secret
+    /// Path"; given as the secret, it is named for what it is.
+    #[test]
+    fn an_api_path_is_told_to_drop_data() {
+        let api = SecretRef {
+            mount: "secret".into(),
+            path: "data/seatable/crm".into(),
+        };
+        assert!(
+            api_path_hint(&api, 2)
+                .unwrap()
+                .contains("the secret is secret/seatable/crm — drop `data/`")
+        );
+        assert_eq!(api_path_hint(&api, 1), None);
+        assert_eq!(api_path_hint(&secret(), 2), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::config::VaultSettings;
 use crate::error::{Failure, root_cause};
 
 pub use auth::Login;
+pub use kv::Wanted;
 pub use session::{CachedLogin, LoginCache, Prepared, Session};
 
 /// A vaultrs client with every setting given explicitly. The HTTP client
@@ -190,7 +191,11 @@ pub(crate) fn classify_status(
 ) -> Failure {
     let failure = match code {
         403 => Failure::vault(format!("Vault denied {doing} (403{errors}): {denied_hint}")),
-        404 => Failure::vault(format!("{missing} (404{errors})")),
+        // "what is missing: what to do" gets the status after what is missing.
+        404 => Failure::vault(match missing.split_once(": ") {
+            Some((what, fix)) => format!("{what} (404{errors}): {fix}"),
+            None => format!("{missing} (404{errors})"),
+        }),
         429 => Failure::unavailable(format!(
             "Vault at {addr} is rate limiting this client (429) while {doing}: try again later"
         )),
@@ -212,14 +217,24 @@ pub(crate) fn classify_status(
     failure.with_status(code)
 }
 
-/// A request that never got an answer.
+/// A request that never got an answer: worth another try, unless nothing
+/// listens there, the host does not exist or the certificate is refused —
+/// then at once, about the address where that is the cause.
 fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failure {
-    let cause = root_cause(source);
     if crate::http::is_certificate_problem(source) {
         return Failure::unavailable(format!(
-            "TLS to Vault at {addr} failed: {cause}; set VAULT_CACERT for a private CA"
+            "TLS to Vault at {addr} failed: {}; set VAULT_CACERT for a private CA",
+            crate::http::tls_cause(source)
         ))
         .permanent();
     }
-    Failure::unavailable(format!("cannot reach Vault at {addr}: {cause}"))
+    if let Some(why) = crate::http::Unreachable::of(source) {
+        return Failure::unavailable(why.explain("Vault", addr, source))
+            .permanent()
+            .about("vault_addr");
+    }
+    Failure::unavailable(format!(
+        "cannot reach Vault at {addr}: {}",
+        root_cause(source)
+    ))
 }

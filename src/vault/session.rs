@@ -9,10 +9,14 @@
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, info};
+use vaultrs::api::token::requests::LookupTokenSelfRequest;
+use vaultrs::api::token::responses::LookupTokenResponse;
 use vaultrs::client::{Client, VaultClient};
+use vaultrs::error::ClientError;
 
 use super::auth::{self, Login};
-use crate::config::{SecretRef, VaultSettings};
+use super::kv::Wanted;
+use crate::config::{Auth, SecretSource, VaultSettings};
 use crate::error::Failure;
 
 /// A Vault token obtained by a login, with its lease.
@@ -177,44 +181,117 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Reads the API token: `field` of `secret`, detecting the KV version
-    /// unless given. A reused Vault token that Vault now refuses (revoked,
-    /// or its policy changed) is dropped, and the read retried once after a
-    /// fresh login.
-    pub async fn read_api_token(
-        &mut self,
-        secret: &SecretRef,
-        field: &str,
-        kv_version: Option<u8>,
-    ) -> Result<SecretString> {
-        match self.read_once(secret, field, kv_version).await {
+    /// What Vault says of the session's own Vault token
+    /// (`auth/token/lookup-self`): its policies and TTL, or `None` when a
+    /// policy forbids the lookup. With token auth — the user's own token,
+    /// never checked by a login — a token Vault refuses itself (unknown,
+    /// expired, revoked) is the error that says so.
+    pub async fn lookup_self(&self) -> Result<Option<LookupTokenResponse>> {
+        let request = LookupTokenSelfRequest::builder()
+            .build()
+            .map_err(|e| Failure::internal(format!("Vault request: {e}")))?;
+        match super::api::exec(&self.client, request).await {
+            Ok(info) => Ok(Some(info)),
+            Err(ClientError::APIError { code: 403, errors }) if refuses_the_token(&errors) => {
+                match &self.settings.auth {
+                    Auth::Token(input) => Err(token_refused(self.settings, &input.source()).into()),
+                    _ => Ok(None),
+                }
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Reads a secret value — the API token, the account token — detecting
+    /// the KV version unless given. A reused Vault token that Vault now
+    /// refuses (revoked, or its policy changed) is dropped, and the read
+    /// retried once after a fresh login.
+    pub async fn read_api_token(&mut self, want: Wanted<'_>) -> Result<SecretString> {
+        match self.read_once(want).await {
             Err(e) if self.reused && crate::error::status_of(&e) == Some(403) => {
                 info!("Vault refused the cached Vault token; logging in again");
                 self.relogin().await?;
-                self.read_once(secret, field, kv_version).await
+                self.read_once(want).await
+            }
+            // Denied: the policy — or the token itself, which no policy fixes.
+            Err(e) if crate::error::status_of(&e) == Some(403) => {
+                self.lookup_self().await?;
+                Err(e)
             }
             other => other,
         }
     }
 
-    async fn read_once(
-        &self,
-        secret: &SecretRef,
-        field: &str,
-        kv_version: Option<u8>,
-    ) -> Result<SecretString> {
-        crate::retry::transient(self.deadline, "reading the API token", async || {
-            debug!(secret = %secret, kv_version = ?kv_version, "reading the API token");
-            match kv_version {
+    async fn read_once(&self, want: Wanted<'_>) -> Result<SecretString> {
+        let doing = format!("reading {}", want.what);
+        crate::retry::transient(self.deadline, &doing, async || {
+            debug!(secret = %want.secret, kv_version = ?want.kv_version, "{doing}");
+            match want.kv_version {
                 Some(version) => {
-                    super::kv::read_field(&self.client, self.settings, secret, version, field).await
+                    super::kv::read_field(&self.client, self.settings, want, version).await
                 }
-                None => {
-                    super::kv::read_field_detecting(&self.client, self.settings, secret, field)
-                        .await
-                }
+                None => super::kv::read_field_detecting(&self.client, self.settings, want).await,
             }
         })
         .await
+    }
+}
+
+/// Whether Vault's words for a denied token lookup mean the token itself:
+/// Vault and OpenBao answer a token they do not know (or no longer: expired,
+/// revoked) with a bare "permission denied" — a token whose policy forbids
+/// the lookup gets the ACL's "1 error occurred: * permission denied".
+fn refuses_the_token(errors: &[String]) -> bool {
+    errors.iter().any(|e| {
+        let e = e.trim();
+        e == "permission denied" || e.contains("invalid token") || e.contains("bad token")
+    })
+}
+
+/// Vault refuses the user's own Vault token: that, where it came from, and
+/// how to get a new one there.
+fn token_refused(v: &VaultSettings, source: &SecretSource) -> Failure {
+    let renew = match source {
+        SecretSource::Env(name) => format!(
+            "log in again (`bao login -address={addr}` or `vault login`) and put the new token in {name} — or unset {name} to use the one `bao login` writes to ~/.vault-token",
+            addr = v.addr
+        ),
+        SecretSource::File {
+            path,
+            named_by: crate::config::Origin::Default,
+        } => format!(
+            "log in again with `bao login -address={}` (or `vault login`): it writes a new token to {}",
+            v.addr,
+            path.display()
+        ),
+        SecretSource::File { path, .. } => format!(
+            "put a valid token in {} (or have whatever writes it log in again)",
+            path.display()
+        ),
+        SecretSource::Prompt | SecretSource::Absent => {
+            "log in again with `bao login` (or `vault login`)".to_string()
+        }
+    };
+    Failure::vault(format!(
+        "Vault at {} refused the Vault token itself (from {source}): it is unknown, expired or revoked — no policy can fix that; {renew}",
+        v.addr
+    ))
+    .with_status(403)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OpenBao's and Vault's words: a token they do not know, and one
+    /// whose policy forbids the lookup.
+    #[test]
+    fn a_bare_permission_denied_is_the_token_itself() {
+        assert!(refuses_the_token(&["permission denied".into()]));
+        assert!(refuses_the_token(&["invalid token".into()]));
+        assert!(!refuses_the_token(&[
+            "1 error occurred:\n\t* permission denied\n\n".into()
+        ]));
+        assert!(!refuses_the_token(&[]));
     }
 }

@@ -180,10 +180,11 @@ fn read_failure(e: ClientError, v: &VaultSettings, secret: &SecretRef) -> Failur
             secret.path
         ),
         &format!(
-            "no KV v2 mount {} in Vault at {}: check --secret",
+            "no KV v2 mount {} in Vault at {}: check the secret's path",
             secret.mount, v.addr
         ),
     )
+    .about("secret")
 }
 
 /// Writes `data` as the secret's next version if it is still at `cas`
@@ -226,10 +227,11 @@ pub async fn write(
                 data_path(secret)
             ),
             &format!(
-                "no KV v2 mount {} in Vault at {}: check --secret",
+                "no KV v2 mount {} in Vault at {}: check the secret's path",
                 secret.mount, v.addr
             ),
         )
+        .about("secret")
         .into()),
     }
 }

@@ -28,6 +28,7 @@
 //! * Faults can be queued for the exchange: a status, 429 with hints, an
 //!   HTML page with 200, a slow answer, a dropped connection, a huge body.
 //! * `GET /api2/ping/` → `"pong"` with the server's `Date`.
+//! * A path no view answers: Django's HTML 404 page, as SeaTable sends it.
 //! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
 //!   token) and `POST /apis/authentication.k8s.io/v1/tokenreviews`.
 //! * The account API (login, account info, workspaces, API tokens): see
@@ -671,10 +672,16 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
             state.faults.lock().unwrap().extend(faults);
             Ok(json_response(StatusCode::OK, &json!({})))
         }
-        _ => Ok(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"error_msg": "Not found."}),
-        )),
+        // No view answers it: Django's own 404 page, as SeaTable (DEBUG
+        // off) sends for a path it does not know — the exchange's path
+        // behind a page's URL (`…/workspace/7/dtable/x/api/v2.1/…`).
+        _ => Ok(Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(Full::new(Bytes::from_static(
+                b"\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n",
+            )))
+            .unwrap()),
     }
 }
 

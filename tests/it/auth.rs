@@ -243,7 +243,7 @@ fn kv_v2_can_be_forced() {
     case.run(&["get", "--kv-version", "2"]).ok();
     // Forcing KV v1 on the v2 mount reads a path the policy does not grant.
     case.run(&["get", "--kv-version", "1"])
-        .fails(3, "needs read on secret/it/");
+        .fails(3, "does not grant read on secret/it/");
 }
 
 #[test]

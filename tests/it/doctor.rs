@@ -54,7 +54,12 @@ fn failures_name_the_step_and_set_the_exit_code() {
     let out = doctor(&case);
     assert_eq!(out.code, 3);
     assert_eq!(mark(&out, "secret"), "FAIL");
-    assert!(out.stdout.contains("set --field"));
+    assert!(
+        out.stdout
+            .contains("name the field that holds it (set by SEATABLE_CRED_FIELD)"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(mark(&out, "exchange"), "skip");
     assert_eq!(mark(&out, "seatable"), "ok");
     case.unset("SEATABLE_CRED_FIELD");
@@ -139,9 +144,9 @@ fn a_default_vault_address_is_named_as_such() {
         .find(|l| l.starts_with("FAIL  vault"))
         .unwrap();
     assert!(
-        line.contains("https://127.0.0.1:8200 is only the default, as no Vault address was set")
+        line.contains("cannot reach Vault at https://127.0.0.1:8200")
             && line.contains(
-                "set --vault-addr, VAULT_ADDR (or BAO_ADDR) or vault_addr in [profiles.default]"
+                "(vault_addr: nothing set it, so the default applies; set --vault-addr, VAULT_ADDR (or BAO_ADDR) or vault_addr in [profiles.default]"
             ),
         "{line}"
     );

@@ -103,7 +103,11 @@ fn vault_token_invalid_exits_3() {
     let mut w = World::new();
     w.case.set("VAULT_TOKEN", "s.not-a-real-token");
     w.case.secrets.push("s.not-a-real-token".into());
-    w.fails(&["get", "--refresh", "-vvvv"], 3, "Vault denied");
+    w.fails(
+        &["get", "--refresh", "-vvvv"],
+        3,
+        "refused the Vault token itself (from VAULT_TOKEN)",
+    );
     w.entry_intact();
 }
 
@@ -190,18 +194,21 @@ fn vault_failing_until_the_deadline_exits_5() {
 
 /// Refusals are final: one request, no retry. (With the KV version given:
 /// otherwise a refused KV v2 read is followed by the mount lookup, as the
-/// vault CLI does, which is another question, not a retry.)
+/// vault CLI does, which is another question, not a retry. A denial is
+/// followed by one look at the Vault token itself — refused, or the
+/// policy? — which is no retry either.)
 #[test]
 fn vault_refusals_are_not_retried() {
-    for (fault, needle) in [
-        (VaultFault::new(403, "permission denied"), "Vault denied"),
-        (VaultFault::new(400, "invalid request"), "Vault refused"),
+    for (fault, needle, requests) in [
+        (VaultFault::new(403, "permission denied"), "Vault denied", 2),
+        (VaultFault::new(400, "invalid request"), "Vault refused", 1),
     ] {
         let (mut case, vault) = behind_faults();
         case.set("SEATABLE_CRED_KV_VERSION", "2");
         vault.push([fault.clone()]);
         case.run(&["get"]).fails(3, needle);
-        assert_eq!(vault.connections(), 1, "{fault:?} was retried");
+        assert_eq!(vault.faulted(), 1);
+        assert_eq!(vault.connections(), requests, "{fault:?} was retried");
         assert_eq!(case.standin.stats().exchange_requests, 0);
     }
 }
@@ -314,7 +321,11 @@ fn seatable_slow_beyond_the_deadline_exits_5() {
 fn seatable_port_closed_exits_5() {
     let w = World::new();
     w.case.standin.stop();
-    w.fails(&["get", "--refresh", "-vvvv"], 5, "unreachable");
+    w.fails(
+        &["get", "--refresh", "-vvvv"],
+        5,
+        "cannot reach SeaTable at http://127.0.0.1:",
+    );
     w.entry_intact();
     // ... while a plain get is still answered from the cache.
     w.case.run(&["get"]).ok();

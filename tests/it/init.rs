@@ -97,7 +97,7 @@ fn asks_step_by_step_and_asks_again_after_a_wrong_answer() {
         "SeaTable server URL (e.g. https://cloud.seatable.io)",
         "nonsense",
     );
-    pty.expect("FAIL  seatable  SeaTable server URL: 'nonsense' is not a URL");
+    pty.expect("FAIL  seatable  your answer to 'SeaTable server URL': 'nonsense' is not a URL");
     // A malformed answer is not proposed again.
     pty.answer("SeaTable server URL", &case.standin.url);
     pty.expect(&format!("ok    seatable  {} reachable", case.standin.url));

@@ -4,9 +4,34 @@
 //! Driven as a user meets them: the helper against the real OpenBao and the
 //! stand-in. TESTING.md's "Messages" section maps each diagnosis here.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::Case;
+use crate::support::{Case, Out};
+
+/// The first line of stderr that is not a diagnostic the verbosity asked
+/// for: the error line.
+fn error_line(out: &Out) -> &str {
+    out.stderr
+        .lines()
+        .find(|l| {
+            !l.starts_with("seatable-cred: info: ") && !l.starts_with("seatable-cred: debug: ")
+        })
+        .unwrap_or_else(|| panic!("no error line: {}", out.stderr))
+}
+
+/// Runs the helper, and checks that it took less than `limit`.
+#[track_caller]
+fn run_within(case: &Case, args: &[&str], limit: Duration) -> Out {
+    let started = Instant::now();
+    let out = case.run(args);
+    let took = started.elapsed();
+    assert!(
+        took < limit,
+        "{args:?} took {took:?} (at most {limit:?}): {}",
+        out.stderr
+    );
+    out
+}
 
 // --- the process itself -------------------------------------------------------
 
@@ -74,3 +99,399 @@ fn retries_are_shown_at_v_not_as_warnings() {
     );
 }
 
+/// A refused connection is no passing trouble: one line naming the
+/// address, where it was set and what to check — within a few seconds,
+/// not after half a minute of retries — for SeaTable and for Vault, with
+/// no cache to fall back on.
+#[test]
+fn a_refused_connection_fails_at_once_naming_the_address_and_its_origin() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let closed = format!("http://{closed}");
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_TIMEOUT", "30s");
+    let out = run_within(
+        &case,
+        &["get", "--refresh", "--server-url", &closed],
+        Duration::from_secs(5),
+    )
+    .fails(5, "connection refused");
+    let line = error_line(&out);
+    assert!(
+        line.starts_with(&format!("seatable-cred: cannot reach SeaTable at {closed}: connection refused, nothing listens there"))
+            && line.ends_with("(set by --server-url)"),
+        "{line}"
+    );
+    assert!(
+        !out.stderr.contains("warning"),
+        "no retries warned about: {}",
+        out.stderr
+    );
+    assert_eq!(case.standin.exchanges(), 0);
+
+    case.set("VAULT_ADDR", closed.clone());
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5))
+        .fails(5, "connection refused");
+    let line = error_line(&out);
+    assert!(
+        line.starts_with(&format!(
+            "seatable-cred: cannot reach Vault at {closed}: connection refused"
+        )) && line.ends_with("(set by VAULT_ADDR)"),
+        "{line}"
+    );
+    // A name that does not exist is no passing trouble either.
+    case.set("VAULT_ADDR", "https://no-such-host.invalid:8200");
+    let out =
+        run_within(&case, &["get", "--refresh"], Duration::from_secs(5)).fails(5, "no such host");
+    assert!(
+        error_line(&out).ends_with("(set by VAULT_ADDR)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `https://` to a server that speaks plain HTTP says so, and what to type
+/// — not a TLS parser's words.
+#[test]
+fn https_to_a_plain_http_server_says_so() {
+    let case = Case::new();
+    let https = case.standin.url.replacen("http://", "https://", 1);
+    let out = run_within(
+        &case,
+        &["get", "--refresh", "--server-url", &https],
+        Duration::from_secs(5),
+    )
+    .fails(5, "answers in plain HTTP, not TLS");
+    assert!(
+        error_line(&out).contains(&format!("use {}", case.standin.url)),
+        "{}",
+        out.stderr
+    );
+    let vault = case.env["VAULT_ADDR"].replacen("http://", "https://", 1);
+    let out = run_within(
+        &case,
+        &["get", "--refresh", "--vault-addr", &vault],
+        Duration::from_secs(5),
+    )
+    .fails(5, "answers in plain HTTP, not TLS");
+    assert!(
+        error_line(&out).ends_with("(set by --vault-addr)"),
+        "{}",
+        out.stderr
+    );
+}
+
+// --- the Vault token ------------------------------------------------------------
+
+/// A Vault token that Vault refuses itself — unknown, revoked — is named
+/// as such, with where it came from and how to get a new one: by `get`
+/// (exit 3, at once) and by `doctor`'s login line — never blamed on a
+/// policy. A token Vault knows whose policy lacks the read is the policy.
+#[test]
+fn a_refused_vault_token_is_named_with_its_origin_not_blamed_on_the_policy() {
+    let bao = &crate::support::shared().bao;
+    let mut case = Case::new();
+    case.set("VAULT_TOKEN", "s.not-a-real-token");
+    case.secrets.push("s.not-a-real-token".into());
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5))
+        .fails(3, "refused the Vault token itself (from VAULT_TOKEN)");
+    let line = error_line(&out);
+    assert!(
+        line.contains("no policy can fix that")
+            && line.contains(&format!("bao login -address={}", bao.addr))
+            && line.contains("put the new token in VAULT_TOKEN"),
+        "{line}"
+    );
+    assert!(!line.contains("policy of the"), "{line}");
+
+    // doctor: the login line fails, not the secret's.
+    let out = case.run(&["doctor"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    let login = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL  login"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        login.contains("refused the Vault token itself (from VAULT_TOKEN)"),
+        "{login}"
+    );
+    assert!(out.stdout.contains("skip  secret"), "{}", out.stdout);
+
+    // A revoked token in ~/.vault-token: the file is named, and `bao login`
+    // writes a new one there.
+    let revoked = bao.token(&[crate::support::bao::READER_POLICY], "1h");
+    case.secrets.push(revoked.clone());
+    bao.api(
+        "POST",
+        "auth/token/revoke",
+        Some(serde_json::json!({ "token": revoked })),
+    );
+    let home = std::path::PathBuf::from(&case.env["HOME"]);
+    std::fs::write(home.join(".vault-token"), &revoked).unwrap();
+    case.unset("VAULT_TOKEN");
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5)).fails(
+        3,
+        &format!(
+            "refused the Vault token itself (from {})",
+            home.join(".vault-token").display()
+        ),
+    );
+    assert!(
+        error_line(&out).contains("it writes a new token to"),
+        "{}",
+        out.stderr
+    );
+
+    // A token Vault knows, whose policy does not grant the read: the policy.
+    let plain = bao.token(&["default"], "1h");
+    case.secrets.push(plain.clone());
+    case.set("VAULT_TOKEN", plain);
+    let out = case
+        .run(&["get", "--refresh"])
+        .fails(3, "Vault denied reading");
+    let line = error_line(&out);
+    assert!(
+        line.contains("policy does not grant read on secret/data/")
+            && line.ends_with("(set by SEATABLE_CRED_SECRET)")
+            && !line.contains("refused the Vault token"),
+        "{line}"
+    );
+    let out = case.run(&["doctor"]);
+    assert!(
+        out.stdout
+            .contains("ok    login     token auth, from VAULT_TOKEN"),
+        "{}",
+        out.stdout
+    );
+}
+
+// --- origins --------------------------------------------------------------------
+
+/// Every message about a setting names where its value came from: the
+/// variable, the flag, the config file's key and line — never a flag
+/// nobody gave.
+#[test]
+fn messages_name_where_the_secret_the_field_and_the_addresses_came_from() {
+    let mut case = Case::new();
+    let missing = format!("{}-missing", case.secret);
+    case.set("SEATABLE_CRED_SECRET", missing.clone());
+    let out = case
+        .run(&["get", "--refresh"])
+        .fails(3, &format!("no secret at {missing}"));
+    let line = error_line(&out);
+    assert!(
+        line.ends_with("(set by SEATABLE_CRED_SECRET)") && !line.contains("--secret"),
+        "{line}"
+    );
+
+    // What `bao kv put` prints as "Secret Path": drop `data/`.
+    let api_path = case.secret.replacen("secret/", "secret/data/", 1);
+    let out = case
+        .run(&["get", "--refresh", "--secret", &api_path])
+        .fails(3, "drop `data/`");
+    assert!(
+        error_line(&out).contains(&format!("the secret is {}", case.secret)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        error_line(&out).ends_with("(set by --secret)"),
+        "{}",
+        out.stderr
+    );
+
+    // From the config file: its key and line.
+    let config = case.dir.path().join("named.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# a profile\n[profiles.crm]\nserver_url = \"{}\"\n\nsecret = \"{}\"\nfield = \"token\"\n",
+            case.standin.url, case.secret
+        ),
+    )
+    .unwrap();
+    case.unset("SEATABLE_CRED_SECRET")
+        .unset("SEATABLE_SERVER_URL");
+    let out = case
+        .run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "-p",
+            "crm",
+            "get",
+            "--refresh",
+        ])
+        .fails(3, "has no field 'token'");
+    let line = error_line(&out);
+    assert!(
+        line.ends_with(&format!(
+            "(set by field in [profiles.crm] of {}, line 6)",
+            config.display()
+        )) && !line.contains("--field"),
+        "{line}"
+    );
+    // A field nothing set: the default, and where to set it.
+    case.set("SEATABLE_CRED_SECRET", case.secret.clone());
+    case.set("SEATABLE_SERVER_URL", case.standin.url.clone());
+    crate::support::shared().bao.kv2_put(
+        "secret",
+        case.secret.trim_start_matches("secret/"),
+        serde_json::json!({"token": case.base.api_token}),
+    );
+    let out = case
+        .run(&["get", "--refresh"])
+        .fails(3, "has no field 'api_token'");
+    assert!(
+        error_line(&out).contains("(field: nothing set it, so the default applies; set --field, SEATABLE_CRED_FIELD or field in [profiles.default] of"),
+        "{}",
+        out.stderr
+    );
+}
+
+// --- the SeaTable address ---------------------------------------------------------
+
+/// An address that is not SeaTable's is not blamed on the API token: an
+/// HTTP service that is not SeaTable (here OpenBao) answers the exchange's
+/// path with a 404 of its own — named as the wrong address, where it was
+/// set, exit 2, the cached token left alone; a page of SeaTable's web app
+/// pasted from the browser is named for what it is, with the address to
+/// use; and the exchange's path behind a page's URL gets SeaTable's HTML
+/// 404, which is no refused token either.
+#[test]
+fn a_server_address_that_is_not_seatables_is_not_blamed_on_the_api_token() {
+    let case = Case::new();
+    case.run(&["get"]).ok();
+    let other = case.env["VAULT_ADDR"].clone();
+    let out = run_within(
+        &case,
+        &["get", "--refresh", "--server-url", &other],
+        Duration::from_secs(5),
+    )
+    .fails(2, "is not the address of a SeaTable server");
+    let line = error_line(&out);
+    assert!(
+        line.ends_with("(set by --server-url)") && !line.contains("store a valid API token"),
+        "{line}"
+    );
+    // The profile's own cached token is still there.
+    let again = case.run(&["get", "-o", "json"]).ok();
+    assert_eq!(again.json()["cached"], true);
+
+    let page = format!(
+        "{}/workspace/7/dtable/Demo%20base/?tid=0000&vid=0000",
+        case.standin.url
+    );
+    let out = case
+        .run(&["get", "--server-url", &page])
+        .fails(2, "is a page of SeaTable's web app");
+    assert!(
+        error_line(&out).ends_with(&format!("use {}", case.standin.url)),
+        "{}",
+        out.stderr
+    );
+    let exchanges = case.standin.stats().exchange_requests;
+    let behind_a_path = format!("{}/seatable", case.standin.url);
+    let out = case
+        .run(&["get", "--refresh", "--server-url", &behind_a_path])
+        .fails(
+            2,
+            "answered the token exchange with 404 but not as SeaTable does",
+        );
+    assert!(!out.stderr.contains("refused it"), "{}", out.stderr);
+    assert_eq!(case.standin.stats().exchange_requests, exchanges);
+    // A token SeaTable does refuse is still the token's fault, exit 4.
+    case.standin
+        .update_base(&case.base.api_token, |b| b.gone = true);
+    case.run(&["get", "--refresh"])
+        .fails(4, "the API token in Vault was refused");
+}
+
+// --- profiles ------------------------------------------------------------------
+
+/// After `init --profile crm`, a plain `get` names the real cause: there is
+/// no profile `default` in the file — which ones there are, and how to
+/// pick one. With no config file at all: `seatable-cred init` writes one.
+/// A profile asked for by name that is not there names where the name came
+/// from and lists the file's.
+#[test]
+fn a_missing_profile_is_named_with_the_ones_there_are() {
+    let mut case = Case::new();
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET");
+    let dir = case.dir.path().join("config/seatable-cred");
+    let config = dir.join("config.toml");
+    let out = run_within(&case, &["get"], Duration::from_secs(5))
+        .fails(2, "no SeaTable server and no config file");
+    assert!(
+        error_line(&out).contains(&format!("({})", config.display()))
+            && error_line(&out).contains("write a profile with `seatable-cred init`"),
+        "{}",
+        out.stderr
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.crm]\nserver_url = \"{}\"\nsecret = \"{}\"\n",
+            case.standin.url, case.secret
+        ),
+    )
+    .unwrap();
+    let out = run_within(&case, &["get"], Duration::from_secs(5)).fails(
+        2,
+        &format!(
+            "profile 'default' is not in {} (it has 'crm'): pick it with --profile crm or SEATABLE_CRED_PROFILE=crm",
+            config.display()
+        ),
+    );
+    assert!(
+        error_line(&out).starts_with("seatable-cred: profile 'default'"),
+        "{}",
+        out.stderr
+    );
+    case.run(&["get", "--profile", "crm"]).ok();
+    case.set("SEATABLE_CRED_PROFILE", "billing");
+    case.run(&["get"]).fails(
+        2,
+        &format!(
+            "profile 'billing' (from SEATABLE_CRED_PROFILE) is not in {} (it has 'crm')",
+            config.display()
+        ),
+    );
+    // Flags and the environment still make a profile of their own.
+    case.unset("SEATABLE_CRED_PROFILE");
+    let (url, secret) = (case.standin.url.clone(), case.secret.clone());
+    case.set("SEATABLE_SERVER_URL", url)
+        .set("SEATABLE_CRED_SECRET", secret);
+    case.run(&["get"]).ok();
+}
+
+/// A machine without CA certificates (no system bundle; SSL_CERT_FILE
+/// naming an empty file) cannot check any server: one line at once saying
+/// so and what to do — not retries until the deadline.
+#[test]
+fn no_ca_certificates_fail_at_once_saying_what_to_do() {
+    let shared = crate::support::shared();
+    let mut case = Case::with_standin(shared, seatable_standin::Standin::start_tls());
+    let empty = case.dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let no_dir = case.dir.path().join("no-certs");
+    case.set("SSL_CERT_FILE", empty.to_str().unwrap())
+        .set("SSL_CERT_DIR", no_dir.to_str().unwrap())
+        .set("SEATABLE_CRED_TIMEOUT", "30s");
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5))
+        .fails(5, "this machine has no CA certificates to check it with");
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!("SSL_CERT_FILE={}", empty.display()))
+            && line.contains(
+                "install the ca-certificates package or point SSL_CERT_FILE at a CA bundle"
+            )
+            && !line.contains("attempts"),
+        "{line}"
+    );
+    assert_eq!(case.standin.stats().exchange_requests, 0);
+}
