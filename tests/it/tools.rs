@@ -1,7 +1,5 @@
-//! `exec`, git's credential protocol through real `git credential fill`,
-//! and shell completions.
-
-use std::process::Command;
+//! `exec` and git's credential protocol through real `git credential fill`
+//! (shell completions: completions.rs).
 
 use crate::support::{Case, run_with_input};
 
@@ -168,38 +166,4 @@ fn git_credential_ignores_other_hosts_and_store() {
         )
         .ok();
     assert!(out.stdout.contains("password="));
-}
-
-#[test]
-fn completions_for_bash_zsh_fish() {
-    let case = Case::new();
-    let bash = case.run(&["completions", "bash"]).ok().stdout;
-    assert!(bash.contains("git-credential") && bash.contains("--refresh-before"));
-    // The script loads in bash and registers the completion.
-    let check = Command::new("bash")
-        .arg("-c")
-        .arg("source /dev/stdin; complete -p seatable-cred")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(bash.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(String::from_utf8_lossy(&check.stdout).contains("seatable-cred"));
-    assert!(
-        case.run(&["completions", "zsh"])
-            .ok()
-            .stdout
-            .contains("#compdef seatable-cred")
-    );
-    assert!(
-        case.run(&["completions", "fish"])
-            .ok()
-            .stdout
-            .contains("complete -c seatable-cred")
-    );
-    case.run(&["completions", "tcsh"]).fails(2, "tcsh");
 }
