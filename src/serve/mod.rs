@@ -120,6 +120,10 @@ async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> 
         .map_err(|e| Failure::internal(format!("cannot read the listening address: {e}")))?;
     let url = advertised(bound);
     let metrics = Metrics::default();
+    let env_files: Vec<(String, std::path::PathBuf)> = profiles
+        .iter()
+        .map(|p| Ok((p.name.clone(), sink::EnvFile::for_profile(p)?.path().into())))
+        .collect::<Result<_>>()?;
     let served = prepare_all(profiles, &url, None, &metrics)?;
     let agent = Arc::new(Agent::new(url.clone(), Profiles::new(served), metrics));
     let mut refreshers = spawn_refreshers(&agent);
@@ -134,6 +138,11 @@ async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> 
         },
     ));
     info!(url = %url, "listening");
+    // Said without -v (not with -q): where clients connect, and the files
+    // that tell them.
+    if tracing::level_filters::LevelFilter::current() >= tracing::Level::WARN {
+        crate::process::say(&started(&url, &env_files));
+    }
     notify::notify("READY=1");
 
     let why = loop {
@@ -227,6 +236,25 @@ fn resolve(global: &GlobalArgs, names: &[String]) -> Result<Vec<Profile>> {
         .collect()
 }
 
+/// The line `serve` starts with: the profiles, where it listens, and each
+/// profile's env file (named for the profile, not always `default.env`).
+fn started(url: &str, env_files: &[(String, std::path::PathBuf)]) -> String {
+    let names: Vec<&str> = env_files.iter().map(|(n, _)| n.as_str()).collect();
+    let files: Vec<String> = env_files
+        .iter()
+        .map(|(_, f)| f.display().to_string())
+        .collect();
+    let (profiles, files_are) = match names.len() {
+        1 => ("profile", "its clients' env file"),
+        _ => ("profiles", "its clients' env files"),
+    };
+    format!(
+        "seatable-cred: serving {profiles} {} on {url}; {files_are}: {} (SIGTERM stops it)\n",
+        names.join(", "),
+        files.join(", ")
+    )
+}
+
 /// Each profile's key (reused from its env file), env file and upstream.
 fn prepare_all(
     profiles: Vec<Profile>,
@@ -304,5 +332,23 @@ mod tests {
         assert_eq!(url("[::]:8799"), "http://[::1]:8799");
         assert_eq!(url("[::1]:80"), "http://[::1]:80");
         assert_eq!(url("10.1.2.3:8799"), "http://10.1.2.3:8799");
+    }
+
+    #[test]
+    fn the_start_line_names_the_address_and_each_env_file() {
+        let one = [("crm".to_string(), "/run/sc/serve/crm.env".into())];
+        assert_eq!(
+            started("http://127.0.0.1:8799", &one),
+            "seatable-cred: serving profile crm on http://127.0.0.1:8799; its clients' env file: /run/sc/serve/crm.env (SIGTERM stops it)\n"
+        );
+        let two = [
+            one[0].clone(),
+            ("ops".to_string(), "/run/sc/serve/ops.env".into()),
+        ];
+        assert!(
+            started("http://h:1", &two).starts_with(
+                "seatable-cred: serving profiles crm, ops on http://h:1; its clients' env files: /run/sc/serve/crm.env, /run/sc/serve/ops.env"
+            )
+        );
     }
 }

@@ -495,3 +495,54 @@ fn no_ca_certificates_fail_at_once_saying_what_to_do() {
     );
     assert_eq!(case.standin.stats().exchange_requests, 0);
 }
+
+// --- serve ----------------------------------------------------------------------
+
+/// `serve` says where it listens and where each profile's env file is, once,
+/// without -v — named for the profile it serves, not `default.env` — and
+/// nothing more; -q keeps it quiet.
+#[test]
+fn serve_says_where_it_listens_and_where_the_env_file_is() {
+    let case = Case::new();
+    for (quiet, verbosity) in [(false, None), (true, Some("-q"))] {
+        let log = case.dir.path().join(format!("serve-{quiet}.log"));
+        let mut cmd = case.command(&["serve", "--listen", "127.0.0.1:0", "default"]);
+        cmd.args(verbosity)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let env_file = case.cache_dir().join("serve/default.env");
+        let _ = std::fs::remove_file(&env_file);
+        let mut child = cmd.spawn().unwrap();
+        crate::support::agent::wait_for("the env file", Duration::from_secs(60), || {
+            std::fs::read_to_string(&env_file).is_ok_and(|t| t.contains("SEATABLE_SERVER_URL="))
+        });
+        let url = std::fs::read_to_string(&env_file)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("SEATABLE_SERVER_URL="))
+            .unwrap()
+            .to_string();
+        let health = || {
+            reqwest::blocking::get(format!("{url}/health")).is_ok_and(|r| r.status().is_success())
+        };
+        crate::support::agent::wait_for("a healthy agent", Duration::from_secs(60), health);
+        // SAFETY: signalling a child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert!(child.wait().unwrap().success());
+        let said = std::fs::read_to_string(&log).unwrap();
+        if quiet {
+            assert_eq!(said, "", "-q");
+            continue;
+        }
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(
+            lines,
+            [format!(
+                "seatable-cred: serving profile default on {url}; its clients' env file: {} (SIGTERM stops it)",
+                env_file.display()
+            )],
+            "one line, nothing else"
+        );
+    }
+}
