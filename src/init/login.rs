@@ -28,10 +28,18 @@ impl Init<'_> {
         .given(flag.map(|m| m.name().to_string()), "--auth")
         .proposed(env.map(|m| m.name().to_string()), "SEATABLE_CRED_AUTH")
         .proposed(Some("token".to_string()), "default");
+        // After a token `bao login` can put in place: the wait for it.
+        let wait_q = Question::new(
+            "Enter checks the Vault token again once you are logged in; or another auth method",
+            "--auth or SEATABLE_CRED_AUTH",
+        );
         let mut previous: BTreeMap<&'static str, String> = Default::default();
         let mut again = false;
+        let mut waiting = false;
         loop {
-            let answer = self.need(&method_q, round(again, previous.get("auth")))?;
+            let q = if waiting { &wait_q } else { &method_q };
+            waiting = false;
+            let answer = self.need(q, round(again, previous.get("auth")))?;
             previous.remove("auth");
             let was_again = again;
             again = true;
@@ -76,7 +84,15 @@ impl Init<'_> {
                     }
                     return Ok(());
                 }
-                Err(e) => self.asker.failed("login", e)?,
+                Err(e) => {
+                    self.asker.failed("login", e)?;
+                    if method == AuthMethod::Token
+                        && let Some(how) = self.login_elsewhere()
+                    {
+                        self.asker.tell(&how);
+                        waiting = true;
+                    }
+                }
             }
         }
     }
@@ -232,6 +248,28 @@ impl Init<'_> {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// With token auth from the file `bao login` writes (no VAULT_TOKEN or
+    /// BAO_TOKEN here, which would win over it): how to put a token there
+    /// while `init` waits — the method question cannot fix a missing or
+    /// refused token, a login in another terminal can.
+    fn login_elsewhere(&self) -> Option<String> {
+        let v = config::resolve_vault_unwritten(&self.answers, &self.env).ok()?;
+        let config::Auth::Token(input) = &v.auth else {
+            return None;
+        };
+        match input.source() {
+            config::SecretSource::File {
+                path,
+                named_by: config::Origin::Default,
+            } => Some(format!(
+                "          log in in another terminal: `bao login -address={}` (or `vault login`) writes {} — then press Enter here to check again",
+                v.addr,
+                path.display()
+            )),
+            _ => None,
+        }
     }
 
     /// What the written profile leaves to the environment where the helper

@@ -664,3 +664,97 @@ fn a_secret_in_an_answer_is_never_shown() {
     assert!(!out.stderr.contains(&api_token), "{}", out.stderr);
     assert!(!config_path(&case).exists(), "nothing was written");
 }
+
+/// The dead ends a newcomer met in `init` (issue 23): each failed answer
+/// says what to type, and a missing Vault token is waited for while the
+/// user logs in elsewhere — not answered by asking the auth method again
+/// forever. An address without a scheme; `https://` to an OpenBao that
+/// speaks plain HTTP; no Vault token, then `bao login` in "another
+/// terminal" and Enter; the `MOUNT/data/PATH` that `bao kv put` prints.
+#[test]
+fn dead_ends_say_what_to_type_and_a_missing_token_is_waited_for() {
+    let mut case = Case::new();
+    let shared = shared();
+    let host = shared.bao.addr.trim_start_matches("http://").to_string();
+    for name in ["VAULT_TOKEN", "VAULT_ADDR", "SEATABLE_CRED_SECRET"] {
+        case.unset(name);
+    }
+    let home = PathBuf::from(&case.env["HOME"]);
+    let stdout = case.dir.path().join("init.out");
+    let mut pty = Pty::spawn(&case, &["init", "--cache", "file"], &stdout);
+    pty.answer(&format!("SeaTable server URL [{}]", case.standin.url), "");
+    pty.expect("ok    seatable");
+    // No scheme: what to type.
+    pty.answer("Vault address", &host);
+    // (rexpect reads bytes one by one: what is matched is ASCII.)
+    pty.expect(&format!(
+        "FAIL  vault     your answer to 'Vault address': '{host}' is not a URL: it needs a scheme"
+    ));
+    pty.expect(&format!(
+        "type https://{host} (or http://{host} for a server on this machine)"
+    ));
+    // https:// to a plain-HTTP server: says so, not a TLS parser's words.
+    pty.answer("Vault address", &format!("https://{host}"));
+    pty.expect(&format!(
+        "FAIL  vault     Vault at https://{host} answers in plain HTTP, not TLS: use http://{host}"
+    ));
+    pty.answer("Vault address", &shared.bao.addr);
+    pty.expect("ok    vault");
+    pty.expect("ok    cache");
+    // No Vault token anywhere: how to log in, and init waits for it.
+    pty.answer(
+        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [token]",
+        "",
+    );
+    pty.expect("FAIL  login     no Vault token");
+    pty.expect(&format!(
+        "log in in another terminal: `bao login -address={}` (or `vault login`) writes {}",
+        shared.bao.addr,
+        home.join(".vault-token").display()
+    ));
+    pty.expect("then press Enter here to check again");
+    // The other terminal: the real `bao login`, which writes ~/.vault-token.
+    let token = shared.bao.token(&[bao::READER_POLICY], "1h");
+    case.secrets.push(token.clone());
+    let login = std::process::Command::new(bao::bao_bin())
+        .args([
+            "login",
+            "-no-print",
+            &format!("-address={}", shared.bao.addr),
+            &token,
+        ])
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", &case.env["PATH"])
+        .output()
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    pty.answer(
+        "Enter checks the Vault token again once you are logged in; or another auth method [token]",
+        "",
+    );
+    pty.expect(&format!(
+        "ok    login     token auth, from {}",
+        home.join(".vault-token").display()
+    ));
+    // What `bao kv put` prints as "Secret Path": drop `data/`.
+    let api_path = case.secret.replacen("secret/", "secret/data/", 1);
+    pty.answer("Secret holding the API token, MOUNT/PATH", &api_path);
+    pty.answer("Field of the API token [api_token]", "");
+    pty.expect(&format!("the secret is {}", case.secret));
+    pty.expect("drop `data/`, the helper adds it");
+    pty.answer("Secret holding the API token, MOUNT/PATH", &case.secret);
+    pty.expect("ok    exchange  API token accepted");
+    let (code, transcript) = pty.finish();
+    assert_eq!(code, 0, "{transcript}");
+    assert_no_secret(&case, "the terminal", &transcript);
+    assert_eq!(
+        transcript.matches("Vault auth method").count(),
+        1,
+        "the method was not asked again: {transcript}"
+    );
+}
