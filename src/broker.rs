@@ -320,8 +320,9 @@ pub fn peek(profile: &Profile, cache: &Cache) -> Result<Peeked> {
 /// the shared one with its KV history, which holds earlier (sealed) tokens;
 /// the local one is gone even when Vault cannot be reached (git's `reject`
 /// of a refused token).
-pub fn erase(profile: &Profile, cache: &Cache) -> Result<()> {
+pub fn erase(profile: &Profile, cache: &Cache) -> Result<Erased> {
     let key = Key::for_profile(profile);
+    let here = cache.store.load(key.as_str()).is_some();
     cache.store.remove(key.as_str())?;
     let elsewhere = crate::cache::remove_everywhere(&profile.cache, &key);
     info!(
@@ -329,7 +330,19 @@ pub fn erase(profile: &Profile, cache: &Cache) -> Result<()> {
         "erased the cached token of profile {} (and {elsewhere} cached under another backend)",
         profile.name
     );
-    erase_shared(profile, cache)
+    erase_shared(profile, cache)?;
+    Ok(Erased {
+        local: usize::from(here) + elsewhere,
+        shared: profile.cache.shared.is_some(),
+    })
+}
+
+/// What [`erase`] dropped.
+pub struct Erased {
+    /// Local entries of the profile's key (its backend's, and any other's).
+    pub local: usize,
+    /// Whether the shared entry in Vault (with its history) was deleted.
+    pub shared: bool,
 }
 
 /// `erase --all`: every entry of the local backends
@@ -342,13 +355,16 @@ pub fn erase(profile: &Profile, cache: &Cache) -> Result<()> {
 pub fn erase_all(
     settings: &CacheSettings,
     profile: impl FnOnce() -> Result<Profile>,
-) -> Result<()> {
-    crate::cache::erase_local_everything(settings)?;
+) -> Result<Erased> {
+    let local = crate::cache::erase_local_everything(settings)?;
     if settings.shared.is_some() {
         let profile = profile()?;
         erase_shared(&profile, &Cache::open(&profile.cache)?)?;
     }
-    Ok(())
+    Ok(Erased {
+        local,
+        shared: settings.shared.is_some(),
+    })
 }
 
 /// Deletes the profile's shared entry with its KV history.

@@ -12,13 +12,35 @@ use crate::config::{GlobalArgs, SecretRef, Sources};
 use crate::lifecycle::audit::Finding;
 use crate::protocol::Format;
 
+/// Where `-h` points for the rest: the options every command takes.
+macro_rules! more {
+    () => {
+        "The options every command takes (SeaTable, Vault, login, cache, token lifetime), grouped: seatable-cred --help"
+    };
+}
+
+macro_rules! examples {
+    () => {
+        "Examples:
+  seatable-cred init                           write a profile; each answer is checked
+  seatable-cred get -o json                    the base token, its expiry and base context
+  seatable-cred -p crm exec -- python sync.py  a command with the token in its environment
+  seatable-cred doctor                         check each step, one line each"
+    };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "seatable-cred",
     version,
     about = "Reads a SeaTable API token from Vault/OpenBao, trades it for a short-lived base token, caches it in memory and prints it for the calling tool.",
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = concat!(examples!(), "\n\n", more!()),
+    after_long_help = concat!(
+        examples!(),
+        "\n\nEach setting is a flag, an environment variable or a key of the profile in the config file; flags win, then the environment, then the file."
+    )
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -30,24 +52,53 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Write a working profile: asks what it needs (or takes flags and environment), checks each answer, prints the snippets for kubectl, git and Python.
+    #[command(after_help = concat!("Examples:
+  seatable-cred init                 ask on the terminal, each answer checked
+  seatable-cred init --profile crm   a profile of another name (then: get --profile crm)
+  seatable-cred init --yes --server-url https://cloud.seatable.io \\
+      --vault-addr https://vault.example.com:8200 --secret secret/seatable/crm
+
+", more!()))]
     Init(InitArgs),
     /// Print the credential (from cache while it is fresh).
+    #[command(after_help = concat!("Examples:
+  seatable-cred get                          ExecCredential JSON, for kubectl
+  seatable-cred get -o json                  the token and what a SeaTable client needs
+  eval \"$(seatable-cred get -o env)\"         SEATABLE_BASE_TOKEN and friends in a shell
+  seatable-cred get -o header | curl -H @- URL
+
+", more!()))]
     Get(GetArgs),
     /// Show what is cached for the profile — never the token.
+    #[command(after_help = more!())]
     Status(StatusArgs),
     /// Drop the cached base token of the profile (or of every profile).
+    #[command(after_help = more!())]
     Erase(EraseArgs),
     /// Run CMD with the base token and its context in its environment.
+    #[command(after_help = concat!("Examples:
+  seatable-cred exec -- python sync.py
+  seatable-cred --profile crm exec -- ./job.sh --dry-run
+
+", more!()))]
     Exec(ExecArgs),
     /// git's credential-helper protocol (credential.helper = "!seatable-cred git-credential").
     GitCredential(GitCredentialArgs),
     /// Check each step — config, cache, Vault, login, secret, SeaTable, exchange, clock.
+    #[command(after_help = more!())]
     Doctor,
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Run a local agent: keeps base tokens fresh and lets unmodified SeaTable clients work with a local key.
     Serve(ServeArgs),
     /// The API tokens themselves: minted into Vault, listed, rotated, revoked (needs --account-secret or --account).
+    #[command(after_help = concat!("Examples:
+  seatable-cred token list
+  seatable-cred token create --app crm-sync --permission rw --base CRM
+  seatable-cred token rotate --grace 10m
+  seatable-cred token audit --vault-prefix secret/seatable
+
+", more!()))]
     Token(TokenArgs),
 }
 
@@ -72,6 +123,36 @@ pub fn bare_usage() -> String {
         )
         .render_help()
         .to_string()
+}
+
+/// clap's error as the one line of SPEC §8: its paragraphs up to the usage
+/// folded together, and the help of the command the error is about (the
+/// usage's words up to the first option) — `seatable-cred exec --help`,
+/// not the main command's.
+pub fn usage_line(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let said: Vec<&str> = paragraphs
+        .iter()
+        .map(String::as_str)
+        .take_while(|p| !p.starts_with("Usage:") && !p.starts_with("For more information"))
+        .collect();
+    let said = said.join("; ");
+    let said = said.strip_prefix("error: ").unwrap_or(&said);
+    let command = paragraphs
+        .iter()
+        .find_map(|p| p.strip_prefix("Usage: "))
+        .map_or("seatable-cred".to_string(), |usage| {
+            usage
+                .split(' ')
+                .take_while(|w| !w.starts_with(['-', '[', '<']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+    format!("{said}; see '{command} --help'")
 }
 
 #[derive(Args, Debug)]
@@ -379,6 +460,27 @@ mod tests {
             let full = parse_full(os(args)).unwrap();
             assert_eq!(format!("{hot:?}"), format!("{full:?}"), "{args:?}");
         }
+    }
+
+    /// A usage error points at the help of the command that was run.
+    #[test]
+    fn usage_errors_name_the_commands_own_help() {
+        let line = |args: &[&str]| {
+            let e = parse_full(os(args)).unwrap_err();
+            usage_line(&e.to_string())
+        };
+        assert_eq!(
+            line(&["seatable-cred", "exec"]),
+            "the following required arguments were not provided: <CMD>...; see 'seatable-cred exec --help'"
+        );
+        assert!(
+            line(&["seatable-cred", "-p", "x", "token", "create"])
+                .ends_with("; see 'seatable-cred token create --help'")
+        );
+        assert_eq!(
+            line(&["seatable-cred", "--bogus", "get"]),
+            "unexpected argument '--bogus' found; see 'seatable-cred --help'"
+        );
     }
 
     #[test]

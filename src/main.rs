@@ -50,18 +50,9 @@ fn usage_error(e: clap::Error) -> c_int {
             2
         }
         _ => {
-            // clap's paragraphs up to the usage, folded into one line.
-            let text = e.to_string();
-            let said: Vec<String> = text
-                .split("\n\n")
-                .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-                .take_while(|p| !p.starts_with("Usage:") && !p.starts_with("For more information"))
-                .filter(|p| !p.is_empty())
-                .collect();
-            let said = said.join("; ");
-            let said = said.strip_prefix("error: ").unwrap_or(&said);
             process::say(&format!(
-                "seatable-cred: {said}; see 'seatable-cred --help'\n"
+                "seatable-cred: {}\n",
+                seatable_cred::cli::usage_line(&e.to_string())
             ));
             2
         }

@@ -399,20 +399,23 @@ pub use dir::default_dir;
 /// cached under another backend earlier go too: every `seatable-cred:` key
 /// of the user's keyring, and the helper's own files in the cache
 /// directories — nothing else there, and no directory is re-moded
-/// (`erase --all`).
-pub fn erase_local_everything(settings: &CacheSettings) -> Result<()> {
+/// (`erase --all`). How many entries (and leftover temp files) went.
+pub fn erase_local_everything(settings: &CacheSettings) -> Result<usize> {
+    let mut erased = 0;
     if let Ok(store) = keyring::KeyringStore::open() {
         let ids = store.ids()?;
         for id in &ids {
             store.remove(id)?;
         }
         info!(backend = store.name(), "erased {} entries", ids.len());
+        erased += ids.len();
     }
     for dir in dir::existing(settings) {
-        let erased = file::erase_own(&dir)?;
-        info!(dir = %dir.display(), "erased {erased} files");
+        let files = file::erase_own(&dir)?;
+        info!(dir = %dir.display(), "erased {files} files");
+        erased += files;
     }
-    Ok(())
+    Ok(erased)
 }
 
 #[cfg(test)]

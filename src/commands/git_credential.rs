@@ -33,7 +33,9 @@ pub fn run(global: &GlobalArgs, args: &GitCredentialArgs) -> Result<u8> {
             let username = request.get("username").unwrap_or("seatable-cred");
             crate::process::print(&git_credential::render(&cred, username))?;
         }
-        GitAction::Erase => super::erase::profile(&profile)?,
+        GitAction::Erase => {
+            super::erase::profile(&profile)?;
+        }
         GitAction::Store => {}
     }
     Ok(0)

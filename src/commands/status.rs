@@ -1,7 +1,5 @@
 //! `status`: what is cached for the profile — never the token.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use serde::Serialize;
 
@@ -96,12 +94,19 @@ fn describe(
     }
 }
 
-/// Minutes are precise enough for people.
+/// Time left as people read it: `2d 23h 59m`, `45m`, `30s` — minutes are
+/// precise enough past the first one.
 fn left(secs: u64) -> String {
     if secs < 60 {
         return format!("{secs}s");
     }
-    humantime::format_duration(Duration::from_secs(secs / 60 * 60)).to_string()
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    let parts: Vec<String> = [(days, "d"), (hours, "h"), (minutes, "m")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    parts.join(" ")
 }
 
 fn text(s: &Status) -> String {
@@ -145,4 +150,18 @@ fn text(s: &Status) -> String {
         line("vault login", what);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_as_days_hours_minutes() {
+        assert_eq!(left(3 * 86_400 - 60), "2d 23h 59m");
+        assert_eq!(left(86_400 + 60), "1d 1m");
+        assert_eq!(left(3_600), "1h");
+        assert_eq!(left(45 * 60 + 59), "45m");
+        assert_eq!(left(59), "59s");
+    }
 }

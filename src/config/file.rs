@@ -183,9 +183,38 @@ fn parse(text: &str, path: &Path) -> Result<ConfigFile, Failure> {
         Failure::usage(format!(
             "config file {}{at}: {}",
             path.display(),
-            e.message().trim()
+            closest_key(e.message().trim())
         ))
     })
+}
+
+/// serde's "unknown field `sever_url`, expected one of `server_url`, …"
+/// (all 30 of them) as the one key that was meant: "unknown key
+/// `sever_url`: did you mean `server_url`?" — or, with none close, where
+/// the keys are listed. Other messages are kept as they are.
+fn closest_key(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((typo, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let keys = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| !k.is_empty());
+    let best = keys
+        .map(|k| (strsim::jaro_winkler(typo, k), k))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((score, key)) if score >= 0.8 => {
+            format!("unknown key `{typo}`: did you mean `{key}`?")
+        }
+        _ => format!(
+            "unknown key `{typo}`: `seatable-cred --help` lists the settings (a key is the flag's name with _ for -)"
+        ),
+    }
 }
 
 /// Checks a config file's text; the names of its profiles. (For `doctor`

@@ -505,9 +505,21 @@ lifetime = "1h"
         assert!(text.contains("sever_url"), "{text}");
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("line 3"), "{text}");
+        // The key that was meant, not all thirty.
+        assert!(
+            text.ends_with("unknown key `sever_url`: did you mean `server_url`?"),
+            "{text}"
+        );
         let (_d, path) = write_config("[profile.default]\nserver_url = \"https://x\"\n");
         let text = err_text(resolve(&args_with(&path), &env(&[])));
-        assert!(text.contains("profile"), "{text}");
+        assert!(text.ends_with("did you mean `profiles`?"), "{text}");
+        let (_d, path) = write_config("[profiles.default]\nzzz = 1\n");
+        let text = err_text(resolve(&args_with(&path), &env(&[])));
+        assert!(
+            text.contains("unknown key `zzz`: `seatable-cred --help` lists the settings")
+                && !text.contains("`server_url`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -546,3 +546,116 @@ fn serve_says_where_it_listens_and_where_the_env_file_is() {
         );
     }
 }
+
+// --- the smaller things ---------------------------------------------------------
+
+/// `-h` is a page, not 160 lines: a subcommand's own options and where the
+/// rest are; `--help` groups the options every command takes under
+/// headings and shows examples.
+#[test]
+fn help_is_grouped_and_short_help_is_short() {
+    let case = Case::new();
+    let short = case.run(&["get", "-h"]).ok().stdout;
+    assert!(short.lines().count() < 40, "{short}");
+    assert!(
+        short.contains("--refresh")
+            && short.contains("--profile")
+            && !short.contains("--vault-addr"),
+        "{short}"
+    );
+    assert!(short.contains("Examples:\n  seatable-cred get"), "{short}");
+    assert!(short.contains("grouped: seatable-cred --help"), "{short}");
+    let long = case.run(&["--help"]).ok().stdout;
+    for heading in [
+        "Profile:",
+        "SeaTable:",
+        "Vault:",
+        "Vault login:",
+        "Cache:",
+        "Base tokens and the network:",
+        "Token commands:",
+        "Examples:",
+    ] {
+        assert!(long.lines().any(|l| l == heading), "{heading}:\n{long}");
+    }
+    let vault = long.split("\nVault:\n").nth(1).unwrap();
+    assert!(vault.trim_start().starts_with("--vault-addr"), "{vault}");
+    // `exec` without its command points at exec's own help.
+    case.run(&["exec"])
+        .fails(2, "not provided: <CMD>...; see 'seatable-cred exec --help'");
+}
+
+/// `erase` says what it did; `status` says the time left as people read
+/// it; a typo in a config key names the key that was meant, not all thirty.
+#[test]
+fn erase_status_and_a_key_typo_say_it_plainly() {
+    let case = Case::new();
+    case.run(&["get"]).ok();
+    let status = case.run(&["status"]).ok().stdout;
+    let expires = status
+        .lines()
+        .find(|l| l.starts_with("expires at"))
+        .unwrap();
+    let left = expires.split("(in ").nth(1).unwrap().trim_end_matches(')');
+    // The stand-in's tokens live 3 days; a moment of it has gone by.
+    assert!(["3d", "2d 23h 59m"].contains(&left), "{expires}");
+    let erased = case.run(&["erase"]).ok().stdout;
+    assert_eq!(
+        erased,
+        "erased the cached base token of profile 'default'; the next get exchanges anew\n"
+    );
+    let again = case.run(&["erase"]).ok().stdout;
+    assert_eq!(
+        again,
+        "profile 'default' had no cached base token; nothing to erase\n"
+    );
+    assert!(
+        case.run(&["erase", "--all"])
+            .ok()
+            .stdout
+            .starts_with("erased ")
+    );
+
+    let config = case.dir.path().join("typo.toml");
+    std::fs::write(&config, "[profiles.default]\nsever_url = \"https://s\"\n").unwrap();
+    let out = case
+        .run(&["--config", config.to_str().unwrap(), "get"])
+        .fails(2, "unknown key `sever_url`: did you mean `server_url`?");
+    assert!(!out.stderr.contains("`ca_cert`"), "{}", out.stderr);
+}
+
+/// At -vv a read from Vault says what it reads: the account token from the
+/// account secret, the API token from the profile's — not "the API token"
+/// for both.
+#[test]
+fn debug_lines_name_what_is_read_from_vault() {
+    let t = crate::token::TokenCase::new();
+    let out = t.run(&["token", "list", "-vv"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let account = &t.case.env["SEATABLE_CRED_ACCOUNT_SECRET"];
+    let reads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("seatable-cred: debug: reading the "))
+        .collect();
+    assert!(
+        reads.iter().any(
+            |l| l.starts_with("seatable-cred: debug: reading the account token")
+                && l.contains(&format!("secret={account}"))
+        ),
+        "{reads:?}"
+    );
+    assert!(
+        reads.iter().any(
+            |l| l.starts_with("seatable-cred: debug: reading the API token")
+                && l.contains(&format!("secret={}", t.case.secret))
+        ),
+        "{reads:?}"
+    );
+    assert!(
+        !reads
+            .iter()
+            .any(|l| l.contains("the API token") && l.contains(&format!("secret={account}"))),
+        "{reads:?}"
+    );
+}
