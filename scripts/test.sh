@@ -4,7 +4,7 @@
 # install the Python and npm SeaTable SDKs under target/tmp themselves), the plugin tests
 # (pytest in a venv under target/ with the real seatable-api and httpie),
 # the packages (scripts/package-test.sh), a short fuzz run of every parser,
-# and the demo.
+# and the demo (and its sandbox, demo.sh --keep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,4 +78,6 @@ fi
 ./scripts/package-test.sh
 echo "==> demo"
 ./scripts/demo.sh >/dev/null
+echo "==> demo --keep: the sandbox, its printed lines run as printed"
+./scripts/sandbox-test.sh
 echo "all tests passed"
