@@ -144,13 +144,19 @@ check_tree() {
     "$fn" seatable-cred se seatable-cred; printf "%s\n" "${COMPREPLY[@]}"' bash "$bash_file")" \
     || fail "$what: the bash completion does not load"
   echo "$got" | grep -qx serve || fail "$what: bash completes 'seatable-cred se' to '$got', not serve"
+  # Past the first word too: an option's values (clap-rs/clap#6421, renamed by the helper).
+  got="$(bash -c 'source "$1"; fn="$(complete -p seatable-cred | sed -n "s/.* -F \([^ ]*\) .*/\1/p")"
+    COMP_WORDS=(seatable-cred get -o ""); COMP_CWORD=3; COMP_LINE="seatable-cred get -o "; COMP_POINT=${#COMP_LINE}
+    "$fn" seatable-cred "" -o; printf "%s\n" "${COMPREPLY[@]}"' bash "$bash_file")" \
+    || fail "$what: the bash completion does not load"
+  echo "$got" | grep -qx exec-credential || fail "$what: bash completes 'seatable-cred get -o ' to '$got', not the formats"
   local zsh_file; zsh_file="$(ls "$dir"/share/zsh/*/_seatable-cred)"
   zsh -n "$zsh_file" || fail "$what: $zsh_file does not parse in zsh"
   head -1 "$zsh_file" | grep -q '^#compdef seatable-cred' || fail "$what: $zsh_file is no #compdef file"
   got="$(fish -c "source '$dir/share/fish/vendor_completions.d/seatable-cred.fish'; complete -C 'seatable-cred se'")" \
     || fail "$what: the fish completion does not load"
   echo "$got" | grep -q '^serve' || fail "$what: fish completes 'seatable-cred se' to '$got', not serve"
-  echo "    $what: completions for bash, zsh (parsed) and fish complete 'se' to serve"
+  echo "    $what: completions for bash, zsh (parsed) and fish complete 'se' to serve (bash: and get -o's formats)"
 
   local units=("$dir"/lib/systemd/user/*)
   [ -f "${units[0]}" ] || fail "$what: no systemd units"

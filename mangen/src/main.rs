@@ -50,10 +50,35 @@ fn pages(date: &str) -> Result<Vec<Page>> {
     // display names `seatable-cred-get`, `seatable-cred-token-create`.
     let mut cmd = seatable_cred::cli::Cli::command().disable_help_subcommand(true);
     cmd.build();
+    let cmd = help_for_pages(cmd);
     let source = format!("seatable-cred {}", cmd.get_version().unwrap_or_default());
     let mut out = Vec::new();
     walk(&cmd, None, date, &source, &mut out)?;
     Ok(out)
+}
+
+/// The options `-h` leaves out (`hide_short_help`: the ones every command
+/// takes) have their help as long help too: clap_mangen renders an option's
+/// long help, else its short help unless that is hidden — and would leave
+/// them bare on the page.
+fn help_for_pages(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut cmd = cmd.mut_args(
+        |arg| match (arg.is_hide_short_help_set(), arg.get_long_help()) {
+            (true, None) => match arg.get_help().cloned() {
+                Some(help) => arg.long_help(help),
+                None => arg,
+            },
+            _ => arg,
+        },
+    );
+    for name in names {
+        cmd = cmd.mut_subcommand(name, help_for_pages);
+    }
+    cmd
 }
 
 fn walk(

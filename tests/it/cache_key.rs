@@ -1,4 +1,4 @@
-//! The cache key: a hash of exactly the settings README lists — server,
+//! The cache key: a hash of exactly the settings docs/cache.md lists — server,
 //! Vault address and namespace, secret path, field, lifetime — and of no
 //! secret. A listed setting changed finds another entry; anything else
 //! (the Vault token, a login's secret-id, the API token itself, settings

@@ -1,5 +1,5 @@
-//! The shared tier under README's own policy, taken from README.md as it is
-//! printed there (this test breaks when README's policy changes): `get`,
+//! The shared tier under the policy docs/cache.md prints, taken from there
+//! as it is printed (this test breaks when that policy changes): `get`,
 //! `status`, `erase` and `erase --all` work with it — and erasing drops this
 //! profile's entry only, never the other entries under the shared path,
 //! which may be other teams'.
@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 
 use crate::support::{Case, shared};
 
-/// The HCL block of README's "The shared Vault tier" section.
+/// The HCL block of docs/cache.md's "The shared Vault tier" section.
 fn readme_policy() -> String {
-    let readme = include_str!("../../README.md");
-    let section = readme
-        .split_once("### The shared Vault tier")
-        .expect("README has a section 'The shared Vault tier'")
+    let page = include_str!("../../docs/cache.md");
+    let section = page
+        .split_once("## The shared Vault tier")
+        .expect("docs/cache.md has a section 'The shared Vault tier'")
         .1;
     let block = section.split_once("```hcl\n").expect("with an hcl block").1;
     let policy = block.split_once("\n```").unwrap().0.to_string();
@@ -25,7 +25,7 @@ fn readme_policy() -> String {
     ] {
         assert!(
             policy.contains(path),
-            "README's shared-tier policy no longer has {path}: adapt this test\n{policy}"
+            "docs/cache.md's shared-tier policy no longer has {path}: adapt this test\n{policy}"
         );
     }
     policy
@@ -60,7 +60,7 @@ fn readmes_shared_tier_policy_works_and_erase_leaves_other_entries_alone() {
         "secret/seatable-cred/cache/{}",
         seatable_standin::random_hex(4)
     );
-    // This team: README's policy, verbatim, and its API token where that
+    // This team: docs/cache.md's policy, verbatim, and its API token where that
     // policy says (no other test uses secret/seatable/crm).
     let mut team = Case::new();
     bao.kv2_put(

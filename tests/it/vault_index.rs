@@ -1,4 +1,4 @@
-//! Read-your-writes on a Raft cluster (README, "On a highly available
+//! Read-your-writes on a Raft cluster (docs/cache.md, "On a highly available
 //! Vault"): every request sends back the newest storage index the helper has
 //! seen (`X-Vault-Index`), with `X-Vault-Inconsistent: forward-active-node`.
 //!

@@ -1,5 +1,5 @@
 //! Another team's Vault identity against the shared tier. Two identities
-//! whose policies follow README's shape: each reads only its own API-token
+//! whose policies follow docs/cache.md's shape: each reads only its own API-token
 //! secret; both may create, read and update the shared cache path.
 
 use serde_json::{Value, json};
@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{Case, shared};
 
 /// One team: its base and API token, and a Vault token whose policy reads
-/// only that team's secret (plus the shared cache, as README says).
+/// only that team's secret (plus the shared cache, as docs/cache.md says).
 struct Team {
     case: Case,
     vault_token: String,

@@ -279,7 +279,7 @@ pub struct Shared {
 }
 
 pub const READER_POLICY: &str = "seatable-reader";
-/// Read the API tokens; read and write the shared cache (as README's policy).
+/// Read the API tokens; read and write the shared cache (as docs/cache.md's policy).
 pub const READER_HCL: &str = r#"
 path "secret/data/it/*" { capabilities = ["read"] }
 path "kv1/*" { capabilities = ["read"] }

@@ -811,16 +811,16 @@ fn revoke_by_base_uuid_through_the_team_admin_api() {
         .fails(2, "is not a base UUID");
 }
 
-/// README's policy for the auditing identity works as written: with only
+/// The policy docs/tokens.md gives the auditing identity works as written: with only
 /// it, the account token and both prefixes (KV v2 and a KV v1 mount `kv`)
 /// are read completely — no warning — and the tokens there are found.
 #[test]
 fn readmes_auditor_policy_works_as_written() {
-    let readme = include_str!("../../../README.md");
-    let start = readme
+    let page = include_str!("../../../docs/tokens.md");
+    let start = page
         .find("```hcl\npath \"secret/data/seatable/*\"     { capabilities = [\"read\"] }")
-        .expect("README's auditor policy");
-    let hcl = &readme[start + "```hcl\n".len()..];
+        .expect("docs/tokens.md's auditor policy");
+    let hcl = &page[start + "```hcl\n".len()..];
     let hcl = &hcl[..hcl.find("```").unwrap()];
     assert!(hcl.contains("--vault-prefix kv/seatable (KV v1)"), "{hcl}");
     let bao = &shared().bao;
@@ -846,7 +846,7 @@ fn readmes_auditor_policy_works_as_written() {
     let vault_token = bao.token(&[&policy], "1h");
     t.case.secrets.push(vault_token.clone());
     t.set("VAULT_TOKEN", vault_token);
-    // The account token where README keeps it.
+    // The account token where docs/tokens.md keeps it.
     let admin = t
         .case
         .standin
@@ -862,7 +862,7 @@ fn readmes_auditor_policy_works_as_written() {
         "secret/seatable-admin/team-admin",
     );
     // The case's own profile secret and the team's profiles are outside
-    // README's paths: a team admin's audit needs neither.
+    // docs/tokens.md's paths: a team admin's audit needs neither.
     t.unset("SEATABLE_CRED_SECRET");
     let config = t.case.dir.path().join("config").join("seatable-cred");
     std::fs::remove_file(config.join("config.toml")).unwrap();
