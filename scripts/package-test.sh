@@ -173,7 +173,7 @@ check_tree() {
     shift 2; exec systemd-analyze verify --user "$@"' sh "$dir/bin" "$prefix/bin" "${units[@]}" \
     || fail "$what: systemd-analyze verify on ${units[*]##*/}"
   echo "    $what: systemd-analyze verify: ${units[*]##*/}"
-  for f in copyright README.md.gz SECURITY.md.gz changelog.gz; do
+  for f in copyright README.md.gz SECURITY.md.gz changelog.gz troubleshooting.md.gz configuration.md.gz; do
     [ -s "$dir/share/doc/seatable-cred/$f" ] || fail "$what: no share/doc/seatable-cred/$f"
   done
 }

@@ -89,6 +89,10 @@ doc="$STAGE/doc"
 mkdir -p "$doc"
 gzip -9n <README.md >"$doc/README.md.gz"
 gzip -9n <SECURITY.md >"$doc/SECURITY.md.gz"
+# The pages README points to, flat beside it (configuration.md.gz, …).
+for page in docs/*.md; do
+  gzip -9n <"$page" >"$doc/$(basename "$page").gz"
+done
 # A Debian changelog entry for this version (lintian reads it; dpkg too).
 {
   echo "seatable-cred ($VERSION) unstable; urgency=medium"

@@ -37,21 +37,32 @@ pub fn check_seatable_address(
     origin: &impl Display,
     allow_http: Option<&impl Display>,
 ) -> Result<String, Failure> {
-    if let Some(server) = web_page_of(text) {
-        return Err(Failure::usage(format!(
-            "{origin}: '{}' is a page of SeaTable's web app, not the server's address: use {server}",
-            redact_url(text)
-        )));
+    match check_address(text, origin, "the API token", allow_http) {
+        // The common case, on every call's way: a server's address, no path.
+        Ok(url)
+            if !url
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('/')) =>
+        {
+            Ok(url)
+        }
+        checked => match web_page_of(text) {
+            Some(server) => Err(Failure::usage(format!(
+                "{origin}: '{}' is a page of SeaTable's web app, not the server's address: use {server}",
+                redact_url(text)
+            ))),
+            None => checked,
+        },
     }
-    check_address(text, origin, "the API token", allow_http)
 }
 
 /// The server of a URL whose path is a page of SeaTable's web app
 /// (`/workspace/7/dtable/Demo%20base/`, `/dtable/…`, `/apps/…`).
 fn web_page_of(text: &str) -> Option<String> {
+    const PAGES: [&str; 5] = ["workspace", "dtable", "apps", "group", "home"];
     let url = url::Url::parse(text.trim()).ok()?;
     let first = url.path_segments()?.next()?;
-    if !["workspace", "dtable", "apps", "group", "home"].contains(&first) {
+    if !PAGES.contains(&first) {
         return None;
     }
     let host = url.host_str()?;

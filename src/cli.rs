@@ -112,11 +112,76 @@ pub struct InitArgs {
     pub yes: bool,
 }
 
+/// The options every command takes ([`GlobalArgs`]), grouped under
+/// headings for help; `-h` shows those of the first group and of the last
+/// (the profile, the verbosity) and leaves the rest to `--help`.
+const HEADINGS: [(&str, &[&str]); 8] = [
+    ("Profile", &["profile", "config"]),
+    ("SeaTable", &["server_url", "ca_cert"]),
+    (
+        "Vault",
+        &[
+            "vault_addr",
+            "vault_namespace",
+            "secret",
+            "field",
+            "kv_version",
+        ],
+    ),
+    (
+        "Vault login",
+        &[
+            "auth",
+            "auth_mount",
+            "role",
+            "role_id",
+            "secret_id_file",
+            "jwt_file",
+            "username",
+        ],
+    ),
+    (
+        "Cache",
+        &["cache", "cache_dir", "shared_cache", "allow_disk_cache"],
+    ),
+    (
+        "Base tokens and the network",
+        &[
+            "refresh_before",
+            "lifetime",
+            "allow_long_lifetime",
+            "timeout",
+            "allow_http",
+        ],
+    ),
+    (
+        "Token commands",
+        &["account_secret", "account", "token_max_age"],
+    ),
+    ("Diagnostics", &["verbose", "quiet"]),
+];
+
+/// The command line as help shows it: [`Cli`] with the options every
+/// command takes grouped under [`HEADINGS`]. Used wherever help is shown —
+/// the full parser, the bare usage, the man pages — but not by the flat
+/// parser of `get` and `git-credential`, which builds no help: grouping
+/// costs a cache hit nothing.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for (heading, ids) in HEADINGS {
+        let short = heading == "Profile" || heading == "Diagnostics";
+        for id in ids {
+            cmd = cmd.mut_arg(*id, |arg| arg.help_heading(heading).hide_short_help(!short));
+        }
+    }
+    cmd
+}
+
 /// What `seatable-cred` alone prints (on stderr, exit 2, as cargo and git
 /// do): the usage and the commands, and where to start.
 pub fn bare_usage() -> String {
-    use clap::CommandFactory;
-    Cli::command()
+    command()
         .help_template(
             "{about}\n\n{usage-heading} {usage}\n\nCommands:\n{subcommands}\n\n\
              Start with `seatable-cred init`; `seatable-cred --help` lists the options.\n",
@@ -391,8 +456,8 @@ pub fn parse() -> Result<Cli, clap::Error> {
 }
 
 fn parse_full(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut cmd = Cli::command();
+    use clap::FromArgMatches;
+    let mut cmd = command();
     let matches = cmd.try_get_matches_from_mut(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.global.sources = Sources::of(&cmd, &matches, &[]);
@@ -460,6 +525,32 @@ mod tests {
             let full = parse_full(os(args)).unwrap();
             assert_eq!(format!("{hot:?}"), format!("{full:?}"), "{args:?}");
         }
+    }
+
+    /// Every option every command takes has its heading: none is left
+    /// under plain "Options" for `--help`, none names an argument that is
+    /// not there.
+    #[test]
+    fn every_global_option_is_grouped() {
+        use clap::CommandFactory;
+        let globals: std::collections::BTreeSet<String> = Cli::command()
+            .get_arguments()
+            .filter(|a| {
+                a.get_long().is_some() && !["help", "version"].contains(&a.get_id().as_str())
+            })
+            .map(|a| a.get_id().to_string())
+            .collect();
+        let grouped: std::collections::BTreeSet<String> = HEADINGS
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().map(|id| id.to_string()))
+            .collect();
+        assert_eq!(globals, grouped);
+        let cmd = command();
+        assert!(
+            cmd.get_arguments()
+                .filter(|a| a.get_id() == "vault_addr")
+                .all(|a| a.get_help_heading() == Some("Vault") && a.is_hide_short_help_set())
+        );
     }
 
     /// A usage error points at the help of the command that was run.

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use roff::{Roff, bold, roman};
 
 #[derive(Parser)]
@@ -48,7 +48,7 @@ fn pages(date: &str) -> Result<Vec<Page>> {
     // Built as clap builds it to parse: global options copied into each
     // subcommand (so each page lists what that command accepts) and the
     // display names `seatable-cred-get`, `seatable-cred-token-create`.
-    let mut cmd = seatable_cred::cli::Cli::command().disable_help_subcommand(true);
+    let mut cmd = seatable_cred::cli::command().disable_help_subcommand(true);
     cmd.build();
     let cmd = help_for_pages(cmd);
     let source = format!("seatable-cred {}", cmd.get_version().unwrap_or_default());
@@ -122,7 +122,7 @@ fn page_name(cmd: &clap::Command) -> String {
 }
 
 /// SEE ALSO: the page one level up, the pages one level down, and the
-/// README installed with the package.
+/// README and the pages of docs/ installed with the package.
 fn see_also(cmd: &clap::Command, parent: Option<&str>) -> Roff {
     let mut refs: Vec<String> = parent.map(str::to_owned).into_iter().collect();
     refs.extend(
@@ -145,9 +145,9 @@ fn see_also(cmd: &clap::Command, parent: Option<&str>) -> Roff {
     }
     roff.control("PP", []);
     roff.text([
-        roman("The README, with examples for kubectl, git, Python and the agent: "),
+        roman("The README (first run, everyday use): "),
         bold(README),
-        roman(" (under /usr/local from the tarball)."),
+        roman("; beside it the pages it points to (configuration.md.gz, tools.md.gz, troubleshooting.md.gz, serve.md.gz, tokens.md.gz, …); under /usr/local from the tarball."),
     ]);
     roff
 }
@@ -222,7 +222,7 @@ mod tests {
     fn pages_carry_options_environment_and_links() {
         let pages = pages("2026-01-02").unwrap();
         let get = page(&pages, "seatable-cred-get.1");
-        let cli = seatable_cred::cli::Cli::command();
+        let cli = seatable_cred::cli::command();
         let version = cli.get_version().unwrap();
         let title = format!(
             ".TH seatable-cred-get 1 2026-01-02 \"seatable-cred {version}\" \"seatable-cred manual\""

@@ -1,15 +1,13 @@
 //! `completions SHELL`: completion scripts generated from the CLI definition.
 
+use crate::cli::CompletionsArgs;
 use anyhow::Result;
-use clap::CommandFactory;
-
-use crate::cli::{Cli, CompletionsArgs};
 
 const BIN: &str = "seatable-cred";
 
 pub fn run(args: &CompletionsArgs) -> Result<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), BIN, &mut out);
+    clap_complete::generate(args.shell, &mut crate::cli::command(), BIN, &mut out);
     let mut script = String::from_utf8_lossy(&out).into_owned();
     if args.shell == clap_complete::Shell::Bash {
         script = bash_states_as_the_loop_names_them(&script, BIN);
@@ -43,7 +41,7 @@ mod tests {
         let mut out = Vec::new();
         clap_complete::generate(
             clap_complete::Shell::Bash,
-            &mut Cli::command(),
+            &mut crate::cli::command(),
             BIN,
             &mut out,
         );

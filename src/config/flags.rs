@@ -50,17 +50,15 @@ impl AuthMethod {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheBackend {
-    // (Said in `--cache`'s one line: a value with a doc comment of its own
-    // would turn every option of `--help` into a paragraph.)
-    // The kernel keyring if usable, else a memory-backed file directory, else none.
+    /// The kernel keyring if usable, else a memory-backed file directory, else none.
     Auto,
-    // The Linux kernel user keyring.
+    /// The Linux kernel user keyring.
     Keyring,
-    // Files in a memory-backed directory.
+    /// Files in a memory-backed directory.
     File,
-    // One entry shared by every host, in Vault (see --shared-cache).
+    /// One entry shared by every host, in Vault (see --shared-cache).
     Vault,
-    // No caching: every call exchanges.
+    /// No caching: every call exchanges.
     None,
 }
 
@@ -139,57 +137,24 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_PROFILE",
-        value_name = "NAME",
-        help_heading = "Profile"
+        value_name = "NAME"
     )]
     pub profile: Option<String>,
     /// Config file [default: $XDG_CONFIG_HOME/seatable-cred/config.toml].
     #[serde(skip)]
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_CONFIG",
-        value_name = "PATH",
-        help_heading = "Profile"
-    )]
+    #[arg(long, global = true, env = "SEATABLE_CRED_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// SeaTable server, e.g. https://cloud.seatable.io.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_SERVER_URL",
-        value_name = "URL",
-        help_heading = "SeaTable",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, env = "SEATABLE_SERVER_URL", value_name = "URL")]
     pub server_url: Option<String>,
     /// CA bundle (PEM) to trust for SeaTable, on top of the system roots.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CA_CERT",
-        value_name = "PATH",
-        help_heading = "SeaTable",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, env = "SEATABLE_CA_CERT", value_name = "PATH")]
     pub ca_cert: Option<PathBuf>,
     /// Vault or OpenBao address [env: VAULT_ADDR, BAO_ADDR].
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        help_heading = "Vault",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, value_name = "URL")]
     pub vault_addr: Option<String>,
     /// Vault namespace [env: VAULT_NAMESPACE, BAO_NAMESPACE].
-    #[arg(
-        long,
-        global = true,
-        value_name = "NS",
-        help_heading = "Vault",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, value_name = "NS")]
     pub vault_namespace: Option<String>,
     /// File key only (its variables are VAULT_CACERT and BAO_CACERT).
     #[arg(skip)]
@@ -208,23 +173,14 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_SECRET",
-        value_name = "MOUNT/PATH",
-        help_heading = "Vault",
-        hide_short_help = true
+        value_name = "MOUNT/PATH"
     )]
     pub secret: Option<String>,
     /// Key inside the secret [default: api_token].
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_FIELD",
-        value_name = "NAME",
-        help_heading = "Vault",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, env = "SEATABLE_CRED_FIELD", value_name = "NAME")]
     pub field: Option<String>,
     /// KV engine version [default: detected from the mount].
-    #[arg(long, global = true, env = "SEATABLE_CRED_KV_VERSION", value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), help_heading = "Vault", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_KV_VERSION", value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub kv_version: Option<u8>,
     /// Vault auth method [default: token].
     #[arg(
@@ -232,9 +188,7 @@ pub struct GlobalArgs {
         global = true,
         env = "SEATABLE_CRED_AUTH",
         value_enum,
-        value_name = "METHOD",
-        help_heading = "Vault login",
-        hide_short_help = true
+        value_name = "METHOD"
     )]
     pub auth: Option<AuthMethod>,
     /// Mount path of the auth method [default: the method's name].
@@ -242,68 +196,36 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_AUTH_MOUNT",
-        value_name = "PATH",
-        help_heading = "Vault login",
-        hide_short_help = true
+        value_name = "PATH"
     )]
     pub auth_mount: Option<String>,
     /// Role (kubernetes, jwt; optional certificate role for cert).
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_ROLE",
-        value_name = "NAME",
-        help_heading = "Vault login",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, env = "SEATABLE_CRED_ROLE", value_name = "NAME")]
     pub role: Option<String>,
     /// AppRole role-id.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_ROLE_ID",
-        value_name = "ID",
-        help_heading = "Vault login",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, env = "SEATABLE_CRED_ROLE_ID", value_name = "ID")]
     pub role_id: Option<String>,
     /// File holding the AppRole secret-id [or its value in env SEATABLE_CRED_SECRET_ID].
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        help_heading = "Vault login",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, value_name = "PATH")]
     pub secret_id_file: Option<PathBuf>,
     /// File holding the JWT [or its value in env SEATABLE_CRED_JWT].
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        help_heading = "Vault login",
-        hide_short_help = true
-    )]
+    #[arg(long, global = true, value_name = "PATH")]
     pub jwt_file: Option<PathBuf>,
     /// Userpass user; the password comes from SEATABLE_CRED_PASSWORD or a prompt.
     #[arg(
         long,
         global = true,
         env = "SEATABLE_CRED_USERNAME",
-        value_name = "NAME",
-        help_heading = "Vault login",
-        hide_short_help = true
+        value_name = "NAME"
     )]
     pub username: Option<String>,
-    /// Cache backend: auto (the kernel keyring if usable, else files in a memory-backed directory, else none), keyring, file, vault (one entry shared by every host, see --shared-cache) or none [default: auto].
+    /// Cache backend [default: auto].
     #[arg(
         long,
         global = true,
         env = "SEATABLE_CRED_CACHE",
         value_enum,
-        value_name = "BACKEND",
-        help_heading = "Cache",
-        hide_short_help = true
+        value_name = "BACKEND"
     )]
     pub cache: Option<CacheBackend>,
     /// Directory of the file cache and the lock files.
@@ -311,9 +233,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_CACHE_DIR",
-        value_name = "DIR",
-        help_heading = "Cache",
-        hide_short_help = true
+        value_name = "DIR"
     )]
     pub cache_dir: Option<PathBuf>,
     /// KV v2 path of the shared cache for --cache vault, e.g. secret/seatable-cred/cache.
@@ -321,14 +241,12 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_SHARED_CACHE",
-        value_name = "MOUNT/PATH",
-        help_heading = "Cache",
-        hide_short_help = true
+        value_name = "MOUNT/PATH"
     )]
     pub shared_cache: Option<String>,
     #[serde(skip)]
     /// Accept a cache directory on a persistent filesystem (tokens would lie on disk).
-    #[arg(long, global = true, help_heading = "Cache", hide_short_help = true)]
+    #[arg(long, global = true)]
     pub allow_disk_cache: bool,
     /// `allow_disk_cache` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -336,7 +254,7 @@ pub struct GlobalArgs {
     pub file_allow_disk_cache: Option<bool>,
     #[serde(skip)]
     /// Accept plain http:// to a SeaTable or Vault that is not loopback (tokens in clear text).
-    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Base tokens and the network", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_http: bool,
     /// `allow_http` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -344,7 +262,7 @@ pub struct GlobalArgs {
     pub file_allow_http: Option<bool>,
     #[serde(skip)]
     /// Refresh this long before the token expires [default: 5m].
-    #[arg(long, global = true, env = "SEATABLE_CRED_REFRESH_BEFORE", value_name = "DURATION", value_parser = duration, help_heading = "Base tokens and the network", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_REFRESH_BEFORE", value_name = "DURATION", value_parser = duration)]
     pub refresh_before: Option<Duration>,
     /// `refresh_before` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -352,7 +270,7 @@ pub struct GlobalArgs {
     pub file_refresh_before: Option<String>,
     #[serde(skip)]
     /// Ask SeaTable for base tokens that live this long (default: the server's, 3d).
-    #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration, help_heading = "Base tokens and the network", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration)]
     pub lifetime: Option<Duration>,
     /// `lifetime` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -360,7 +278,7 @@ pub struct GlobalArgs {
     pub file_lifetime: Option<String>,
     #[serde(skip)]
     /// Accept a --lifetime over 3d, SeaTable's default (a base token outlives a revoked or rotated API token until it expires).
-    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new(), help_heading = "Base tokens and the network", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_long_lifetime: bool,
     /// `allow_long_lifetime` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -368,7 +286,7 @@ pub struct GlobalArgs {
     pub file_allow_long_lifetime: Option<bool>,
     #[serde(skip)]
     /// Overall deadline for the network work of one call [default: 30s].
-    #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration, help_heading = "Base tokens and the network", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
     /// `timeout` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -379,9 +297,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_ACCOUNT_SECRET",
-        value_name = "MOUNT/PATH",
-        help_heading = "Token commands",
-        hide_short_help = true
+        value_name = "MOUNT/PATH"
     )]
     pub account_secret: Option<String>,
     /// `token` commands: log in as this SeaTable user (password from SEATABLE_CRED_ACCOUNT_PASSWORD or a prompt).
@@ -389,14 +305,12 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "SEATABLE_CRED_ACCOUNT",
-        value_name = "EMAIL",
-        help_heading = "Token commands",
-        hide_short_help = true
+        value_name = "EMAIL"
     )]
     pub account: Option<String>,
     #[serde(skip)]
     /// `doctor` warns when the API token in Vault is older than this, `token audit` finds older tokens `old` [default: 90d].
-    #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration, help_heading = "Token commands", hide_short_help = true)]
+    #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
     pub token_max_age: Option<Duration>,
     /// `token_max_age` as the config file says it, checked once merged.
     #[arg(skip)]
@@ -404,17 +318,11 @@ pub struct GlobalArgs {
     pub file_token_max_age: Option<String>,
     #[serde(skip)]
     /// More diagnostics on stderr (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Diagnostics")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[serde(skip)]
     /// Only errors on stderr.
-    #[arg(
-        short,
-        long,
-        global = true,
-        conflicts_with = "verbose",
-        help_heading = "Diagnostics"
-    )]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Where clap found each value: the flag or its environment variable.
     #[arg(skip)]

@@ -89,11 +89,12 @@ impl std::fmt::Display for SecretSource {
 
 /// The text of a config file, shared by the origins of the settings it set.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct FileText(Option<std::sync::Arc<str>>);
+pub struct FileText(Option<std::sync::Arc<String>>);
 
 impl FileText {
+    /// Kept as it was read (an `Arc<str>` would copy it on a cache hit's way).
     pub(super) fn new(text: String) -> FileText {
-        FileText(Some(text.into()))
+        FileText(Some(std::sync::Arc::new(text)))
     }
 
     /// The line (from 1) of `key` in `[profiles.NAME]`, if the text has it.

@@ -325,11 +325,11 @@ mod tests {
         let mut none = audit();
         none.rows.clear();
         assert_eq!(render_json(&none, false), "[]\n");
-        // README's example has exactly these fields.
-        let readme = include_str!("../../../README.md")
+        // docs/tokens.md's example has exactly these fields.
+        let readme = include_str!("../../../docs/tokens.md")
             .lines()
             .find(|l| l.starts_with(r#"[{"base_uuid""#))
-            .expect("README's example of token audit -o json");
+            .expect("docs/tokens.md's example of token audit -o json");
         let keys = |json: &str| -> Vec<String> {
             let v: serde_json::Value = serde_json::from_str(json).unwrap();
             v[0].as_object().unwrap().keys().cloned().collect()
