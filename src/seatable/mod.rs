@@ -223,10 +223,11 @@ pub async fn exchange(
             } else {
                 String::new()
             };
-            Err(
-                Failure::unavailable(format!("{}{after}: try again later", one_line(&failure)))
-                    .into(),
-            )
+            let mut out_of_time =
+                Failure::unavailable(format!("{}{after}: try again later", one_line(&failure)));
+            // Still about the address, when the failures were.
+            out_of_time.setting = crate::error::setting_of(&failure);
+            Err(out_of_time.into())
         }
     }
 }
@@ -337,7 +338,8 @@ fn unanswered(e: &reqwest::Error, server_url: &str) -> Failure {
     } else {
         format!("unreachable: {}", root_cause(e))
     };
-    Failure::unavailable(format!("SeaTable at {server_url} {what}"))
+    // Worth another try; if none works, the address is what to check.
+    Failure::unavailable(format!("SeaTable at {server_url} {what}")).about("server_url")
 }
 
 /// A base token from the body of a 200 answer; `None` when the body is not

@@ -233,8 +233,10 @@ fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failur
             .permanent()
             .about("vault_addr");
     }
+    // Worth another try; if none works, the address is what to check.
     Failure::unavailable(format!(
         "cannot reach Vault at {addr}: {}",
         root_cause(source)
     ))
+    .about("vault_addr")
 }

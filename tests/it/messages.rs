@@ -152,6 +152,24 @@ fn a_refused_connection_fails_at_once_naming_the_address_and_its_origin() {
     );
 }
 
+/// A server that keeps dropping the connection is retried until the
+/// deadline — passing trouble, maybe — and the line then names the
+/// address's origin too, the thing to check when it does not pass.
+#[test]
+fn a_connection_dropped_until_the_deadline_names_the_address_origin() {
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_TIMEOUT", "2s");
+    case.standin
+        .push_faults(std::iter::repeat_n(seatable_standin::Fault::Drop, 200));
+    let out = case.run(&["get", "--refresh"]).fails(5, "after");
+    let line = error_line(&out);
+    assert!(
+        line.contains("try again later") && line.ends_with("(set by SEATABLE_SERVER_URL)"),
+        "{line}"
+    );
+    assert!(case.standin.stats().exchange_requests > 1, "retried");
+}
+
 /// `https://` to a server that speaks plain HTTP says so, and what to type
 /// — not a TLS parser's words.
 #[test]
