@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hyper::{Response, StatusCode};
+
+use super::reply::{Out, bytes};
+
 /// Counters of one profile; kept across reloads by profile name.
 #[derive(Default)]
 pub struct ProfileMetrics {
@@ -61,6 +65,15 @@ impl Metrics {
         if let Some(counter) = self.proxied.get(usize::from(status)) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The answer to `GET /metrics`.
+    pub fn answer(&self, served: &[&str], now: u64) -> Response<Out> {
+        bytes(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            self.render(served, now).into(),
+        )
     }
 
     /// The exposition text; `served` lists the profiles served now (others

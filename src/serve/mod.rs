@@ -7,9 +7,10 @@
 //!   and the env file with the agent's URL and the profile's local key;
 //! * the HTTP front: [`listener`] (connections and their limits),
 //!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
-//!   locally), [`proxy`] (base operations, forwarded with the real token)
-//!   through [`upstream`] (the client for a profile's SeaTable origin),
-//!   [`health`] and [`metrics`];
+//!   locally), [`proxy`] (base operations, forwarded with the real token,
+//!   [`headers`] and paths cleaned) through [`upstream`] (the client for a
+//!   profile's SeaTable origin), [`health`] and [`metrics`]; all answer
+//!   through [`reply`], a leaf;
 //! * [`session`]: local keys and session tokens; [`state`]: what is shared.
 //!
 //! The agent runs on a multi-thread tokio runtime of its own; nothing of it
@@ -17,12 +18,14 @@
 
 mod exchange;
 mod handler;
+mod headers;
 mod health;
 mod listener;
 mod metrics;
 mod notify;
 mod proxy;
 mod refresher;
+mod reply;
 mod session;
 mod sink;
 mod state;
