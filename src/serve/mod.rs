@@ -3,8 +3,8 @@
 //!
 //! * [`refresher`]: the auth loop, one task per profile, producing base
 //!   tokens through the broker (never reaching into cache or Vault);
-//! * [`sink`]: where results go — the local cache (the broker writes it)
-//!   and the env file with the agent's URL and the profile's local key;
+//! * sinks, where results go: the local cache (the broker writes it) and
+//!   the [`env_file`] with the agent's URL and the profile's local key;
 //! * the HTTP front: [`listener`] (connections and their limits),
 //!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
 //!   locally), [`proxy`] (base operations, forwarded with the real token,
@@ -16,6 +16,7 @@
 //! The agent runs on a multi-thread tokio runtime of its own; nothing of it
 //! is on the path of `get`, which stays runtime-free on a cache hit.
 
+mod env_file;
 mod exchange;
 mod handler;
 mod headers;
@@ -27,7 +28,6 @@ mod proxy;
 mod refresher;
 mod reply;
 mod session;
-mod sink;
 mod state;
 mod upstream;
 
@@ -240,7 +240,7 @@ fn prepare_all(
     profiles
         .into_iter()
         .map(|profile| {
-            let env_file = sink::EnvFile::for_profile(&profile)?;
+            let env_file = env_file::EnvFile::for_profile(&profile)?;
             let key = env_file.key();
             env_file.write(url, &key, &profile.name)?;
             info!(profile = %profile.name, file = %env_file.path().display(), "wrote the env file");

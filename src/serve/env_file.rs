@@ -1,16 +1,16 @@
-//! Sinks: where the agent writes what it produces, as Vault Agent's sinks do.
+//! The env file, the agent's sink for clients (as Vault Agent's file sink):
+//! `<cache dir>/serve/<profile>.env`, the agent's URL and the profile's
+//! local key as `SEATABLE_SERVER_URL=…` and `SEATABLE_API_TOKEN=…` — what an
+//! unmodified SDK reads, and what systemd (`EnvironmentFile=`) and docker
+//! (`--env-file`) load as they are: no quotes, one `NAME=value` a line.
+//! Directory 0700, file 0600, owner checked, written atomically. The key is
+//! reused while the file is intact, so restarting the agent does not break
+//! its clients.
 //!
-//! * **The local cache.** Every base token the refresher obtains goes
-//!   through [`crate::broker::get`], which writes it to the profile's cache
-//!   backend itself — so `seatable-cred get` on the same machine stays a
-//!   cache hit while the agent runs. Nothing more to do here.
-//! * **The env file** (this file): `<cache dir>/serve/<profile>.env`, the
-//!   agent's URL and the profile's local key as `SEATABLE_SERVER_URL=…` and
-//!   `SEATABLE_API_TOKEN=…` — what an unmodified SDK reads, and what systemd
-//!   (`EnvironmentFile=`) and docker (`--env-file`) load as they are: no
-//!   quotes, one `NAME=value` a line. Directory 0700, file 0600, owner
-//!   checked, written atomically. The key is reused while the file is
-//!   intact, so restarting the agent does not break its clients.
+//! The agent's other sink is the local cache, which needs nothing here:
+//! every base token the refresher obtains goes through
+//! [`crate::broker::get`], which writes it to the profile's cache backend —
+//! so `seatable-cred get` on the same machine stays a cache hit.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -36,7 +36,7 @@ pub struct EnvFile {
 
 impl EnvFile {
     /// `<cache dir>/serve/<profile>.env`, creating the directories (0700)
-    /// as the file cache does: on a memory-backed filesystem unless
+    /// by the file cache's rules: on a memory-backed filesystem unless
     /// `allow_disk_cache` — the file holds a secret.
     pub fn for_profile(profile: &Profile) -> Result<EnvFile> {
         if !is_file_name(&profile.name) {
@@ -46,8 +46,7 @@ impl EnvFile {
             ))
             .into());
         }
-        let store = crate::cache::file::FileStore::open(&profile.cache)?;
-        let dir = store.dir().join("serve");
+        let dir = crate::cache::file::directory(&profile.cache)?.join("serve");
         private_dir(&dir)?;
         Ok(EnvFile {
             path: dir.join(format!("{}.env", profile.name)),
