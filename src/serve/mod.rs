@@ -27,7 +27,7 @@ mod notify;
 mod proxy;
 mod refresher;
 mod reply;
-mod session;
+pub(crate) mod session;
 mod state;
 mod upstream;
 
@@ -255,34 +255,6 @@ fn prepare_all(
             )))
         })
         .collect()
-}
-
-/// The fuzz target's body: an `Authorization` header a client sends, as
-/// the exchange and the proxy read it. Never panics; nothing random verifies.
-#[doc(hidden)]
-pub fn fuzz_session(data: &[u8]) {
-    let Ok(header) = hyper::header::HeaderValue::from_bytes(data) else {
-        return;
-    };
-    let Some(credential) = session::credential(Some(&header)) else {
-        return;
-    };
-    let key = session::LocalKey::from_hex(secrecy::SecretString::from(
-        "0123456789abcdef0123456789abcdef01234567",
-    ))
-    .expect("a valid key");
-    let _ = key.matches(credential.as_bytes());
-    let _ = session::Presented::read(credential);
-    assert_ne!(
-        key.verify(credential, 0),
-        session::Verdict::Valid,
-        "a token nobody signed verified"
-    );
-    // What the proxy remembers answers for that very token only.
-    let remembered = session::Verified::default();
-    assert_eq!(remembered.lookup(credential), None);
-    remembered.remember(credential, 0, 1);
-    assert_eq!(remembered.lookup(credential), Some((0, 1)));
 }
 
 /// The URL clients use: the bound address, loopback for an unspecified one.
