@@ -13,6 +13,7 @@ use hyper::header::HeaderValue;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing::{debug, info};
+use zeroize::Zeroizing;
 
 use super::metrics::{Metrics, ProfileMetrics};
 use super::session::{LocalKey, Presented, Verdict, Verified};
@@ -239,12 +240,15 @@ impl Served {
     }
 
     fn install(&self, token: &BaseToken, cached: bool) -> Arc<Current> {
-        let mut authorization =
-            match HeaderValue::from_str(&format!("Token {}", token.token.expose_secret())) {
-                Ok(v) => v,
-                // The broker checked the token's characters; unreachable in practice.
-                Err(_) => HeaderValue::from_static("Token invalid"),
-            };
+        // Built in a buffer zeroed when dropped, as the exchange builds its
+        // own header: the header value is the only copy that lives on.
+        let text = Zeroizing::new(format!("Token {}", token.token.expose_secret()));
+        let mut authorization = match HeaderValue::from_str(&text) {
+            Ok(v) => v,
+            // The broker checked the token's characters; unreachable in practice.
+            Err(_) => HeaderValue::from_static("Token invalid"),
+        };
+        drop(text);
         authorization.set_sensitive(true);
         let refresh_at = token.refresh_at(self.profile.refresh_before);
         let same = self
