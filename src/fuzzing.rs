@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -26,7 +26,37 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("shared_entry", shared_entry),
     ("serve_session", serve_session),
     ("account_response", account_response),
+    ("shown", shown),
 ];
+
+/// Text from outside on its way to a terminal: the sanitiser, the error
+/// line and the log line. Nothing a terminal acts on comes out raw; text
+/// with nothing to escape comes out as it went in.
+pub fn shown(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let acted_on = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+            )
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    let shown = crate::shown::text(&text);
+    assert!(
+        !shown.chars().any(acted_on),
+        "a control character came out raw"
+    );
+    if !text.chars().any(acted_on) {
+        assert_eq!(shown, text, "text without controls was changed");
+    }
+    let line = crate::error::one_line(&anyhow::anyhow!("{text}"));
+    assert!(
+        !line.chars().any(acted_on),
+        "the error line holds a control character"
+    );
+}
 
 /// What a client of `serve` presents: an `Authorization` header, read as a
 /// local key or a session token. Never panics; nothing random verifies.

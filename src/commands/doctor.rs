@@ -44,7 +44,9 @@ pub(crate) fn format_line(mark: Mark, step: &str, text: &str) -> String {
         Mark::Fail => "FAIL",
         Mark::Skip => "skip",
     };
-    format!("{mark}  {step:<9} {text}")
+    // What a step reports quotes servers (base names, versions, their
+    // error messages): shown escaped, one line.
+    format!("{mark}  {step:<9} {}", crate::shown::Shown(text))
 }
 
 impl Report {
@@ -180,7 +182,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault is {} old (generated {at}), past token_max_age {max}: rotate it with `seatable-cred token rotate`",
-                    t.app_name.replace(char::is_control, "?"),
+                    t.app_name,
                     rough(age)
                 ),
             ),
@@ -189,7 +191,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault is {} old (generated {at}; token_max_age {max})",
-                    t.app_name.replace(char::is_control, "?"),
+                    t.app_name,
                     rough(age)
                 ),
             ),
@@ -198,7 +200,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault; SeaTable does not say when it was generated",
-                    t.app_name.replace(char::is_control, "?")
+                    t.app_name
                 ),
             ),
         },

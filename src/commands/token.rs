@@ -12,6 +12,12 @@ use crate::cli::{GlobalArgs, StatusFormat, TokenAction, TokenArgs};
 use crate::config::{self, ProcessEnv};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;
+use crate::shown::Shown;
+
+/// A table cell from SeaTable, shown escaped.
+fn shown(text: &str) -> String {
+    crate::shown::text(text).into_owned()
+}
 
 pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
     let profile = config::resolve(global, &ProcessEnv)?;
@@ -60,15 +66,10 @@ pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Names from SeaTable, safe to put on a terminal.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
+/// One line of a report. Names, permissions and bases come from SeaTable:
+/// shown escaped.
 fn line(out: &mut String, key: &str, value: impl AsRef<str>) {
-    let _ = writeln!(out, "{key:<9} {}", value.as_ref());
+    let _ = writeln!(out, "{key:<9} {}", Shown(value.as_ref()));
 }
 
 fn created(c: &Created) -> String {
@@ -78,9 +79,7 @@ fn created(c: &Created) -> String {
         "created",
         format!(
             "API token '{}' ({}) for base {}",
-            clean(&c.app_name),
-            c.permission,
-            clean(&c.base.to_string())
+            c.app_name, c.permission, c.base
         ),
     );
     line(
@@ -94,7 +93,7 @@ fn created(c: &Created) -> String {
             "note",
             format!(
                 "the token the secret held before ('{0}') still works: revoke it with `seatable-cred token revoke --app {0}`",
-                clean(app)
+                app
             ),
         ),
         (None, true) => line(
@@ -114,10 +113,7 @@ fn rotated(r: &Rotated) -> String {
         "rotated",
         format!(
             "'{}' -> '{}' ({}) on base {}",
-            clean(&r.predecessor),
-            clean(&r.successor),
-            r.permission,
-            clean(&r.base.to_string())
+            r.predecessor, r.successor, r.permission, r.base
         ),
     );
     line(
@@ -125,12 +121,12 @@ fn rotated(r: &Rotated) -> String {
         "stored",
         format!("{} field {}, version {}", r.secret, r.field, r.version),
     );
-    line(&mut out, "deleted", clean(&r.predecessor));
+    line(&mut out, "deleted", &r.predecessor);
     for leftover in &r.leftovers {
         line(
             &mut out,
             "deleted",
-            format!("{} (left by an interrupted rotation)", clean(leftover)),
+            format!("{} (left by an interrupted rotation)", leftover),
         );
     }
     out
@@ -145,11 +141,7 @@ fn revoked(r: &Revoked) -> String {
     line(
         &mut out,
         "revoked",
-        format!(
-            "API token '{}' of base {} {what}",
-            clean(&r.app_name),
-            clean(&r.base.to_string())
-        ),
+        format!("API token '{}' of base {} {what}", r.app_name, r.base),
     );
     out
 }
@@ -159,21 +151,17 @@ fn pruned(p: &Pruned) -> String {
     line(
         &mut out,
         "kept",
-        format!(
-            "'{}' (the token Vault holds) of base {}",
-            clean(&p.kept),
-            clean(&p.base.to_string())
-        ),
+        format!("'{}' (the token Vault holds) of base {}", p.kept, p.base),
     );
     if p.deleted.is_empty() && p.in_flight.is_empty() {
         line(
             &mut out,
             "deleted",
-            format!("nothing: family '{}' has no other tokens", clean(&p.family)),
+            format!("nothing: family '{}' has no other tokens", p.family),
         );
     }
     for app in &p.deleted {
-        line(&mut out, "deleted", clean(app));
+        line(&mut out, "deleted", app);
     }
     for app in &p.in_flight {
         line(
@@ -181,7 +169,7 @@ fn pruned(p: &Pruned) -> String {
             "kept",
             format!(
                 "'{}' for now: made moments ago, maybe by a rotation still running; prune again later",
-                clean(app)
+                app
             ),
         );
     }
@@ -201,10 +189,10 @@ fn listed(l: &Listing) -> String {
         .api_tokens
         .iter()
         .map(|t| {
-            let opt = |v: &Option<String>| v.as_deref().map_or("-".to_string(), clean);
+            let opt = |v: &Option<String>| v.as_deref().map_or("-".to_string(), shown);
             [
-                clean(&t.app_name),
-                t.permission.clone(),
+                shown(&t.app_name),
+                shown(&t.permission),
                 opt(&t.generated_by),
                 opt(&t.generated_at),
                 opt(&t.last_access),
@@ -220,7 +208,7 @@ fn listed(l: &Listing) -> String {
     }
     let mut out = format!(
         "base {}: {} API token(s)\n",
-        clean(&l.base.to_string()),
+        Shown(&l.base.to_string()),
         rows.len()
     );
     let mut put = |cells: &[&str]| {

@@ -25,6 +25,8 @@ impl VaultFault {
 pub struct VaultFaults {
     pub url: String,
     faults: Arc<Mutex<VecDeque<VaultFault>>>,
+    /// The `version` that `GET /v1/sys/health` answers instead of the server's.
+    health_version: Arc<Mutex<Option<String>>>,
     connections: Arc<AtomicUsize>,
     faulted: Arc<AtomicUsize>,
 }
@@ -36,19 +38,25 @@ impl VaultFaults {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let faults = Arc::new(Mutex::new(VecDeque::new()));
+        let health_version = Arc::new(Mutex::new(None::<String>));
         let connections = Arc::new(AtomicUsize::new(0));
         let faulted = Arc::new(AtomicUsize::new(0));
         let (f, c, n) = (faults.clone(), connections.clone(), faulted.clone());
+        let h = health_version.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(client) = stream else { continue };
                 c.fetch_add(1, Ordering::SeqCst);
                 let fault = f.lock().unwrap().pop_front();
+                let version = h.lock().unwrap().clone();
                 let (target, n) = (target.clone(), n.clone());
                 std::thread::spawn(move || match fault {
                     Some(fault) => {
                         n.fetch_add(1, Ordering::SeqCst);
                         answer(client, &fault);
+                    }
+                    None if version.is_some() && asks_health(&client) => {
+                        health(client, &target, version.as_deref().unwrap());
                     }
                     None => {
                         if let Ok(server) = TcpStream::connect(&target) {
@@ -61,6 +69,7 @@ impl VaultFaults {
         VaultFaults {
             url,
             faults,
+            health_version,
             connections,
             faulted,
         }
@@ -69,6 +78,11 @@ impl VaultFaults {
     /// Queues faults for the next connections, in order.
     pub fn push(&self, faults: impl IntoIterator<Item = VaultFault>) {
         self.faults.lock().unwrap().extend(faults);
+    }
+
+    /// `GET /v1/sys/health` answers the server's health with this `version`.
+    pub fn set_health_version(&self, version: &str) {
+        *self.health_version.lock().unwrap() = Some(version.to_string());
     }
 
     pub fn connections(&self) -> usize {
@@ -111,6 +125,48 @@ fn answer(stream: TcpStream, fault: &VaultFault) {
             json.len()
         )
         .as_bytes(),
+    );
+    let _ = out.shutdown(Shutdown::Both);
+}
+
+/// Whether the connection's first request is for `/v1/sys/health`
+/// (looked at without taking it from the socket).
+fn asks_health(client: &TcpStream) -> bool {
+    let mut first = [0u8; 32];
+    let _ = client.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let n = client.peek(&mut first).unwrap_or(0);
+    first[..n].starts_with(b"GET /v1/sys/health")
+}
+
+/// Answers the health request with the server's own answer, its
+/// `version` replaced.
+fn health(client: TcpStream, target: &str, version: &str) {
+    let mut server = TcpStream::connect(target).unwrap();
+    write!(
+        server,
+        "GET /v1/sys/health HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    server.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().to_string();
+    let mut value: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    value["version"] = serde_json::Value::String(version.to_string());
+    let body = value.to_string();
+    // The request itself, read and dropped.
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    let mut out = client;
+    let _ = write!(
+        out,
+        "{status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     let _ = out.shutdown(Shutdown::Both);
 }
