@@ -213,6 +213,20 @@ pub fn error_msg(body: &[u8]) -> Option<String> {
     (!msg.is_empty()).then_some(msg)
 }
 
+/// Whether `name` can be one path segment of SeaTable's URLs: not empty,
+/// not `.` or `..` (which URLs resolve away: `…/api-tokens/..` would name
+/// the collection — or another endpoint), no `/`. Everything else is
+/// percent-encoded as a segment.
+pub fn check_segment(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(format!(
+            "{what} is named '{}', which cannot be a segment of SeaTable's URLs: names may not be empty, '.' or '..', nor hold '/'",
+            crate::shown::text(name)
+        ));
+    }
+    Ok(())
+}
+
 /// A time as SeaTable writes it (RFC 3339 with an offset: `+00:00`, or the
 /// server's zone) as Unix seconds.
 pub fn unix_seconds(text: &str) -> Option<u64> {
@@ -457,7 +471,19 @@ impl<'a> Account<'a> {
         Ok(url)
     }
 
+    /// `…/workspace/{id}/dtable/{base}/api-tokens/[{app}/]`, the names
+    /// percent-encoded as path segments. A name a URL cannot carry as one
+    /// segment is refused, whoever chose it (SeaTable's web interface takes
+    /// `..` as an app or base name).
     fn tokens_url(&self, base: &BaseRef, app: Option<&str>) -> Result<url::Url> {
+        check_segment("the base", &base.name).map_err(|why| {
+            Failure::usage(format!(
+                "{why}: rename the base in SeaTable to manage its API tokens here"
+            ))
+        })?;
+        if let Some(app) = app {
+            check_segment("an API token", app).map_err(Failure::usage)?;
+        }
         let workspace = base.workspace_id.to_string();
         let mut segments = vec![
             "api",
@@ -831,15 +857,15 @@ mod tests {
         .unwrap();
         let base = BaseRef {
             workspace_id: 7,
-            name: "CRM / Sales ä".into(),
+            name: "CRM % Sales ä?".into(),
         };
         assert_eq!(
             account.tokens_url(&base, None).unwrap().as_str(),
-            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%2F%20Sales%20%C3%A4/api-tokens/"
+            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%25%20Sales%20%C3%A4%3F/api-tokens/"
         );
         assert_eq!(
             account.tokens_url(&base, Some("app #1")).unwrap().as_str(),
-            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%2F%20Sales%20%C3%A4/api-tokens/app%20%231/"
+            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%25%20Sales%20%C3%A4%3F/api-tokens/app%20%231/"
         );
         assert_eq!(
             account
@@ -847,6 +873,22 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "https://s.example/seatable/api/v2.1/workspaces/"
+        );
+        // Names a URL would resolve away are refused, for bases and apps.
+        for name in ["", ".", "..", "a/b", "../x"] {
+            let dotted = BaseRef {
+                workspace_id: 7,
+                name: name.into(),
+            };
+            assert!(account.tokens_url(&dotted, None).is_err(), "{name:?}");
+            assert!(account.tokens_url(&base, Some(name)).is_err(), "{name:?}");
+        }
+        assert!(
+            account
+                .tokens_url(&base, Some("..."))
+                .unwrap()
+                .as_str()
+                .ends_with("/api-tokens/.../")
         );
     }
 
