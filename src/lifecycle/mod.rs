@@ -327,7 +327,10 @@ impl Ctx<'_> {
     ///
     /// Vault is read again before every try: a delete retried after a
     /// failure must not remove a token that a concurrent rotation has
-    /// written to Vault in the meantime.
+    /// written to Vault in the meantime. And SeaTable deletes by name: the
+    /// base's tokens are listed again too, so that a token made anew under
+    /// that name since the caller's list (and perhaps stored in Vault by
+    /// now) is not the one deleted — a refusal, not a guess.
     pub async fn delete_unless_held(
         &mut self,
         base: &BaseRef,
@@ -348,6 +351,16 @@ impl Ctx<'_> {
                     self.profile.secret
                 );
                 return Ok(None);
+            }
+            match self.tokens(base).await?.iter().find(|t| t.app_name == app) {
+                None => return Ok(Some(Deleted::Missing)),
+                Some(t) if t.digest != digest => {
+                    return Err(Failure::usage(format!(
+                        "API token '{app}' of base {base} was replaced since it was listed (by another run, or in the web interface); nothing was deleted: look with `seatable-cred token list`, then try again"
+                    ))
+                    .into());
+                }
+                Some(_) => {}
             }
             match self.delete(base, app).await {
                 Err(e) if crate::error::is_transient(&e) => {

@@ -1,7 +1,12 @@
 //! `token revoke`: any token of the base, except the one Vault holds
 //! unless forced.
 
+use std::time::Duration;
+
+use serde_json::json;
+
 use super::TokenCase;
+use crate::support::shared;
 
 #[test]
 fn revoke_deletes_a_token_but_not_the_one_vault_holds_unless_forced() {
@@ -85,4 +90,35 @@ fn dot_names_never_become_dot_segments() {
         "{:?}",
         &sent[before..]
     );
+}
+
+/// `revoke` and `prune` decide by digest, and SeaTable deletes by name: a
+/// token deleted and made again under the same name between the list and
+/// the delete — and written to Vault meanwhile — was deleted, leaving
+/// Vault with a dead token. The name is checked again just before the delete.
+#[test]
+fn a_token_made_again_under_its_name_after_the_list_is_not_deleted() {
+    let t = TokenCase::new();
+    let old = t.add_token("dashboard", "r");
+    let lists = t.case.standin.list_requests();
+    t.case.standin.hold_lists(1);
+    let child = t.spawn(&["token", "revoke", "--app", "dashboard"]);
+    crate::support::agent::wait_for("the held list", Duration::from_secs(60), || {
+        t.case.standin.list_requests() > lists
+    });
+    // Meanwhile someone replaces "dashboard" and stores the new one in Vault.
+    t.case.standin.remove_api_token(&old.api_token);
+    let new = t.add_token("dashboard", "r");
+    let path = t.case.secret.strip_prefix("secret/").unwrap();
+    shared()
+        .bao
+        .kv2_put("secret", path, json!({"api_token": new.api_token}));
+    t.case.standin.release_lists();
+    let out = t.finish(child);
+    assert!(
+        t.exchange_accepts(&new.api_token),
+        "the token Vault holds was deleted: {}",
+        out.stderr
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
 }
