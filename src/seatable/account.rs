@@ -371,6 +371,7 @@ pub async fn login(
         ("username", username),
         ("password", password.expose_secret()),
     ]);
+    let otp_code = otp;
     let otp = match otp {
         Some(code) => {
             let mut value = HeaderValue::from_str(code.expose_secret().trim()).map_err(|_| {
@@ -424,14 +425,37 @@ pub async fn login(
             invalid: said.contains("invalid"),
         });
     }
-    // The server's words, unless they would repeat the password.
-    let said: String = said.chars().filter(|c| !c.is_control()).take(200).collect();
-    let said = if said.contains(password.expose_secret()) || password.expose_secret().is_empty() {
+    // The server's words, unless they quote what was sent — judged on the
+    // whole text, before it is cut short.
+    let secrets = [Some(password), otp_code].into_iter().flatten();
+    let said = if secrets
+        .into_iter()
+        .any(|s| quotes(&said, s.expose_secret()))
+    {
         format!("status {}", status.as_u16())
     } else {
-        said
+        said.chars().take(200).collect()
     };
     Ok(LoginAnswer::Refused(said))
+}
+
+/// Pieces of a secret this long are as good as the secret to whoever
+/// guesses the rest; shorter secrets (a two-factor code) are looked for
+/// whole.
+const QUOTED: usize = 6;
+
+/// Whether a server's `text` quotes `secret`: the whole of it, or any
+/// [`QUOTED`] characters of it in a row, in any case — a server may cut
+/// or upper-case what it repeats. An empty secret is quoted by anything.
+fn quotes(text: &str, secret: &str) -> bool {
+    let secret: Vec<char> = secret.trim().to_lowercase().chars().collect();
+    let text = text.to_lowercase();
+    if secret.is_empty() {
+        return true;
+    }
+    secret
+        .windows(QUOTED.min(secret.len()))
+        .any(|piece| text.contains(&piece.iter().collect::<String>()))
 }
 
 /// The account API, authenticated by an account token.
@@ -831,6 +855,22 @@ mod tests {
             Some("Invalid token")
         );
         assert_eq!(error_msg(b"<html>"), None);
+    }
+
+    #[test]
+    fn a_refusal_quoting_a_secret_or_a_piece_of_it_is_caught() {
+        let password = "correct-horse-battery";
+        assert!(quotes("bad password correct-horse-battery", password));
+        assert!(quotes("bad password CORRECT-HORSE", password));
+        assert!(quotes("…xxxx correct", password));
+        assert!(!quotes(
+            "Unable to login with provided credentials.",
+            password
+        ));
+        assert!(quotes("code 918273 refused", "918273"));
+        assert!(!quotes("code 91827 refused", "918273"));
+        assert!(quotes("anything", ""));
+        assert!(quotes("a", " a "));
     }
 
     #[test]
