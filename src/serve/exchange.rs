@@ -94,6 +94,8 @@ pub async fn answer(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
         debug!("refused a local exchange: missing or wrong key");
         return error(StatusCode::FORBIDDEN, "Permission denied.");
     };
+    // A client with the key: its connection leaves the keyless budget.
+    super::budget::promote(req.extensions());
     let lifetime = match query_exp(req.uri().query()) {
         Ok(asked) => asked.map_or(SESSION_LIFETIME, |d| d.min(SESSION_LIFETIME)),
         Err(()) => return error(StatusCode::BAD_REQUEST, "exp invalid."),

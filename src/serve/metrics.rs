@@ -36,6 +36,10 @@ pub struct Metrics {
     proxied: Box<[AtomicU64]>,
     pub connections_refused: AtomicU64,
     pub connections_open: AtomicU64,
+    /// Connections closed at accept: from a user the agent does not serve.
+    pub peers_refused: AtomicU64,
+    /// Connections that never showed a key, closed idle or to make room.
+    pub keyless_closed: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -46,6 +50,8 @@ impl Default for Metrics {
             proxied: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
             connections_refused: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
+            peers_refused: AtomicU64::new(0),
+            keyless_closed: AtomicU64::new(0),
         }
     }
 }
@@ -193,6 +199,28 @@ impl Metrics {
             "seatable_cred_connections_refused_total {}",
             self.connections_refused.load(Ordering::Relaxed)
         );
+        family(
+            &mut out,
+            "seatable_cred_peers_refused_total",
+            "counter",
+            "Connections closed at accept: from a user the agent does not serve.",
+        );
+        let _ = writeln!(
+            out,
+            "seatable_cred_peers_refused_total {}",
+            self.peers_refused.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "seatable_cred_keyless_closed_total",
+            "counter",
+            "Connections that never showed a key, closed when idle or to make room.",
+        );
+        let _ = writeln!(
+            out,
+            "seatable_cred_keyless_closed_total {}",
+            self.keyless_closed.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -263,6 +291,12 @@ seatable_cred_connections_open 0
 # HELP seatable_cred_connections_refused_total Connections refused at the connection cap (--max-connections).
 # TYPE seatable_cred_connections_refused_total counter
 seatable_cred_connections_refused_total 0
+# HELP seatable_cred_peers_refused_total Connections closed at accept: from a user the agent does not serve.
+# TYPE seatable_cred_peers_refused_total counter
+seatable_cred_peers_refused_total 0
+# HELP seatable_cred_keyless_closed_total Connections that never showed a key, closed when idle or to make room.
+# TYPE seatable_cred_keyless_closed_total counter
+seatable_cred_keyless_closed_total 0
 "
         );
         // A profile no longer served keeps its counters but shows no expiry.

@@ -16,14 +16,17 @@
 //! The agent runs on a multi-thread tokio runtime of its own; nothing of it
 //! is on the path of `get`, which stays runtime-free on a cache hit.
 
+mod budget;
 mod env_file;
 mod exchange;
 mod handler;
 mod headers;
 mod health;
+mod listen;
 mod listener;
 mod metrics;
 mod notify;
+mod peer;
 mod proxy;
 mod refresher;
 mod reply;
@@ -31,7 +34,6 @@ pub(crate) mod session;
 mod state;
 mod upstream;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,10 +43,12 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::cache::Key;
-use crate::cli::{GlobalArgs, ServeArgs};
+use crate::cli::{GlobalArgs, ListenAddr, ServeArgs};
 use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
+use listen::Listener;
 use metrics::Metrics;
+use peer::Trust;
 use state::{Agent, Profiles, Served};
 use upstream::Upstream;
 
@@ -66,12 +70,8 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
     }
     // Every profile is checked before anything listens: a typo is exit 2.
     let profiles = resolve(global, &names)?;
-    if !args.listen.ip().is_loopback() {
-        warn!(
-            "listening on {}, which is not a loopback address: whoever can reach it and holds a local key or a session token can use the bases; keep it behind a firewall or in a private network",
-            args.listen
-        );
-    }
+    // Before any thread exists: taking it clears systemd's variables.
+    let inherited = listen::inherited()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
         .enable_all()
@@ -82,8 +82,17 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
         global: global.clone(),
         names,
         max_connections: args.max_connections as usize,
+        trust: Trust {
+            own: crate::cache::dir::euid(),
+            uids: args.allow_uid.clone(),
+            gids: args.allow_gid.clone(),
+        },
     };
-    let result = runtime.block_on(agent(context, args.listen, profiles));
+    let listen = args.listen.clone().unwrap_or(ListenAddr::DEFAULT);
+    if inherited.is_some() && args.listen.is_some() {
+        info!("serving on the socket systemd passed; --listen {listen} is not used");
+    }
+    let result = runtime.block_on(agent(context, listen, inherited, profiles));
     // Refreshes still waiting on the network are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
@@ -104,24 +113,30 @@ struct Context {
     global: GlobalArgs,
     names: Vec<String>,
     max_connections: usize,
+    /// Whom the agent serves.
+    trust: Trust,
 }
 
-async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> Result<u8> {
+async fn agent(
+    context: Context,
+    listen: ListenAddr,
+    inherited: Option<listen::Inherited>,
+    profiles: Vec<Profile>,
+) -> Result<u8> {
     let signal_failure =
         |e: std::io::Error| Failure::internal(format!("cannot handle signals: {e}"));
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_failure)?;
 
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Failure::usage(format!(
-            "cannot listen on {listen}: {e}; choose another address with --listen"
-        ))
-    })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Failure::internal(format!("cannot read the listening address: {e}")))?;
-    let url = advertised(bound);
+    let listener = Listener::open(&listen, inherited).await?;
+    let url = listener.url()?;
+    if let Some(addr) = listener.beyond_loopback() {
+        warn!(
+            "listening on {addr}, which is not a loopback address: whoever can reach it from another host and holds a local key or a session token can use the bases; keep it behind a firewall or in a private network",
+        );
+    }
+    not_itself(&profiles, &url)?;
     let metrics = Metrics::default();
     let served = prepare_all(profiles, &url, None, &metrics)?;
     let agent = Arc::new(Agent::new(url.clone(), Profiles::new(served), metrics));
@@ -132,6 +147,7 @@ async fn agent(context: Context, listen: SocketAddr, profiles: Vec<Profile>) -> 
         listener,
         agent.clone(),
         context.max_connections,
+        context.trust.clone(),
         async {
             let _ = stopped.await;
         },
@@ -230,6 +246,21 @@ fn resolve(global: &GlobalArgs, names: &[String]) -> Result<Vec<Profile>> {
         .collect()
 }
 
+/// A profile whose SeaTable is the agent itself would send its API token
+/// to the agent (an agent started from a shell that loaded its own env
+/// file, or pointed at its port): refused.
+fn not_itself(profiles: &[Profile], url: &str) -> Result<()> {
+    let origin = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    match profiles.iter().find(|p| origin(&p.server_url) == origin(url)) {
+        Some(p) => Err(Failure::usage(format!(
+            "profile {}: its server_url {} is this agent's own address: set the profile's SeaTable server",
+            p.name, p.server_url
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Each profile's key (reused from its env file), env file and upstream.
 fn prepare_all(
     profiles: Vec<Profile>,
@@ -255,29 +286,4 @@ fn prepare_all(
             )))
         })
         .collect()
-}
-
-/// The URL clients use: the bound address, loopback for an unspecified one.
-fn advertised(bound: SocketAddr) -> String {
-    let ip = match bound.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, bound.port()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn advertised_urls() {
-        let url = |s: &str| advertised(s.parse().unwrap());
-        assert_eq!(url("127.0.0.1:8799"), "http://127.0.0.1:8799");
-        assert_eq!(url("0.0.0.0:8799"), "http://127.0.0.1:8799");
-        assert_eq!(url("[::]:8799"), "http://[::1]:8799");
-        assert_eq!(url("[::1]:80"), "http://[::1]:80");
-        assert_eq!(url("10.1.2.3:8799"), "http://10.1.2.3:8799");
-    }
 }

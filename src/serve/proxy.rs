@@ -88,6 +88,8 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         Ok(served) => served.clone(),
         Err(refusal) => return refusal,
     };
+    // A client with a session: its connection leaves the keyless budget.
+    super::budget::promote(&parts.extensions);
     let body = match read_body(body, &parts.headers).await {
         Ok(body) => body,
         // The rest of the body may still be on its way: the connection

@@ -19,6 +19,7 @@ mod process;
 mod prompts;
 mod readme_examples;
 mod serve;
+mod serve_sockets;
 mod service_account;
 mod shared;
 mod shared_policy;

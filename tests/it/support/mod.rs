@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod bao;
 pub mod fake;
+pub mod hostile;
 pub mod mountns;
 pub mod proxy;
 pub mod pty;
