@@ -139,7 +139,12 @@ async fn agent(
     not_itself(&profiles, &url)?;
     let metrics = Metrics::default();
     let served = prepare_all(profiles, &url, None, &metrics)?;
-    let agent = Arc::new(Agent::new(url.clone(), Profiles::new(served), metrics));
+    let agent = Arc::new(Agent::new(
+        url.clone(),
+        Profiles::new(served),
+        metrics,
+        proxy::MAX_BODIES_HELD,
+    ));
     let mut refreshers = spawn_refreshers(&agent);
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -19,12 +19,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use bytes::BytesMut;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 use super::headers::{self, MAX_CONNECTION_NAMES};
@@ -36,6 +38,10 @@ use super::upstream;
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
 /// (1000 rows a call) stay well under it.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+/// Request bodies held at once, all requests together: two of the largest
+/// and some. The agent's memory stays within a sidecar's small limit
+/// however many clients send big bodies at once; past it, 503.
+pub const MAX_BODIES_HELD: usize = 2 * MAX_REQUEST_BODY + 4 * 1024 * 1024;
 /// A client has this long to send its request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// SeaTable has this long to start answering (big SQL queries are slow).
@@ -90,8 +96,8 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     // A client with a session: its connection leaves the keyless budget.
     super::budget::promote(&parts.extensions);
-    let body = match read_body(body, &parts.headers).await {
-        Ok(body) => body,
+    let held = match read_body(body, &parts.headers, &agent.bodies).await {
+        Ok(held) => held,
         // The rest of the body may still be on its way: the connection
         // cannot carry another request, and the client is told so — else
         // it may send its next one on a connection about to close.
@@ -117,7 +123,8 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         );
     };
 
-    let response = match send(&served, &method, &target, &outgoing, &body, &current).await {
+    let body = &held.bytes;
+    let response = match send(&served, &method, &target, &outgoing, body, &current).await {
         Ok(response) => response,
         Err(failed) => return failed,
     };
@@ -164,7 +171,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     served.metrics.replays.fetch_add(1, Ordering::Relaxed);
     info!(profile = %served.name, "SeaTable said the base token expired; replaying the request with a new one");
-    match send(&served, &method, &target, &outgoing, &body, &current).await {
+    match send(&served, &method, &target, &outgoing, body, &current).await {
         Ok(response) => streamed(response),
         Err(failed) => failed,
     }
@@ -186,10 +193,25 @@ fn session_of<'a>(
     }
 }
 
-/// The whole request body, bounded in size and time.
-async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Response<Out>> {
+/// A request body read whole, and its share of the bytes that bodies may
+/// hold at once ([`MAX_BODIES_HELD`]), given back when the request is done.
+struct Held {
+    bytes: Bytes,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+/// The whole request body, bounded in size and time, and in what all
+/// bodies held at once may take: past that, 503 and the client tries again.
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    held: &Arc<Semaphore>,
+) -> Result<Held, Response<Out>> {
     if body.is_end_stream() {
-        return Ok(Bytes::new());
+        return Ok(Held {
+            bytes: Bytes::new(),
+            _share: None,
+        });
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -204,24 +226,69 @@ async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Respons
             ),
         )
     };
+    let busy = || {
+        info!("refused a request body: bodies held for other requests fill the agent's share");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "seatable-cred serve holds as many request bodies as it may; try again in a moment",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    };
     if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
         info!("refused a request body of {} bytes", declared.unwrap_or(0));
         return Err(too_large());
     }
-    let read = Limited::new(body, MAX_REQUEST_BODY).collect();
+    // A declared length is reserved at once; a chunked body as it comes.
+    let mut share = match declared {
+        Some(n) => Some(
+            held.clone()
+                .try_acquire_many_owned(n as u32)
+                .map_err(|_| busy())?,
+        ),
+        None => None,
+    };
+    let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let read = async {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                info!("a client's request body broke off: {e}");
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > MAX_REQUEST_BODY
+                || declared.is_some_and(|n| (bytes.len() + data.len()) as u64 > n)
+            {
+                info!("refused a request body over the limit");
+                return Err(too_large());
+            }
+            if declared.is_none() {
+                let more = held
+                    .clone()
+                    .try_acquire_many_owned(data.len() as u32)
+                    .map_err(|_| busy())?;
+                match &mut share {
+                    Some(share) => share.merge(more),
+                    None => share = Some(more),
+                }
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok(())
+    };
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            info!("refused a request body over the limit");
-            Err(too_large())
-        }
-        Ok(Err(e)) => {
-            info!("a client's request body broke off: {e}");
-            Err(error(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ))
-        }
+        Ok(Ok(())) => Ok(Held {
+            bytes: bytes.freeze(),
+            _share: share,
+        }),
+        Ok(Err(refusal)) => Err(refusal),
         Err(_) => {
             info!("a client took too long to send its request body");
             Err(error(

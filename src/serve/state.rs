@@ -28,14 +28,18 @@ pub struct Agent {
     pub url: String,
     profiles: RwLock<Arc<Profiles>>,
     pub metrics: Metrics,
+    /// Bytes of request bodies the proxy may hold at once.
+    pub bodies: Arc<tokio::sync::Semaphore>,
 }
 
 impl Agent {
-    pub fn new(url: String, profiles: Profiles, metrics: Metrics) -> Agent {
+    /// `bodies`: the bytes of request bodies the proxy may hold at once.
+    pub fn new(url: String, profiles: Profiles, metrics: Metrics, bodies: usize) -> Agent {
         Agent {
             url,
             profiles: RwLock::new(Arc::new(profiles)),
             metrics,
+            bodies: Arc::new(tokio::sync::Semaphore::new(bodies)),
         }
     }
 

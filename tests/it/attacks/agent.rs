@@ -4,6 +4,7 @@
 //! attackers are throwaway users, their programs small Python scripts
 //! (`support::hostile`).
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::support::Case;
@@ -156,4 +157,62 @@ fn another_users_client_is_refused_unless_allowed() {
     let agent = Agent::start_outside_namespace(&case, &["--allow-gid", &gid]);
     let answer = ask(&agent);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A key holder could make the agent hold 256 request bodies of 10 MiB at
+/// once — the sidecar example gives it 64 MiB. Bodies held at once are
+/// bounded as a whole; past that, 503 with Retry-After.
+#[test]
+fn request_bodies_held_at_once_are_bounded() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let session = agent.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // SeaTable slow to answer: every body is held until it does.
+    case.standin.set_gateway_delay(Duration::from_secs(3));
+    let path = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/",
+        case.base.dtable_uuid
+    );
+    const BODY: usize = 8 * 1024 * 1024;
+    let statuses: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut c = std::net::TcpStream::connect(agent.addr()).unwrap();
+                    c.set_read_timeout(Some(LONG)).unwrap();
+                    let head = format!(
+                        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nContent-Type: application/json\r\nContent-Length: {BODY}\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = c.write_all(head.as_bytes());
+                    let _ = c.write_all(&vec![b' '; BODY]);
+                    let mut answer = Vec::new();
+                    let _ = c.read_to_end(&mut answer);
+                    String::from_utf8_lossy(&answer)
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let peak_mib = agent.status_kib("VmHWM") / 1024;
+    assert!(
+        peak_mib < 64,
+        "the agent held {peak_mib} MiB at its peak: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|s| s.starts_with("HTTP/1.1 503")),
+        "{statuses:?}"
+    );
+    // What did go through went to SeaTable; the agent is fine afterwards.
+    case.standin.set_gateway_delay(Duration::ZERO);
+    assert_eq!(
+        agent.exchange()["dtable_uuid"],
+        case.base.dtable_uuid.as_str()
+    );
 }

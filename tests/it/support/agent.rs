@@ -269,6 +269,15 @@ impl Agent {
         self.stderr().lines().filter(|l| l.contains(needle)).count()
     }
 
+    /// A kernel figure of the agent's process from /proc, e.g. `VmHWM`, in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
+    }
+
     /// The local key of another profile this agent serves.
     pub fn key_of(&self, profile: &str) -> String {
         let path = self.env_file.with_file_name(format!("{profile}.env"));
