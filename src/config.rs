@@ -327,6 +327,22 @@ fn clap_origin(args: &GlobalArgs, id: &str) -> Origin {
         .unwrap_or_else(|| Origin::Flag(format!("--{}", id.replace('_', "-"))))
 }
 
+/// The variable in `serve`'s env files that names the agent's own address.
+pub const AGENT_URL: &str = "SEATABLE_CRED_AGENT_URL";
+
+/// Whether the server URL came from `SEATABLE_SERVER_URL` and is the
+/// address [`AGENT_URL`] names: put there by an env file of `serve`. Looked
+/// at only when the URL came from the environment, so that a profile whose
+/// server is in its file pays nothing for it.
+fn names_an_agent(args: &GlobalArgs, env: &dyn Env) -> bool {
+    let Some(url) = &args.server_url else {
+        return false;
+    };
+    let same = |a: &str, b: &str| a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/');
+    matches!(clap_origin(args, "server_url"), Origin::Env(_))
+        && env.var(AGENT_URL).is_some_and(|agent| same(&agent, url))
+}
+
 /// Records where each setting came from while the profile is resolved.
 struct Origins<'a> {
     args: &'a GlobalArgs,
@@ -798,14 +814,28 @@ fn resolve_table(
     };
     let allow_http = pick_allow_http(&mut o, file);
 
+    // A shell (or unit) that loaded an env file of `serve` has the agent's
+    // address in SEATABLE_SERVER_URL, for its SeaTable clients; the helper
+    // never sends an API token there, nor to whoever holds that port.
+    let agent = names_an_agent(args, env);
     let server_url = o
         .pick(
             "server_url",
-            args.server_url.clone(),
+            args.server_url.clone().filter(|_| !agent),
             vec![],
             file.server_url.clone(),
         )
         .ok_or_else(|| {
+            if agent {
+                return Failure::usage(format!(
+                    "SEATABLE_SERVER_URL is the address of a seatable-cred agent (its env file says so in {AGENT_URL}), where the API token must never go: {}",
+                    place.hint(
+                        "server-url",
+                        "SEATABLE_SERVER_URL (to SeaTable's own address)",
+                        "server_url"
+                    )
+                ));
+            }
             Failure::usage(format!(
                 "no SeaTable server: {}",
                 place.hint("server-url", "SEATABLE_SERVER_URL", "server_url")

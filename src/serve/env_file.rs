@@ -110,11 +110,18 @@ impl EnvFile {
     }
 }
 
-/// The file's text.
+/// The file's text. `SEATABLE_CRED_AGENT_URL` repeats the agent's address
+/// under a name of the helper's own: where a shell loaded the file, the
+/// helper sees that `SEATABLE_SERVER_URL` is the agent and never sends an
+/// API token there ([`crate::config::AGENT_URL`]).
 pub fn render(url: &str, key: &SecretString, profile: &str) -> Zeroizing<String> {
     Zeroizing::new(format!(
-        "# seatable-cred serve, profile {profile}: for systemd EnvironmentFile= and docker --env-file\nSEATABLE_SERVER_URL={url}\nSEATABLE_API_TOKEN={}\n",
-        key.expose_secret()
+        "# seatable-cred serve, profile {profile}: for systemd EnvironmentFile= and docker --env-file\n\
+         SEATABLE_SERVER_URL={url}\n\
+         SEATABLE_API_TOKEN={}\n\
+         {}={url}\n",
+        key.expose_secret(),
+        crate::config::AGENT_URL,
     ))
 }
 
@@ -162,7 +169,8 @@ mod tests {
             text.as_str(),
             "# seatable-cred serve, profile crm: for systemd EnvironmentFile= and docker --env-file\n\
              SEATABLE_SERVER_URL=http://127.0.0.1:8799\n\
-             SEATABLE_API_TOKEN=0123456789abcdef0123456789abcdef01234567\n"
+             SEATABLE_API_TOKEN=0123456789abcdef0123456789abcdef01234567\n\
+             SEATABLE_CRED_AGENT_URL=http://127.0.0.1:8799\n"
         );
         let back = parse_key(&text).unwrap();
         assert_eq!(back.secret().expose_secret(), key.expose_secret());

@@ -539,7 +539,8 @@ fn env_file_is_private_and_its_key_survives_a_restart() {
         lines,
         [
             format!("SEATABLE_SERVER_URL={}", agent.url),
-            format!("SEATABLE_API_TOKEN={}", agent.key)
+            format!("SEATABLE_API_TOKEN={}", agent.key),
+            format!("SEATABLE_CRED_AGENT_URL={}", agent.url),
         ]
     );
     assert_eq!(agent.key.len(), 40);

@@ -7,10 +7,10 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::support::Case;
-use crate::support::agent::Agent;
+use crate::support::agent::{Agent, wait_for};
 use crate::support::hostile::{self, exchange_request};
 use crate::support::users::User;
+use crate::support::{Case, run_with_input};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -78,6 +78,127 @@ fn keyless_connections_cannot_crowd_out_clients_with_the_key() {
         statuses.iter().all(|s| *s == 200),
         "the client with the key got {statuses:?} ({flooded})"
     );
+}
+
+/// A profile whose server comes from the config file, and the shell line
+/// README gives for loading the env file, then `CMD…`.
+fn shell_with_env_file(case: &Case, env_file: &std::path::Path, cmd: &str) -> crate::support::Out {
+    let mut sh = case.tool("sh");
+    sh.arg("-c")
+        .arg(format!("set -a; . \"$1\"; set +a; exec \"$2\" {cmd}"))
+        .arg("sh")
+        .arg(env_file)
+        .arg(crate::support::HELPER);
+    let out = run_with_input(sh, "");
+    case.assert_no_secrets(&out);
+    out
+}
+
+/// Issue 18, 2: the env file sets `SEATABLE_SERVER_URL` to the agent, and
+/// the helper read that variable as its own `--server-url`: in a shell that
+/// loaded the env file, `get --refresh` sent the real API token to the
+/// agent — and, while the agent was down, to whoever held its port. Now
+/// the helper never sends it there, and an agent started from such a shell
+/// does not point at itself.
+#[test]
+fn a_shell_that_loaded_the_env_file_sends_no_api_token_to_the_agents_port() {
+    let mut case = Case::new();
+    let config = case.dir.path().join("profiles.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nserver_url = \"{}\"\nsecret = \"{}\"\n",
+            case.standin.url, case.secret
+        ),
+    )
+    .unwrap();
+    case.unset("SEATABLE_SERVER_URL")
+        .unset("SEATABLE_CRED_SECRET")
+        .set("SEATABLE_CRED_CONFIG", config.display().to_string());
+    let agent = Agent::start(&case, &[]);
+    let (env_file, addr) = (agent.env_file.clone(), agent.addr());
+
+    // The agent up: the exchange goes to SeaTable, nothing to the agent.
+    let before = case.standin.exchanges();
+    let out = shell_with_env_file(&case, &env_file, "get --refresh -o json");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["server_url"], case.standin.url.as_str());
+    assert_eq!(case.standin.exchanges(), before + 1);
+    assert_eq!(
+        agent.metric("seatable_cred_exchanges_refused_total"),
+        Some(0.0),
+        "the agent was sent a key that is not its own"
+    );
+
+    // The agent down, its port held by another user: nothing goes there.
+    drop(agent);
+    let attacker = User::new("a squatted agent port");
+    let squatter = hostile::squat(&attacker, &addr);
+    let out = shell_with_env_file(&case, &env_file, "get --refresh -o json");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(case.standin.exchanges(), before + 2);
+    // Without a server of its own, the profile is refused — still sending nothing.
+    std::fs::write(
+        &config,
+        format!("[profiles.default]\nsecret = \"{}\"\n", case.secret),
+    )
+    .unwrap();
+    shell_with_env_file(&case, &env_file, "get --refresh").fails(2, "SEATABLE_SERVER_URL");
+    let got = squatter.stop();
+    assert!(
+        got.is_empty(),
+        "the squatter received: {}",
+        String::from_utf8_lossy(&got)
+    );
+
+    // An agent started from such a shell, on the same address, serves the
+    // profile's SeaTable — not itself.
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.default]\nserver_url = \"{}\"\nsecret = \"{}\"\n",
+            case.standin.url, case.secret
+        ),
+    )
+    .unwrap();
+    let mut serve = case.tool("sh");
+    serve
+        .arg("-c")
+        .arg("set -a; . \"$1\"; set +a; exec \"$2\" serve -v --listen \"$3\"")
+        .arg("sh")
+        .arg(&env_file)
+        .arg(crate::support::HELPER)
+        .arg(&addr)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut again = serve.spawn().unwrap();
+    let http = reqwest::blocking::Client::new();
+    let key = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SEATABLE_API_TOKEN="))
+        .unwrap()
+        .to_string();
+    let exchanged = std::cell::Cell::new(0u16);
+    wait_for("the restarted agent's exchange", LONG, || {
+        if let Ok(Some(status)) = again.try_wait() {
+            let mut err = String::new();
+            let _ = again.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("serve exited ({status}): {err}");
+        }
+        let status = http
+            .get(format!("http://{addr}/api/v2.1/dtable/app-access-token/"))
+            .header("Authorization", format!("Token {key}"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .map_or(0, |r| r.status().as_u16());
+        exchanged.set(status);
+        status != 0 && status != 503
+    });
+    let _ = again.kill();
+    let _ = again.wait();
+    assert_eq!(exchanged.get(), 200);
 }
 
 /// Issue 18, 3: a user who held the agent's port while it restarted
