@@ -131,13 +131,53 @@ fn explicit(dir: &Path, origin: &Origin) -> Result<PathBuf> {
             dir.display()
         ))
     })?;
-    check(dir).map_err(|why| {
+    let refused = |dir: &Path, why: Unsafe| {
         Failure::usage(format!(
             "cache directory from {origin}: {}",
             why.explain(dir)
         ))
-    })?;
-    Ok(dir.to_path_buf())
+    };
+    match check(dir) {
+        Ok(()) => Ok(dir.to_path_buf()),
+        // Not ours, and open to the pod's group: a private directory of
+        // our own inside it, never the volume itself.
+        Err(_) if is_shared_volume(dir) => {
+            let own = own_in(dir);
+            let _ = create(&own, false);
+            check(&own).map_err(|why| refused(&own, why))?;
+            Ok(own)
+        }
+        Err(why) => Err(refused(dir, why).into()),
+    }
+}
+
+/// A pod's shared volume, as Kubernetes makes an `emptyDir` with
+/// `fsGroup`: a directory of root's, mode 2777, of the pod's group — which
+/// is one of this process's groups. Another container of the pod may write
+/// in it, so the helper never uses it itself: it keeps to a 0700 directory
+/// of its own inside ([`own_in`]), as it does in /dev/shm.
+pub fn is_shared_volume(dir: &Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.file_type().is_dir() && m.uid() == 0 && m.mode() & libc::S_ISGID != 0 && in_group(m.gid())
+    })
+}
+
+/// The helper's own directory in a shared volume: `seatable-cred-<uid>`.
+pub fn own_in(volume: &Path) -> PathBuf {
+    volume.join(format!("seatable-cred-{}", euid()))
+}
+
+/// Whether `gid` is this process's group, or one of its supplementary groups.
+fn in_group(gid: u32) -> bool {
+    // SAFETY: getegid cannot fail; getgroups fills at most the buffer given.
+    unsafe {
+        if libc::getegid() == gid {
+            return true;
+        }
+        let mut groups = [0 as libc::gid_t; 256];
+        let n = libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr());
+        n > 0 && groups[..n as usize].contains(&gid)
+    }
 }
 
 /// The default directory if it can be trusted, else the user's private

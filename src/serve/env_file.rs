@@ -14,7 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -32,12 +32,29 @@ const MAX_FILE: u64 = 4096;
 /// The env file of a profile.
 pub struct EnvFile {
     path: PathBuf,
+    /// Readable by the group of the pod's shared volume it is in.
+    for_the_pod: bool,
+}
+
+/// Mode of an env file: the user's alone; in a pod's shared volume, its
+/// group's too.
+const fn file_mode(for_the_pod: bool) -> u32 {
+    if for_the_pod { 0o640 } else { 0o600 }
 }
 
 impl EnvFile {
     /// `<cache dir>/serve/<profile>.env`, creating the directories (0700)
     /// by the file cache's rules: on a memory-backed filesystem unless
     /// `allow_disk_cache` — the file holds a secret.
+    ///
+    /// In a pod's shared volume (an `emptyDir` with `fsGroup`, see
+    /// [`crate::cache::dir::is_shared_volume`]) the cache keeps to a
+    /// private directory of its own, and the env file goes to
+    /// `<volume>/serve/<profile>.env` instead: the directory 2750 and the
+    /// file 0640, of the pod's group, so that the app's container — another
+    /// uid in that group — can read the agent's address and key, and
+    /// nobody can write them. (The key alone opens nothing for a uid the
+    /// agent does not serve: see `--allow-uid`.)
     pub fn for_profile(profile: &Profile) -> Result<EnvFile> {
         if !is_file_name(&profile.name) {
             return Err(Failure::usage(format!(
@@ -46,10 +63,19 @@ impl EnvFile {
             ))
             .into());
         }
-        let dir = crate::cache::file::directory(&profile.cache)?.join("serve");
-        private_dir(&dir)?;
+        let cache = crate::cache::file::directory(&profile.cache)?;
+        let volume = cache
+            .parent()
+            .filter(|v| {
+                crate::cache::dir::is_shared_volume(v) && crate::cache::dir::own_in(v) == cache
+            })
+            .map(Path::to_path_buf);
+        let for_the_pod = volume.is_some();
+        let dir = volume.unwrap_or(cache).join("serve");
+        private_dir(&dir, for_the_pod)?;
         Ok(EnvFile {
             path: dir.join(format!("{}.env", profile.name)),
+            for_the_pod,
         })
     }
 
@@ -80,7 +106,7 @@ impl EnvFile {
         let meta = file.metadata().ok()?;
         if !meta.is_file()
             || meta.uid() != euid()
-            || meta.mode() & 0o077 != 0
+            || meta.mode() & 0o777 & !file_mode(self.for_the_pod) != 0
             || meta.len() > MAX_FILE
         {
             debug!(path = %self.path.display(), "ignoring an env file that is not a private file of ours");
@@ -94,13 +120,17 @@ impl EnvFile {
         parse_key(&text)
     }
 
-    /// Writes the URL and key (temp file 0600 + rename).
+    /// Writes the URL and key (temp file 0600, or 0640 for the pod, + rename).
     pub fn write(&self, url: &str, key: &LocalKey, profile: &str) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
         let text = render(url, key.secret(), profile);
         let write = || -> std::io::Result<()> {
             let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
             tmp.write_all(text.as_bytes())?;
+            if self.for_the_pod {
+                tmp.as_file()
+                    .set_permissions(fs::Permissions::from_mode(file_mode(true)))?;
+            }
             tmp.persist(&self.path).map_err(|e| e.error)?;
             Ok(())
         };
@@ -144,15 +174,35 @@ fn is_file_name(name: &str) -> bool {
 
 use crate::cache::dir::euid;
 
-/// Creates `dir` 0700, or accepts an existing one that is a directory of
-/// ours that nobody else can enter; anything else is refused, never fixed.
-fn private_dir(dir: &Path) -> Result<()> {
+/// Creates `dir` 0700 — for the pod 2750: its group may read, and files
+/// made in it take that group — or accepts an existing one that is a
+/// directory of ours that nobody else can enter (for the pod: write);
+/// anything else is refused, never fixed.
+fn private_dir(dir: &Path, for_the_pod: bool) -> Result<()> {
+    let mode = if for_the_pod { 0o2750 } else { 0o700 };
     match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => return Ok(()),
+        // Set explicitly: a umask would take the group's bits away.
+        Ok(()) => {
+            return fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(|e| {
+                Failure::usage(format!("cannot set the mode of {}: {e}", dir.display())).into()
+            });
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => {
             return Err(Failure::usage(format!("cannot create {}: {e}", dir.display())).into());
         }
+    }
+    if for_the_pod {
+        let meta = fs::symlink_metadata(dir)
+            .map_err(|e| Failure::usage(format!("cannot inspect {}: {e}", dir.display())))?;
+        if !meta.file_type().is_dir() || meta.uid() != euid() || meta.mode() & 0o022 != 0 {
+            return Err(Failure::usage(format!(
+                "{} is not a directory of yours closed to writers: files in it may have been planted; remove it or use another cache_dir",
+                dir.display()
+            ))
+            .into());
+        }
+        return Ok(());
     }
     crate::cache::dir::check(dir).map_err(|why| Failure::usage(why.explain(dir)).into())
 }
@@ -190,19 +240,28 @@ mod tests {
 
     #[test]
     fn directories_of_others_or_open_ones_are_refused() {
-        use std::os::unix::fs::PermissionsExt;
         let root = tempfile::Builder::new()
             .prefix("sc-test-")
             .tempdir_in("/dev/shm")
             .unwrap();
         let dir = root.path().join("serve");
-        private_dir(&dir).unwrap();
+        private_dir(&dir, false).unwrap();
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
-        private_dir(&dir).unwrap();
+        private_dir(&dir, false).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(private_dir(&dir).is_err(), "never tightened and used");
+        assert!(
+            private_dir(&dir, false).is_err(),
+            "never tightened and used"
+        );
         let link = root.path().join("link");
         std::os::unix::fs::symlink(root.path(), &link).unwrap();
-        assert!(private_dir(&link).is_err());
+        assert!(private_dir(&link, false).is_err());
+        // For a pod: readable by the group, writable by none but us.
+        let pod = root.path().join("pod");
+        private_dir(&pod, true).unwrap();
+        assert_eq!(fs::metadata(&pod).unwrap().mode() & 0o7777, 0o2750);
+        private_dir(&pod, true).unwrap();
+        fs::set_permissions(&pod, fs::Permissions::from_mode(0o2770)).unwrap();
+        assert!(private_dir(&pod, true).is_err(), "never tightened and used");
     }
 }

@@ -49,7 +49,8 @@ fn the_use_sections_header_pipe_into_curl_works_in_a_shell() {
 /// native sidecar (an init container with `restartPolicy: Always`) logging
 /// in with the pod's service account, its cache and env file in a
 /// memory-backed `emptyDir` shared with the app, a startup probe on
-/// `/health`, and an app that loads the env file where `serve` writes it.
+/// `/health`, an app of another uid that the agent lets in, and that loads
+/// the env file where `serve` writes it.
 #[test]
 fn the_kubernetes_sidecar_example_is_what_readme_says() {
     use serde_json::Value;
@@ -177,6 +178,14 @@ fn the_kubernetes_sidecar_example_is_what_readme_says() {
         panic!("one app container: {pod}")
     };
     assert_eq!(mount_of(app, &cache_dir), run);
+    // The layout `attacks::agent::the_kubernetes_sidecar_layout_works`
+    // proves: two uids sharing the pod's fsGroup, and the agent letting the
+    // app's uid in.
+    let uid = |c: &Value| c["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(pod["securityContext"]["fsGroup"].is_u64(), "{pod}");
+    assert_ne!(uid(sidecar), uid(app));
+    let allowed = args[args.iter().position(|a| *a == "--allow-uid").unwrap() + 1];
+    assert_eq!(allowed, uid(app).to_string());
     let command = app["command"].to_string();
     assert!(
         command.contains(&format!(". {}", env_file.display())),

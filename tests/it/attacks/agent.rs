@@ -5,11 +5,12 @@
 //! (`support::hostile`).
 
 use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
 use crate::support::agent::{Agent, wait_for};
 use crate::support::hostile::{self, exchange_request};
-use crate::support::users::User;
+use crate::support::users::{Group, User, helper_for_anyone};
 use crate::support::{Case, run_with_input};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -278,6 +279,129 @@ fn another_users_client_is_refused_unless_allowed() {
     let agent = Agent::start_outside_namespace(&case, &["--allow-gid", &gid]);
     let answer = ask(&agent);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Issue 18, 6: the Kubernetes sidecar could not start. A pod's `emptyDir`
+/// with `fsGroup` is a directory owned by root, mode 2777, of the pod's
+/// group; the sidecar (one uid) refused it as "belongs to uid 0", and the
+/// app (another uid, in the pod's group) must read the env file. Here with
+/// a tmpfs directory, two throwaway users and a throwaway group.
+#[test]
+fn the_kubernetes_sidecar_layout_works() {
+    let case = Case::new();
+    let pod = Group::new("the sidecar layout");
+    let sidecar = User::new("the sidecar layout");
+    let app = User::new("the sidecar layout");
+    let stranger = User::new("the sidecar layout");
+    let root = crate::support::TempDir::new("pod");
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let volume = root.path().join("run");
+    std::fs::create_dir(&volume).unwrap();
+    std::os::unix::fs::chown(&volume, Some(0), Some(pod.gid)).unwrap();
+    std::fs::set_permissions(&volume, std::fs::Permissions::from_mode(0o2777)).unwrap();
+
+    let mut env = case.env.clone();
+    env.insert(
+        "SEATABLE_CRED_CACHE_DIR".into(),
+        volume.display().to_string(),
+    );
+    env.insert("HOME".into(), sidecar.home.display().to_string());
+    env.remove("XDG_CONFIG_HOME");
+    let helper = helper_for_anyone();
+    let uid = app.uid.to_string();
+    let log = case.dir.path().join("sidecar.log");
+    let mut serve = sidecar.command_in(&pod, &helper);
+    serve
+        .args([
+            "serve",
+            "-v",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-uid",
+            &uid,
+        ])
+        .envs(&env)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut agent = serve.spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let env_file = volume.join("serve").join("default.env");
+    wait_for("the sidecar's env file", LONG, || {
+        if let Ok(Some(status)) = agent.try_wait() {
+            panic!(
+                "the sidecar exited ({status}): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::fs::read_to_string(&env_file).is_ok_and(|t| t.contains("SEATABLE_API_TOKEN="))
+    });
+    let agent = Kill(agent);
+
+    // The app reads the env file through the pod's group; a stranger cannot.
+    let read_as = |user: &User, in_pod: bool| {
+        let mut cat = if in_pod {
+            user.command_in(&pod, "cat")
+        } else {
+            user.command("cat")
+        };
+        cat.arg(&env_file);
+        run_with_input(cat, "")
+    };
+    let text = read_as(&app, true);
+    assert_eq!(
+        text.code, 0,
+        "the app cannot read the env file: {}",
+        text.stderr
+    );
+    assert_ne!(
+        read_as(&stranger, false).code,
+        0,
+        "a stranger read the env file"
+    );
+    let meta = std::fs::metadata(&env_file).unwrap();
+    assert_eq!(meta.uid(), sidecar.uid);
+    assert_eq!(meta.mode() & 0o777, 0o640);
+    // Nothing of the sidecar's cache is open to the pod's group.
+    for entry in std::fs::read_dir(&volume).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        if entry.file_name() != "serve" {
+            assert_eq!(meta.mode() & 0o077, 0, "{} is open", entry.path().display());
+        }
+    }
+
+    // The app, with the env file's values, through the agent.
+    let values = |name: &str| {
+        text.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .to_string()
+    };
+    let (url, key) = (
+        values("SEATABLE_SERVER_URL="),
+        values("SEATABLE_API_TOKEN="),
+    );
+    let addr = url.trim_start_matches("http://").to_string();
+    let answer = hostile::request(Some(&app), &addr, &exchange_request(&key));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // `get` as the sidecar's user, with the same cache directory: a hit.
+    let get = |_: ()| {
+        let mut cmd = sidecar.command_in(&pod, &helper);
+        cmd.args(["get", "-o", "json"]).envs(&env);
+        let out = run_with_input(cmd, "");
+        case.assert_no_secrets(&out);
+        out
+    };
+    assert_eq!(get(()).ok().json()["cached"], true);
+    drop(agent);
 }
 
 /// A key holder could make the agent hold 256 request bodies of 10 MiB at
