@@ -112,16 +112,12 @@ impl Metrics {
             "Session tokens issued by the local exchange.",
             &|m| count(&m.exchanges),
         );
-        family(
+        single(
             &mut out,
             "seatable_cred_exchanges_refused_total",
             "counter",
             "Local exchanges refused for a missing or wrong key.",
-        );
-        let _ = writeln!(
-            out,
-            "seatable_cred_exchanges_refused_total {}",
-            self.exchanges_refused.load(Ordering::Relaxed)
+            &self.exchanges_refused,
         );
         per_profile(
             &mut out,
@@ -177,52 +173,42 @@ impl Metrics {
                 );
             }
         }
-        family(
+        single(
             &mut out,
             "seatable_cred_connections_open",
             "gauge",
             "Client connections open now.",
+            &self.connections_open,
         );
-        let _ = writeln!(
-            out,
-            "seatable_cred_connections_open {}",
-            self.connections_open.load(Ordering::Relaxed)
-        );
-        family(
+        single(
             &mut out,
             "seatable_cred_connections_refused_total",
             "counter",
             "Connections refused at the connection cap (--max-connections).",
+            &self.connections_refused,
         );
-        let _ = writeln!(
-            out,
-            "seatable_cred_connections_refused_total {}",
-            self.connections_refused.load(Ordering::Relaxed)
-        );
-        family(
+        single(
             &mut out,
             "seatable_cred_peers_refused_total",
             "counter",
             "Connections closed at accept: from a user the agent does not serve.",
+            &self.peers_refused,
         );
-        let _ = writeln!(
-            out,
-            "seatable_cred_peers_refused_total {}",
-            self.peers_refused.load(Ordering::Relaxed)
-        );
-        family(
+        single(
             &mut out,
             "seatable_cred_keyless_closed_total",
             "counter",
             "Connections that never showed a key, closed when idle or to make room.",
-        );
-        let _ = writeln!(
-            out,
-            "seatable_cred_keyless_closed_total {}",
-            self.keyless_closed.load(Ordering::Relaxed)
+            &self.keyless_closed,
         );
         out
     }
+}
+
+/// A family of one sample without labels.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: &AtomicU64) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

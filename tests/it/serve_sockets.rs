@@ -113,11 +113,7 @@ fn a_unix_socket_serves_its_user_only() {
 #[test]
 fn systemd_socket_activation_hands_the_agent_its_socket() {
     let case = Case::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let addr = format!("127.0.0.1:{port}");
     let log = case.dir.path().join("activated.log");
     let mut cmd = case.tool("systemd-socket-activate");

@@ -105,14 +105,16 @@ fn shell_with_env_file(case: &Case, env_file: &std::path::Path, cmd: &str) -> cr
 fn a_shell_that_loaded_the_env_file_sends_no_api_token_to_the_agents_port() {
     let mut case = Case::new();
     let config = case.dir.path().join("profiles.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nserver_url = \"{}\"\nsecret = \"{}\"\n",
-            case.standin.url, case.secret
-        ),
-    )
-    .unwrap();
+    let (url, secret) = (case.standin.url.clone(), case.secret.clone());
+    let profile = |server: bool| {
+        let server = match server {
+            true => format!("server_url = \"{url}\"\n"),
+            false => String::new(),
+        };
+        let text = format!("[profiles.default]\n{server}secret = \"{secret}\"\n");
+        std::fs::write(&config, text).unwrap();
+    };
+    profile(true);
     case.unset("SEATABLE_SERVER_URL")
         .unset("SEATABLE_CRED_SECRET")
         .set("SEATABLE_CRED_CONFIG", config.display().to_string());
@@ -139,11 +141,7 @@ fn a_shell_that_loaded_the_env_file_sends_no_api_token_to_the_agents_port() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(case.standin.exchanges(), before + 2);
     // Without a server of its own, the profile is refused — still sending nothing.
-    std::fs::write(
-        &config,
-        format!("[profiles.default]\nsecret = \"{}\"\n", case.secret),
-    )
-    .unwrap();
+    profile(false);
     shell_with_env_file(&case, &env_file, "get --refresh").fails(2, "SEATABLE_SERVER_URL");
     let got = squatter.stop();
     assert!(
@@ -154,14 +152,7 @@ fn a_shell_that_loaded_the_env_file_sends_no_api_token_to_the_agents_port() {
 
     // An agent started from such a shell, on the same address, serves the
     // profile's SeaTable — not itself.
-    std::fs::write(
-        &config,
-        format!(
-            "[profiles.default]\nserver_url = \"{}\"\nsecret = \"{}\"\n",
-            case.standin.url, case.secret
-        ),
-    )
-    .unwrap();
+    profile(true);
     let mut serve = case.tool("sh");
     serve
         .arg("-c")
@@ -208,11 +199,7 @@ fn a_shell_that_loaded_the_env_file_sends_no_api_token_to_the_agents_port() {
 #[test]
 fn a_key_caught_on_the_agents_port_is_useless_to_another_user() {
     let case = Case::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let addr = format!("127.0.0.1:{port}");
     let agent = Agent::start_at(&case, &addr, false, &[]);
     let key = agent.key.clone();

@@ -243,22 +243,9 @@ pub fn squat(user: &User, addr: &str) -> Squatter {
 /// Sends `request` to `addr` as `user` (the test's own with `None`); what
 /// came back.
 pub fn request(user: Option<&User>, addr: &str, request: &str) -> String {
-    let mut child = python(user, REQUEST)
-        .arg(addr)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.as_bytes())
-        .unwrap();
-    let out = super::wait_bounded(child, Duration::from_secs(60));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut cmd = python(user, REQUEST);
+    cmd.arg(addr);
+    super::run_with_input(cmd, request).stdout
 }
 
 /// The local exchange with `key`, as a raw request that closes the connection.

@@ -40,6 +40,16 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A loopback port free a moment ago (for an agent that must listen on a
+/// port known in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The helper under test.
 pub const HELPER: &str = env!("CARGO_BIN_EXE_seatable-cred");
 
