@@ -387,7 +387,8 @@ fn parse_diag(mut data: &[u8], seq: u32) -> std::io::Result<Option<Peer>> {
 
 /// The same lookup in `/proc/net/tcp` or `/proc/net/tcp6`: the line whose
 /// local address is `peer` and remote address `local`.
-fn proc_net(local: SocketAddr, peer: SocketAddr) -> Option<Peer> {
+#[doc(hidden)]
+pub fn proc_net(local: SocketAddr, peer: SocketAddr) -> Option<Peer> {
     let file = if peer.is_ipv4() {
         "/proc/net/tcp"
     } else {
