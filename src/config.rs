@@ -339,7 +339,7 @@ fn names_an_agent(args: &GlobalArgs, env: &dyn Env) -> bool {
         return false;
     };
     let same = |a: &str, b: &str| a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/');
-    matches!(clap_origin(args, "server_url"), Origin::Env(_))
+    matches!(args.sources.get("server_url"), Some(Origin::Env(_)))
         && env.var(AGENT_URL).is_some_and(|agent| same(&agent, url))
 }
 

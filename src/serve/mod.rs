@@ -205,6 +205,7 @@ async fn reload(context: &Context, agent: &Arc<Agent>, refreshers: &mut Vec<Join
     let for_blocking = agent.clone();
     let rebuilt = tokio::task::spawn_blocking(move || {
         let profiles = resolve(&global, &names)?;
+        not_itself(&profiles, &for_blocking.url)?;
         let previous = for_blocking.profiles();
         prepare_all(
             profiles,
