@@ -23,7 +23,9 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
             .unwrap_or_else(|| default.to_string())
     };
-    let connections: usize = value("--connections", "1000").parse().expect("--connections N");
+    let connections: usize = value("--connections", "1000")
+        .parse()
+        .expect("--connections N");
     let background: usize = value("--background", "0").parse().expect("--background M");
     let lookup = value("--lookup", "diag");
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");

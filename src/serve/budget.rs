@@ -8,9 +8,9 @@
 //!   limit ([`KEYLESS_IDLE`]): a health checker, a scanner or a client
 //!   without the key holds a slot only while it talks. When the budget (or
 //!   `--max-connections` in all) is full, the oldest keyless connection
-//!   that is idle — no request in flight, nothing waiting to be read — is
-//!   closed to make room. A client that connects and sends its request
-//!   straight away is never the one closed.
+//!   with no request in flight is closed to make room ([`Conn::evictable`]);
+//!   a client that connects and sends its request straight away is never
+//!   the one closed.
 //! * Only when every slot is keyed, or busy, does a new connection get 503.
 //!
 //! Connections from users the agent does not serve never get this far
@@ -37,6 +37,8 @@ pub struct Conn {
     keyed: AtomicBool,
     /// Requests being answered.
     busy: AtomicU32,
+    /// Requests begun so far.
+    served: AtomicU64,
     /// Bytes read since the last request began: a head on its way in.
     read_since: AtomicU64,
     /// Milliseconds since `born` of the last bytes read, or request's start or end.
@@ -52,9 +54,15 @@ impl Conn {
         self.keyed.load(Ordering::Acquire)
     }
 
+    /// Whether a request has begun on this connection yet.
+    pub fn has_begun(&self) -> bool {
+        self.served.load(Ordering::Acquire) > 0
+    }
+
     /// A request begins on this connection.
     pub fn begin(&self) {
         self.busy.fetch_add(1, Ordering::AcqRel);
+        self.served.fetch_add(1, Ordering::AcqRel);
         self.read_since.store(0, Ordering::Release);
         self.touch();
     }
@@ -88,9 +96,19 @@ impl Conn {
         self.born.elapsed().saturating_sub(last)
     }
 
-    /// No request in flight and nothing sent that is not read yet.
-    pub fn is_idle(&self) -> bool {
-        self.busy.load(Ordering::Acquire) == 0 && !self.has_unread()
+    /// Whether the connection may be closed to make room: no request in
+    /// flight, and not a new client whose first request is on its way in
+    /// (bytes sent, not read yet). One that had requests already may be
+    /// closed between two (a client that pipelines requests and never reads
+    /// the answers, so that they cannot be written, is one of those).
+    pub fn evictable(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+            && (self.served.load(Ordering::Acquire) > 0 || !self.has_unread())
+    }
+
+    /// No request in flight, and nothing read for [`KEYLESS_IDLE`].
+    pub fn idle_too_long(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0 && self.quiet_for() >= KEYLESS_IDLE
     }
 
     /// Whether the client sent bytes the agent has not read yet (a request
@@ -157,7 +175,7 @@ impl Table {
         let mut inner = self.lock();
         let mut evicted = 0;
         while inner.keyless.len() >= self.budget || inner.keyed + inner.keyless.len() >= self.max {
-            let Some(at) = inner.keyless.iter().position(|c| c.is_idle()) else {
+            let Some(at) = inner.keyless.iter().position(|c| c.evictable()) else {
                 return Admitted::Full;
             };
             if let Some(victim) = inner.keyless.remove(at) {
@@ -169,6 +187,7 @@ impl Table {
             fd,
             keyed: AtomicBool::new(false),
             busy: AtomicU32::new(0),
+            served: AtomicU64::new(0),
             read_since: AtomicU64::new(0),
             last: AtomicU64::new(0),
             born: Instant::now(),

@@ -44,6 +44,13 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 const MAX_HEAD: usize = 64 * 1024;
 /// Refusals of one kind are logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+/// A busy keyless connection is looked at again after this.
+const RECHECK: Duration = Duration::from_millis(250);
+/// At shutdown, a connection that has not begun its first request gets this
+/// long to (it was accepted for it: it is served, not dropped) …
+const FIRST_REQUEST: Duration = Duration::from_secs(1);
+/// … looked at this often.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Serves until `stop` resolves; returns the number of connections still
 /// open when the drain time ran out.
@@ -240,31 +247,50 @@ impl Connection {
         });
         let connection = http.serve_connection(io, service);
         tokio::pin!(connection);
-        let mut closing = false;
+        // Once asked to close: by when it must have (an answer a client
+        // does not read cannot be finished).
+        let mut closing: Option<tokio::time::Instant> = None;
+        // At shutdown, a connection accepted a moment ago whose request has
+        // not been read yet gets it served first: until when it may take.
+        let mut first_request: Option<tokio::time::Instant> = None;
         let result = loop {
             // A keyless connection is looked at again when it may have
-            // been quiet for the idle limit.
-            let wait = KEYLESS_IDLE.saturating_sub(self.conn.quiet_for());
-            let watch_idle = !closing && !self.conn.is_keyed();
+            // been quiet for the idle limit — and, while it is busy, now
+            // and then, never in a tight loop.
+            let wait = KEYLESS_IDLE
+                .saturating_sub(self.conn.quiet_for())
+                .max(RECHECK);
+            let watch_idle = closing.is_none() && !self.conn.is_keyed();
+            let give_up = closing.unwrap_or_else(|| tokio::time::Instant::now() + DRAIN);
             tokio::select! {
                 result = connection.as_mut() => break result,
-                () = self.conn.close.notified(), if !closing => {
-                    closing = true;
+                () = self.conn.close.notified(), if closing.is_none() => {
+                    closing = Some(tokio::time::Instant::now() + KEYLESS_IDLE);
                     connection.as_mut().graceful_shutdown();
                 }
-                _ = self.shutdown.changed(), if !closing => {
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
-                }
-                () = tokio::time::sleep(wait), if watch_idle => {
-                    if self.conn.is_idle() && self.conn.quiet_for() >= KEYLESS_IDLE {
-                        closing = true;
-                        let slow = self.closed_idle(requests.load(Ordering::Relaxed));
-                        if slow {
-                            // Half a head and silence: nothing to finish.
-                            break Ok(());
-                        }
+                _ = self.shutdown.changed(), if closing.is_none() && first_request.is_none() => {
+                    if self.conn.has_begun() {
+                        closing = Some(tokio::time::Instant::now() + DRAIN);
                         connection.as_mut().graceful_shutdown();
+                    } else {
+                        first_request = Some(tokio::time::Instant::now() + FIRST_REQUEST);
+                    }
+                }
+                () = tokio::time::sleep(POLL), if closing.is_none() && first_request.is_some() => {
+                    let late = first_request.is_some_and(|by| tokio::time::Instant::now() >= by);
+                    if self.conn.has_begun() || late {
+                        first_request = None;
+                        closing = Some(tokio::time::Instant::now() + DRAIN);
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+                () = tokio::time::sleep_until(give_up), if closing.is_some() => break Ok(()),
+                () = tokio::time::sleep(wait), if watch_idle => {
+                    if self.conn.idle_too_long() {
+                        // Nothing in flight, nothing read for the limit:
+                        // nothing to finish.
+                        self.closed_idle(requests.load(Ordering::Relaxed));
+                        break Ok(());
                     }
                 }
             }
@@ -277,9 +303,8 @@ impl Connection {
     }
 
     /// A keyless connection quiet for the idle limit is closed; a request
-    /// head begun and not finished is a slow client, logged as such (and
-    /// `true`).
-    fn closed_idle(&self, requests: u64) -> bool {
+    /// head begun and not finished is a slow client, logged as such.
+    fn closed_idle(&self, requests: u64) {
         self.agent
             .metrics
             .keyless_closed
@@ -290,7 +315,6 @@ impl Connection {
                 "connection closed: no complete request head within {}s",
                 KEYLESS_IDLE.as_secs()
             );
-            true
         } else {
             debug!(
                 peer = %self.label,
@@ -298,7 +322,6 @@ impl Connection {
                 "closed a connection that showed no key: idle for {}s",
                 KEYLESS_IDLE.as_secs()
             );
-            false
         }
     }
 }

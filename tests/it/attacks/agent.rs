@@ -79,6 +79,15 @@ fn keyless_connections_cannot_crowd_out_clients_with_the_key() {
         statuses.iter().all(|s| *s == 200),
         "the client with the key got {statuses:?} ({flooded})"
     );
+    // Connections that pipeline requests and never read the answers, so
+    // that those cannot be written: they too make room.
+    let stuck = hostile::pipeline(&agent.addr(), 40);
+    let statuses = exchanges_on_new_connections(&agent, 20);
+    stuck.stop();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "beside clients that never read, the client with the key got {statuses:?}"
+    );
 }
 
 /// A profile whose server comes from the config file, and the shell line

@@ -50,6 +50,31 @@ while not os.path.exists(stop):
 print(f"answered={answered} open={len(socks)}")
 "#;
 
+/// `ADDR N READY STOP`: opens N connections, each with a tiny receive
+/// window, and on each sends 2000 `GET /metrics` requests in one go without
+/// ever reading an answer — so that the agent's answers cannot be written.
+/// Writes READY once all are sent (or stuck), stops when STOP exists.
+const PIPELINE: &str = r#"
+import os, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+n, ready, stop = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+requests = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(2)
+    try:
+        s.connect((host, int(port)))
+        s.sendall(requests)
+    except OSError:
+        pass
+    socks.append(s)
+open(ready, "w").close()
+while not os.path.exists(stop):
+    time.sleep(0.1)
+"#;
+
 /// `ADDR LOG READY STOP`: listens on ADDR and appends every byte any
 /// connection sends to LOG until STOP exists.
 const SQUAT: &str = r#"
@@ -181,6 +206,31 @@ pub fn flood(user: Option<&User>, addr: &str, n: usize) -> Running {
         _scratch: scratch,
     };
     wait_for("the flood's first round", Duration::from_secs(120), || {
+        ready.exists()
+    });
+    running
+}
+
+/// `n` connections that pipeline requests and never read the answers;
+/// returns once they are all sent (or stuck).
+pub fn pipeline(addr: &str, n: usize) -> Running {
+    let scratch = scratch();
+    let (ready, stop) = (scratch.path().join("ready"), scratch.path().join("stop"));
+    let child = python(None, PIPELINE)
+        .arg(addr)
+        .arg(n.to_string())
+        .arg(&ready)
+        .arg(&stop)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running {
+        child: Some(child),
+        stop,
+        _scratch: scratch,
+    };
+    wait_for("the pipelined requests", Duration::from_secs(180), || {
         ready.exists()
     });
     running
