@@ -6,6 +6,47 @@ import json
 import sys
 from pathlib import Path
 
+def audit_section(out):
+    """The `token audit` section, from bench/audit.sh's results in `out`."""
+    run = json.loads((out / "audit.json").read_text())["results"][0]
+    facts = json.loads((out / "audit-facts.json").read_text())
+    team = json.loads((out / "audit-team.json").read_text())
+    median = run["median"]
+    times = run["times"]
+    return [
+        "## `token audit`: a team of 5,000 API tokens",
+        "",
+        "Measured by `./bench/audit.sh` (part of `./bench/run.sh`; run alone, it updates only this",
+        f"section): a team of {team['bases']} bases and {team['tokens']:,} API tokens in the stand-in, "
+        f"{team['secrets']:,} of them kept in Vault",
+        "under one prefix (KV v2, 10 folders of 100 secrets), audited end to end by",
+        "`seatable-cred token audit -o json --vault-prefix secret/bench-team`: the account's info, every",
+        f"page of the team's tokens, the prefix listed and every secret read, each token judged ({facts.get('date', 'date not recorded')}, on the machine below).",
+        "",
+        "| case | median | unit | compared with | ratio | target | met |",
+        "|---|---:|---|---|---:|---|---|",
+        f"| token audit, {team['tokens']:,} tokens, {team['secrets']:,} Vault secrets | {median:.2f} | s | — | — | < 10 s | {'yes' if median < 10 else '**no**'} |",
+        "",
+        f"{len(times)} runs: mean {run['mean']:.2f} s, σ {run['stddev']:.2f} s, min {run['min']:.2f} s, max {run['max']:.2f} s. "
+        f"One run: {facts['pages']} pages of the team's tokens (500 a page, 4 in flight), "
+        f"{facts['secrets']:,} secrets read (16 Vault requests in flight), {facts['kept']:,} tokens found in Vault.",
+        "",
+    ]
+
+
+if sys.argv[1] == "--audit":
+    # bench/audit.sh alone: replace (or add) its section, keep the rest.
+    out, target = Path(sys.argv[2]), Path(sys.argv[3])
+    lines = target.read_text().split("\n")
+    start = next((i for i, l in enumerate(lines) if l.startswith("## `token audit`")), None)
+    if start is None:
+        start = end = next(i for i, l in enumerate(lines) if l == "## Machine and versions")
+    else:
+        end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    lines[start:end] = audit_section(out)
+    target.write_text("\n".join(lines))
+    sys.exit(0)
+
 out = Path(sys.argv[1])
 
 
@@ -210,6 +251,8 @@ if peer_file.exists():
                 f"| {command} | {ms(r):.2f} | {r['mean'] * 1000:.2f} | {r['stddev'] * 1000:.2f} | {r['min'] * 1000:.2f} | {(r['user'] + r['system']) * 1000:.1f} | {len(r['times'])} |"
             )
 
+if (out / "audit.json").exists():
+    lines += [""] + audit_section(out)[:-1]
 lines += ["", "## Machine and versions", ""]
 for key, value in machine.items():
     lines.append(f"- {key}: {value}")

@@ -20,8 +20,12 @@ done
 [ -x /usr/bin/time ] || { echo "bench needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
 echo "==> release build"
-cargo build --release --quiet --workspace --bins
-cargo build --release --quiet --example peer_check
+# The helper as scripts/package.sh ships it (its own features: built with the
+# workspace's, its bytes differ), then the stand-in and the load generator.
+cargo build --release --quiet --locked -p seatable-cred --bin seatable-cred
+cargo build --release --quiet --locked -p seatable-standin --bins
+# What the agent's peer check costs: the lookup as the agent makes it.
+cargo build --release --quiet --locked -p seatable-cred --example peer_check
 PROFILE_DIR=release
 BIN="$BUILD_DIR/release/seatable-cred"
 OUT="$ROOT/target/bench"
@@ -213,6 +217,8 @@ echo "==> the shared tier on a three-node Raft cluster (tests/raft.rs, release b
 # clock on this machine, for the whole fleet.
 SEATABLE_CRED_BENCH_OUT="$OUT/raft.json" cargo test --release --quiet --test raft >/dev/null
 
+bench/audit.sh "$OUT"
+
 echo "==> peak RSS"
 rss() { # runs the command 20 times; the largest maximum RSS in KiB
   local max=0 kib
@@ -262,3 +268,6 @@ rss() { # runs the command 20 times; the largest maximum RSS in KiB
 python3 "$ROOT/bench/report.py" "$OUT" >"$ROOT/BENCHMARKS.md"
 echo "==> wrote BENCHMARKS.md"
 sed -n '/^| case/,/^$/p' "$ROOT/BENCHMARKS.md"
+# The release artifacts' sizes (the image's above all) and package.sh's time:
+# a section of their own, written by bench/package.sh.
+"$ROOT/bench/package.sh"

@@ -209,6 +209,11 @@ async fn exchange(
         deadline,
     )
     .await
+    // The same words for the spec's 403 and older servers' 404.
+    .map_err(|e| match crate::error::kind_of(&e) {
+        crate::error::Kind::SeaTable => e.context("the API token in Vault was refused"),
+        _ => e,
+    })
 }
 
 /// The shared level of `--cache vault`: the entry in Vault, refreshed by

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::Origin;
+use crate::config::{Origin, SecretRef};
 use crate::protocol::Format;
 
 #[derive(Parser, Debug)]
@@ -149,6 +149,8 @@ pub enum TokenAction {
     Revoke(TokenRevokeArgs),
     /// Finish or undo a half-done rotation: delete the family's tokens that Vault does not hold.
     Prune,
+    /// A team admin's view: every API token of the team, where Vault keeps it, and what is wrong with it.
+    Audit(TokenAuditArgs),
 }
 
 /// What an API token may do on its base.
@@ -207,9 +209,97 @@ pub struct TokenRevokeArgs {
     /// The app name of the token to delete.
     #[arg(long, value_name = "NAME")]
     pub app: String,
-    /// Delete it even if it is the token the profile's secret holds.
+    /// Delete it even if it is the token the profile's secret holds (with --base: any Vault secret token audit looks at).
     #[arg(long)]
     pub force: bool,
+    /// The base, by UUID: delete through SeaTable's team-admin API (a team admin's account), any base of the team.
+    #[arg(long, value_name = "UUID", value_parser = base_uuid)]
+    pub base: Option<String>,
+    /// With --base: secrets under this Vault path count as holding the token too (repeatable).
+    #[arg(long, value_name = "MOUNT/PATH", value_parser = kv_path, requires = "base")]
+    pub vault_prefix: Vec<SecretRef>,
+}
+
+/// What `token audit` finds wrong with an API token (SPEC §12); the names
+/// are stable: scripts and `--fail-on` use them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// No Vault secret the audit reads holds it: its value lives somewhere else.
+    NotInVault,
+    /// No access for --unused-after.
+    Unused,
+    /// Never used since it was made.
+    NeverUsed,
+    /// Older than --token-max-age.
+    Old,
+    /// Read-write and unused.
+    ReadWriteUnused,
+    /// The base has another token of the same app family, outside a running rotation.
+    DuplicateApp,
+}
+
+impl Finding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Finding::NotInVault => "not-in-vault",
+            Finding::Unused => "unused",
+            Finding::NeverUsed => "never-used",
+            Finding::Old => "old",
+            Finding::ReadWriteUnused => "read-write-unused",
+            Finding::DuplicateApp => "duplicate-app",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TokenAuditArgs {
+    /// Secrets under this Vault path count as holding a token too, read recursively, KV v1 or v2 (repeatable); the config's profiles' secrets always do.
+    #[arg(long, value_name = "MOUNT/PATH", value_parser = kv_path)]
+    pub vault_prefix: Vec<SecretRef>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+    /// Only the tokens with findings.
+    #[arg(long)]
+    pub findings_only: bool,
+    /// Exit 1 when any token has one of these findings (for cron and CI).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
+    pub fail_on: Vec<Finding>,
+    /// Revoke every token with one of these findings — never one Vault holds — after showing the list and asking.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
+    pub revoke: Vec<Finding>,
+    /// Revoke without asking.
+    #[arg(short = 'y', long, requires = "revoke")]
+    pub yes: bool,
+    /// A token without access for this long is `unused`.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "90d")]
+    pub unused_after: Duration,
+}
+
+/// `MOUNT/PATH`, or a whole `MOUNT`: where Vault secrets are looked for.
+fn kv_path(text: &str) -> Result<SecretRef, String> {
+    let trimmed = text.trim().trim_matches('/');
+    let (mount, path) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    if mount.is_empty() || trimmed.contains("//") || trimmed.chars().any(char::is_control) {
+        return Err(format!(
+            "'{}' is not MOUNT/PATH of a KV mount, e.g. secret/seatable",
+            text.chars().filter(|c| !c.is_control()).collect::<String>()
+        ));
+    }
+    Ok(SecretRef {
+        mount: mount.to_string(),
+        path: path.to_string(),
+    })
+}
+
+/// A base's UUID (32 hex digits or hyphenated), hyphenated.
+fn base_uuid(text: &str) -> Result<String, String> {
+    uuid::Uuid::try_parse(text.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| {
+            "is not a base UUID (e.g. 3c899a81-6a0c-4111-bb19-288ebf8442fd; `token audit -o json` shows them as base_uuid)".to_string()
+        })
 }
 
 #[derive(Args, Debug)]
@@ -450,6 +540,9 @@ pub struct GlobalArgs {
     /// Ask SeaTable for base tokens that live this long (default: the server's, 3d).
     #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration)]
     pub lifetime: Option<Duration>,
+    /// Accept a --lifetime over 3d, SeaTable's default (a base token outlives a revoked or rotated API token until it expires).
+    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_long_lifetime: bool,
     /// Overall deadline for the network work of one call [default: 30s].
     #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -469,7 +562,7 @@ pub struct GlobalArgs {
         value_name = "EMAIL"
     )]
     pub account: Option<String>,
-    /// `doctor` warns when the API token in Vault is older than this [default: 90d].
+    /// `doctor` warns when the API token in Vault is older than this, `token audit` finds older tokens `old` [default: 90d].
     #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
     pub token_max_age: Option<Duration>,
     /// More diagnostics on stderr (repeat for more).

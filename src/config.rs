@@ -17,6 +17,9 @@ use serde::Deserialize;
 use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
 use crate::error::Failure;
 
+mod profiles;
+pub use profiles::{profile_names, resolve_named, resolve_settings};
+
 /// The environment variables that carry secret values for the helper
 /// itself: read where needed, never passed on to `exec`'s command.
 pub const SECRET_VARIABLES: [&str; 7] = [
@@ -75,6 +78,7 @@ struct ProfileConfig {
     allow_http: Option<bool>,
     refresh_before: Option<String>,
     lifetime: Option<String>,
+    allow_long_lifetime: Option<bool>,
     timeout: Option<String>,
     account_secret: Option<String>,
     account: Option<String>,
@@ -235,6 +239,9 @@ pub struct Profile {
     pub cache: CacheSettings,
     pub refresh_before: Duration,
     pub lifetime: Option<Duration>,
+    /// Set (with where it was set) when a `lifetime` over
+    /// [`DEFAULT_MAX_LIFETIME`] is accepted (SPEC §12).
+    pub allow_long_lifetime: Option<Origin>,
     pub timeout: Duration,
     /// Set (with where it was set) when plain HTTP to a host that is not
     /// loopback is accepted (SPEC §9).
@@ -891,8 +898,30 @@ fn resolve_table(
     let lifetime = duration("lifetime", args.lifetime, file.lifetime.clone())?;
     let timeout =
         duration("timeout", args.timeout, file.timeout.clone())?.unwrap_or(DEFAULT_TIMEOUT);
-    if lifetime.is_some_and(|l| l.as_secs() < 60) {
-        return Err(bad(&o.of("lifetime"), "must be at least 1m").into());
+    // SeaTable takes `exp` in whole hours or days (SPEC §12).
+    if lifetime.is_some_and(|l| l < Duration::from_secs(3600)) {
+        return Err(bad(
+            &o.of("lifetime"),
+            "must be at least 1h: SeaTable issues base tokens for whole hours or days",
+        )
+        .into());
+    }
+    let allow_long_lifetime = o
+        .pick(
+            "allow_long_lifetime",
+            (args.allow_long_lifetime || args.sources.contains_key("allow_long_lifetime"))
+                .then_some(args.allow_long_lifetime),
+            vec![],
+            file.allow_long_lifetime,
+        )
+        .unwrap_or(false)
+        .then(|| o.of("allow_long_lifetime"));
+    if lifetime.is_some_and(|l| l > DEFAULT_MAX_LIFETIME) && allow_long_lifetime.is_none() {
+        return Err(bad(
+            &o.of("lifetime"),
+            "must be at most 3d, SeaTable's default: a base token keeps working until it expires, even after its API token was revoked or rotated; to accept longer ones set --allow-long-lifetime (SEATABLE_CRED_ALLOW_LONG_LIFETIME, allow_long_lifetime = true)",
+        )
+        .into());
     }
     if lifetime.is_some_and(|l| l.as_secs() > MAX_LIFETIME.as_secs()) {
         return Err(bad(&o.of("lifetime"), "must be at most 365d").into());
@@ -921,11 +950,16 @@ fn resolve_table(
         cache,
         refresh_before,
         lifetime,
+        allow_long_lifetime,
         timeout,
         allow_http,
         origins: o.seen,
     })
 }
+
+/// The longest `--lifetime` accepted without `--allow-long-lifetime`:
+/// SeaTable's own default, 3 days.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600);
 
 /// The longest `--lifetime` accepted.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -1559,6 +1593,45 @@ lifetime = "1h"
         );
     }
 
+    /// `lifetime` is whole hours or days, at least 1h and at most 3d
+    /// (SeaTable's default) unless `allow_long_lifetime`, from any source.
+    #[test]
+    fn lifetime_is_between_an_hour_and_three_days_unless_allowed() {
+        let (_d, path) =
+            write_config("[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\n");
+        let mut a = args_with(&path);
+        for ok in [3600, 90 * 60, 3 * 24 * 3600] {
+            a.lifetime = Some(Duration::from_secs(ok));
+            assert!(resolve(&a, &env(&[])).is_ok(), "{ok}");
+        }
+        a.lifetime = Some(Duration::from_secs(59 * 60));
+        assert!(err_text(resolve(&a, &env(&[]))).contains("at least 1h"));
+        a.lifetime = Some(Duration::from_secs(3 * 24 * 3600 + 1));
+        let text = err_text(resolve(&a, &env(&[])));
+        assert!(
+            text.starts_with("--lifetime: must be at most 3d")
+                && text.contains("--allow-long-lifetime")
+                && text.contains("SEATABLE_CRED_ALLOW_LONG_LIFETIME")
+                && text.contains("allow_long_lifetime"),
+            "{text}"
+        );
+        a.allow_long_lifetime = true;
+        let p = resolve(&a, &env(&[])).unwrap();
+        assert_eq!(
+            p.allow_long_lifetime,
+            Some(Origin::Flag("--allow-long-lifetime".into()))
+        );
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nlifetime = \"7d\"\nallow_long_lifetime = true\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[])).unwrap();
+        assert_eq!(p.lifetime, Some(Duration::from_secs(7 * 24 * 3600)));
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nlifetime = \"7d\"\n",
+        );
+        assert!(err_text(resolve(&args_with(&path), &env(&[]))).contains("at most 3d"));
+    }
+
     #[test]
     fn messages_name_the_true_origin() {
         let (_d, path) = write_config(
@@ -1568,7 +1641,7 @@ lifetime = "1h"
         assert_eq!(
             text,
             format!(
-                "lifetime in [profiles.default] of {}: must be at least 1m",
+                "lifetime in [profiles.default] of {}: must be at least 1h: SeaTable issues base tokens for whole hours or days",
                 path.display()
             )
         );
@@ -1576,7 +1649,7 @@ lifetime = "1h"
         args.lifetime = Some(Duration::from_secs(3));
         assert_eq!(
             err_text(resolve(&args, &env(&[]))),
-            "--lifetime: must be at least 1m"
+            "--lifetime: must be at least 1h: SeaTable issues base tokens for whole hours or days"
         );
         let mut sources = std::collections::BTreeMap::new();
         sources.insert(
@@ -1586,9 +1659,10 @@ lifetime = "1h"
         args.sources = crate::cli::Sources::from_map(sources);
         assert_eq!(
             err_text(resolve(&args, &env(&[]))),
-            "SEATABLE_CRED_LIFETIME: must be at least 1m"
+            "SEATABLE_CRED_LIFETIME: must be at least 1h: SeaTable issues base tokens for whole hours or days"
         );
         args.lifetime = Some(Duration::from_secs(366 * 24 * 3600));
+        args.allow_long_lifetime = true;
         assert!(err_text(resolve(&args, &env(&[]))).contains("at most 365d"));
         let (_d, path) =
             write_config("[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\n");

@@ -177,6 +177,22 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
     Ok(erased)
 }
 
+/// Deletes `dir`'s entry of `id` if it holds an entry of that key (for
+/// `erase`, whatever backend the profile uses now). Whether it did.
+pub fn remove_in(dir: &Path, id: &str) -> bool {
+    let path = dir.join(format!("{id}.json"));
+    let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true)) else {
+        return false;
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    let read = Read::by_ref(&mut file)
+        .take(MAX_ENTRY as u64 + 1)
+        .read_to_end(&mut bytes);
+    read.is_ok()
+        && super::entry::key_of(&bytes).as_deref() == Some(id)
+        && fs::remove_file(&path).is_ok()
+}
+
 /// The names the atomic writes use for their temp files: `.tmp-<id>-` and
 /// six random letters or digits (`.tmp-` and the six alone, from versions
 /// that did not name the entry).

@@ -166,6 +166,36 @@ impl Store for NoCache {
     }
 }
 
+/// Drops the entry `key` from every local backend that may hold it — the
+/// kernel keyring, the configured cache directory and the default ones —
+/// whatever backend the profile uses now: a base token cached under an
+/// earlier setting would stay there, valid, until it expires (SeaTable
+/// cannot revoke it). How many entries were dropped.
+pub fn remove_everywhere(settings: &CacheSettings, key: &Key) -> usize {
+    let mut dropped = 0;
+    if let Ok(store) = keyring::KeyringStore::open()
+        && store.load(key.as_str()).is_some()
+        && store.remove(key.as_str()).is_ok()
+    {
+        dropped += 1;
+    }
+    let mut dirs = dir::existing(settings);
+    if settings.dir.is_some() {
+        let defaults = CacheSettings {
+            dir: None,
+            ..settings.clone()
+        };
+        dirs.extend(dir::existing(&defaults));
+    }
+    dirs.dedup();
+    for dir in dirs {
+        if file::remove_in(&dir, key.as_str()) {
+            dropped += 1;
+        }
+    }
+    dropped
+}
+
 /// The local cache of one call: a store, and where its lock files go.
 pub struct Cache {
     pub store: Box<dyn Store>,

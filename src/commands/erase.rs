@@ -39,15 +39,19 @@ pub fn run(global: &GlobalArgs, args: &EraseArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Drops the cached base token of one profile: the local entry, and with
-/// `--cache vault` then the shared one too — the local one is gone even
-/// when Vault cannot be reached (git's `reject` of a refused token).
+/// Drops the cached base token of one profile: the local entry — in every
+/// local backend, whatever the profile's is now — and with `--cache vault`
+/// then the shared one too; the local one is gone even when Vault cannot be
+/// reached (git's `reject` of a refused token).
 pub fn profile(profile: &Profile) -> Result<()> {
     let cache = Cache::open(&profile.cache)?;
-    cache.store.remove(Key::for_profile(profile).as_str())?;
+    let key = Key::for_profile(profile);
+    cache.store.remove(key.as_str())?;
+    let elsewhere = crate::cache::remove_everywhere(&profile.cache, &key);
     info!(
         backend = cache.name(),
-        "erased the cached token of profile {}", profile.name
+        "erased the cached token of profile {} (and {elsewhere} cached under another backend)",
+        profile.name
     );
     if profile.cache.backend == CacheBackend::Vault {
         crate::broker::erase_shared(profile, &cache)?;

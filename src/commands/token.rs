@@ -8,8 +8,12 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use tracing::warn;
 
-use crate::cli::{GlobalArgs, StatusFormat, TokenAction, TokenArgs};
+use crate::cli::{
+    Finding, GlobalArgs, StatusFormat, TokenAction, TokenArgs, TokenAuditArgs, TokenRevokeArgs,
+};
 use crate::config::{self, ProcessEnv};
+use crate::error::Failure;
+use crate::lifecycle::audit::{self, AuditRequest, Outcome, Sources, TeamRevoked};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;
 use crate::shown::Shown;
@@ -20,6 +24,12 @@ fn shown(text: &str) -> String {
 }
 
 pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
+    // A team admin's commands read no API token of their own.
+    match &args.action {
+        TokenAction::Audit(a) => return run_audit(global, a),
+        TokenAction::Revoke(a) if a.base.is_some() => return revoke_in_team(global, a),
+        _ => {}
+    }
     let profile = config::resolve(global, &ProcessEnv)?;
     let account = config::resolve_account(global, &ProcessEnv)?;
     let text = match &args.action {
@@ -61,9 +71,144 @@ pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
         TokenAction::Prune => pruned(&lifecycle::run(&profile, &account, async |ctx| {
             lifecycle::prune(ctx).await
         })?),
+        TokenAction::Audit(_) => unreachable!("token audit is run above"),
     };
     super::print(&text)?;
     Ok(0)
+}
+
+/// `token audit`: the report on stdout; with `--revoke`, the plan, the
+/// question and what became of each token on stderr (stdout stays the
+/// report, `-o json` included). Exit 1 when `--fail-on` finds something.
+fn run_audit(global: &GlobalArgs, a: &TokenAuditArgs) -> Result<u8> {
+    let (profile, secret) = config::resolve_settings(global, &ProcessEnv)?;
+    let account = config::resolve_account(global, &ProcessEnv)?;
+    let sources = Sources::new(
+        global,
+        &ProcessEnv,
+        &profile,
+        secret.as_ref(),
+        &a.vault_prefix,
+    );
+    let request = AuditRequest {
+        sources: &sources,
+        unused_after: a.unused_after,
+        max_age: account.token_max_age,
+    };
+    lifecycle::run(&profile, &account, async |ctx| {
+        let report = audit::audit(ctx, &request).await?;
+        super::print(&match a.format {
+            StatusFormat::Json => audit::render_json(&report, a.findings_only),
+            StatusFormat::Text => audit::render_text(&report, a.findings_only),
+        })?;
+        if !a.revoke.is_empty() {
+            let plan = audit::plan(&report, &a.revoke)?;
+            let wanted = names(&a.revoke);
+            if plan.revoke.is_empty() {
+                eprintln!(
+                    "nothing to revoke: no token with {wanted} that Vault does not hold ({} kept: Vault holds them; {} of a rotation still running)",
+                    plan.held, plan.rotating
+                );
+            } else if confirm(
+                &audit::render_plan(&report, &plan, &a.revoke),
+                plan.revoke.len(),
+                a.yes,
+            )? {
+                let done = audit::revoke_planned(ctx, &report, &plan, &sources).await?;
+                eprint!("{}", audit::render_revocations(&report, &done));
+                let failed = done
+                    .iter()
+                    .filter(|d| matches!(d.outcome, Outcome::Failed(_)))
+                    .count();
+                if failed > 0 {
+                    return Err(Failure::unavailable(format!(
+                        "{failed} of {} API token(s) could not be revoked (see the lines above): run the audit again later",
+                        done.len()
+                    ))
+                    .into());
+                }
+            } else {
+                eprintln!("nothing was revoked");
+            }
+        }
+        Ok(u8::from(report.has_any(&a.fail_on)))
+    })
+}
+
+fn names(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Asks on the terminal whether to go ahead (`--yes`: shows the plan on
+/// stderr and goes ahead). Without a terminal to ask on, nothing is
+/// deleted: exit 2, after the plan.
+fn confirm(plan: &str, n: usize, yes: bool) -> Result<bool> {
+    if yes {
+        eprint!("{plan}");
+        return Ok(true);
+    }
+    let Some(mut terminal) = crate::init::terminal::Terminal::open() else {
+        eprint!("{plan}");
+        return Err(Failure::usage(format!(
+            "nothing was revoked: --revoke asks before it deletes and there is no terminal to ask on; pass --yes to revoke these {n} API token(s)"
+        ))
+        .into());
+    };
+    for line in plan.lines() {
+        terminal.say(line);
+    }
+    let asked = terminal.line(&format!(
+        "Revoke these {n} API token(s) in SeaTable? [y/N] "
+    ));
+    Ok(matches!(
+        asked,
+        Ok(crate::init::terminal::Typed::Text(answer)) if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes")
+    ))
+}
+
+/// `token revoke --base UUID --app NAME`: through the team-admin API.
+fn revoke_in_team(global: &GlobalArgs, a: &TokenRevokeArgs) -> Result<u8> {
+    let base = a.base.as_deref().unwrap_or_default();
+    let (profile, secret) = config::resolve_settings(global, &ProcessEnv)?;
+    let account = config::resolve_account(global, &ProcessEnv)?;
+    let sources = Sources::new(
+        global,
+        &ProcessEnv,
+        &profile,
+        secret.as_ref(),
+        &a.vault_prefix,
+    );
+    let revoked = lifecycle::run(&profile, &account, async |ctx| {
+        audit::revoke_in_team(ctx, &sources, base, &a.app, a.force).await
+    })?;
+    if let Some(path) = &revoked.held_by {
+        warn!(
+            "{path} holds a revoked token now: mint a new one with `seatable-cred token create --force --app NAME` for the profile that reads it"
+        );
+    }
+    super::print(&team_revoked(&revoked))?;
+    Ok(0)
+}
+
+fn team_revoked(r: &TeamRevoked) -> String {
+    let mut out = String::new();
+    let what = match r.deleted {
+        Deleted::Deleted => "deleted",
+        Deleted::Missing => "was already gone",
+    };
+    line(
+        &mut out,
+        "revoked",
+        format!("API token '{}' of base {} {what}", r.app_name, r.base_uuid),
+    );
+    if r.deleted == Deleted::Deleted {
+        still_valid(&mut out, &r.app_name, None);
+    }
+    out
 }
 
 /// One line of a report. Names, permissions and bases come from SeaTable:
@@ -129,7 +274,25 @@ fn rotated(r: &Rotated) -> String {
             format!("{} (left by an interrupted rotation)", leftover),
         );
     }
+    still_valid(&mut out, &r.predecessor, r.old_base_tokens_until);
     out
+}
+
+/// Until when base tokens of a deleted API token may still work: SeaTable
+/// cannot revoke them (JWTs without an id); they live until their `exp`.
+fn still_valid(out: &mut String, app: &str, until: Option<u64>) {
+    let text = match until {
+        Some(at) => format!(
+            "base tokens of '{}' may still work until {} (the latest expiry this cache has seen; SeaTable cannot revoke them, and its cached copies were dropped)",
+            app,
+            crate::time::rfc3339(at)
+        ),
+        None => format!(
+            "base tokens of '{}' that others obtained still work until they expire (3 days after issue by default); this cache held none",
+            app
+        ),
+    };
+    line(out, "note", text);
 }
 
 fn revoked(r: &Revoked) -> String {
@@ -143,6 +306,9 @@ fn revoked(r: &Revoked) -> String {
         "revoked",
         format!("API token '{}' of base {} {what}", r.app_name, r.base),
     );
+    if r.deleted == Deleted::Deleted {
+        still_valid(&mut out, &r.app_name, r.old_base_tokens_until);
+    }
     out
 }
 

@@ -29,7 +29,7 @@ mod login;
 mod snippets;
 mod steps;
 mod table;
-mod terminal;
+pub mod terminal;
 
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};

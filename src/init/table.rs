@@ -98,6 +98,9 @@ pub(super) fn of(p: &Profile) -> Result<Table> {
     if p.allow_http.is_some() {
         t.insert("allow_http", value(true));
     }
+    if p.allow_long_lifetime.is_some() && p.lifetime.is_some() && set("lifetime") {
+        t.insert("allow_long_lifetime", value(true));
+    }
     for (key, duration) in [
         ("refresh_before", Some(p.refresh_before)),
         ("lifetime", p.lifetime),

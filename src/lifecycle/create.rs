@@ -157,7 +157,10 @@ async fn find_base(
         let Some(id) = ws.id else { continue };
         for table in ws.table_list.iter().filter(|t| t.name == name) {
             let id = table.workspace_id.unwrap_or(id);
-            if !found.iter().any(|(w, _, u)| *w == id && *u == table.uuid) {
+            if !found
+                .iter()
+                .any(|(w, _, u)| *w == id && crate::seatable::same_base(u, &table.uuid))
+            {
                 found.push((id, ws.name.clone(), table.uuid.clone()));
             }
         }

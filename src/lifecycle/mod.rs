@@ -23,6 +23,7 @@
 //! `--grace` period lasts as long as that period.
 
 mod age;
+pub mod audit;
 mod create;
 mod credentials;
 mod list;
@@ -307,7 +308,7 @@ impl Ctx<'_> {
             .map_err(|e| {
                 if kind_of(&e) == Kind::SeaTable {
                     Failure::seatable(format!(
-                        "{}; to mint a new one: seatable-cred token create --force --base NAME --app NAME",
+                        "the API token in Vault was refused ({}); to mint a new one: seatable-cred token create --force --base NAME --app NAME",
                         one_line(&e)
                     ))
                     .into()
@@ -376,14 +377,23 @@ impl Ctx<'_> {
         }
     }
 
-    /// Whether a listed token is young enough to belong to a rotation that
-    /// is still running (its successor, not yet in Vault): `prune` and
-    /// rotate's sweep of leftovers leave it alone for now.
-    pub fn may_be_in_flight(&self, generated_at: Option<&str>) -> bool {
+    /// Whether a listed token may be the successor of a rotation that is
+    /// still running, not yet in Vault: `prune` and rotate's sweep of
+    /// leftovers leave it alone for now. Only a token minted after the one
+    /// Vault holds (`held_at`) can be: one minted before it could only reach
+    /// Vault by a check-and-set on a version older than the one holding the
+    /// newer token, which Vault refuses. Of those, one made moments ago
+    /// (within 2 × `--timeout`) may be.
+    pub fn may_be_in_flight(&self, generated_at: Option<&str>, held_at: Option<&str>) -> bool {
+        use crate::seatable::account::unix_seconds;
+        let at = generated_at.and_then(unix_seconds);
+        if let (Some(at), Some(held)) = (at, held_at.and_then(unix_seconds))
+            && at < held
+        {
+            return false;
+        }
         let window = self.profile.timeout.as_secs().saturating_mul(2);
-        generated_at
-            .and_then(crate::seatable::account::unix_seconds)
-            .is_some_and(|at| at + window > crate::time::now())
+        at.is_some_and(|at| at + window > crate::time::now())
     }
 
     /// The digest of the token the profile's secret holds now; `None` when
@@ -415,12 +425,46 @@ impl Ctx<'_> {
         Ok(deleted)
     }
 
+    /// The latest expiry of a base token of `api_token` that the profile's
+    /// cache holds — the local entry, and the shared one with `cache =
+    /// vault` — read before they are dropped: SeaTable cannot revoke base
+    /// tokens (JWTs without an id), so those stay valid until then even
+    /// after `api_token` is deleted.
+    pub async fn cached_expiry(&self, api_token: &SecretString) -> Option<u64> {
+        let p = self.profile;
+        let local = self
+            .cache
+            .load_token(&Key::for_profile(p))
+            .map(|t| t.expires_at);
+        let mut shared = None;
+        if p.cache.backend == CacheBackend::Vault
+            && let Some(at) = &p.cache.shared
+        {
+            let key = Key::for_shared(p);
+            let seal = crate::cache::seal::SealKey::derive(api_token, &key);
+            let entry = crate::cache::shared::Shared::new(at, &key, &p.vault.addr, &seal);
+            match bounded(
+                p,
+                self.deadline(),
+                "reading the shared cache entry",
+                entry.read(&self.session.client),
+            )
+            .await
+            {
+                Ok(state) => shared = state.token.map(|t| t.expires_at),
+                Err(e) => debug!("{}", one_line(&e)),
+            }
+        }
+        local.max(shared)
+    }
+
     /// Drops the profile's cached base tokens — the local entry, and the
     /// shared one with `cache = vault` — so that the next `get` exchanges
     /// the token Vault holds now.
     pub async fn drop_cached(&self) {
         let p = self.profile;
         self.cache.remove(&Key::for_profile(p));
+        crate::cache::remove_everywhere(&p.cache, &Key::for_profile(p));
         let key = Key::for_shared(p);
         if p.cache.backend == CacheBackend::Vault
             && let Some(at) = &p.cache.shared
@@ -462,8 +506,10 @@ async fn check_opens(
             .into(),
             _ => e,
         })?;
+    // 32 hex digits and the hyphenated form are the same base: older
+    // servers answer the exchange with the one, the workspaces with the other.
     let same_uuid = match (uuid, opened.dtable_uuid.as_deref()) {
-        (Some(want), Some(got)) => want == got,
+        (Some(want), Some(got)) => crate::seatable::same_base(want, got),
         _ => true,
     };
     if opened.base != *base || !same_uuid {

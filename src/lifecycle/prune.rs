@@ -15,13 +15,15 @@ pub struct Revoked {
     /// It was the token the profile's secret holds (`--force`).
     pub was_in_vault: bool,
     pub deleted: Deleted,
+    /// The latest expiry of a base token of it that the cache had seen
+    /// (only one Vault held can have been cached).
+    pub old_base_tokens_until: Option<u64>,
 }
 
 pub async fn revoke(ctx: &mut Ctx<'_>, app: &str, force: bool) -> Result<Revoked> {
     naming::check_app_name(app).map_err(Failure::usage)?;
     let (token, opened) = ctx.vault_base().await?;
     let held = Digest::of(&token);
-    drop(token);
     let base = opened.base;
     let listed = ctx.tokens(&base).await?;
     let Some(target) = listed.iter().find(|t| t.app_name == app) else {
@@ -43,11 +45,13 @@ pub async fn revoke(ctx: &mut Ctx<'_>, app: &str, force: bool) -> Result<Revoked
         ))
     };
     let was_in_vault = target.digest == held;
+    let mut old_base_tokens_until = None;
     let deleted = if was_in_vault {
         if !force {
             return Err(refusal().into());
         }
         let deleted = ctx.delete(&base, app).await?;
+        old_base_tokens_until = ctx.cached_expiry(&token).await;
         ctx.drop_cached().await;
         deleted
     } else {
@@ -58,11 +62,13 @@ pub async fn revoke(ctx: &mut Ctx<'_>, app: &str, force: bool) -> Result<Revoked
             None => ctx.delete(&base, app).await?,
         }
     };
+    drop(token);
     Ok(Revoked {
         app_name: app.to_string(),
         base,
         was_in_vault,
         deleted,
+        old_base_tokens_until,
     })
 }
 
@@ -101,7 +107,7 @@ pub async fn prune(ctx: &mut Ctx<'_>) -> Result<Pruned> {
         // A token made moments ago may be the successor of a rotation still
         // running, not yet in Vault: deleting it would leave that rotation
         // with no working token once it deletes its predecessor.
-        if ctx.may_be_in_flight(t.generated_at.as_deref()) {
+        if ctx.may_be_in_flight(t.generated_at.as_deref(), me.generated_at.as_deref()) {
             in_flight.push(t.app_name.clone());
             continue;
         }

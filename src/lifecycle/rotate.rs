@@ -40,6 +40,9 @@ pub struct Rotated {
     pub version: u64,
     /// Leftovers of earlier, interrupted rotations that were deleted too.
     pub leftovers: Vec<String>,
+    /// The latest expiry of a base token of the predecessor that the cache
+    /// had seen: such tokens stay valid until then.
+    pub old_base_tokens_until: Option<u64>,
 }
 
 /// How often a successor name already taken (by a concurrent rotation in
@@ -161,6 +164,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
     }
 
     // 5. The old token goes.
+    let old_base_tokens_until = ctx.cached_expiry(&current).await;
     ctx.drop_cached().await;
     if !grace.is_zero() {
         info!(
@@ -190,15 +194,19 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         Ok(listed) => listed,
         Err(e) => return Err(rotated_but(e, "looking for leftovers")),
     };
-    // Tokens made moments ago may be another rotation's successor, still
-    // on its way to Vault: left for a later sweep.
+    // Tokens made moments ago, after the successor, may be another
+    // rotation's successor, still on its way to Vault: left for a later sweep.
+    let held_at = listed
+        .iter()
+        .find(|t| t.app_name == successor)
+        .and_then(|t| t.generated_at.clone());
     let settled: Vec<_> = listed
         .iter()
         .filter(|t| {
             naming::is_member(&t.app_name, &family)
                 && t.app_name != successor
                 && t.app_name != predecessor
-                && !ctx.may_be_in_flight(t.generated_at.as_deref())
+                && !ctx.may_be_in_flight(t.generated_at.as_deref(), held_at.as_deref())
         })
         .collect();
     for t in settled {
@@ -222,6 +230,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, grace: Duration) -> Result<Rotated> {
         field: field.to_string(),
         version,
         leftovers,
+        old_base_tokens_until,
     })
 }
 

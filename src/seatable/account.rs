@@ -33,7 +33,7 @@ use crate::retry::{Backoff, server_hint};
 
 /// The SHA-256 of an API token: enough to tell whether two tokens are the
 /// same, useless for opening a base.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digest([u8; 32]);
 
 impl Digest {
@@ -41,7 +41,7 @@ impl Digest {
         Self::of_str(token.expose_secret())
     }
 
-    fn of_str(token: &str) -> Digest {
+    pub(crate) fn of_str(token: &str) -> Digest {
         let d = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
@@ -173,23 +173,23 @@ pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
     Zeroizing::new(form.finish())
 }
 
-fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+pub(crate) fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
     let value = Zeroizing::new(String::deserialize(d)?);
     Ok(Digest::of_str(&value))
 }
 
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s),
         _ => None,
     })
 }
 
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(lenient_string(d)?.unwrap_or_default())
 }
 
-fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Number(n) => n.as_i64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -250,7 +250,7 @@ pub enum LoginAnswer {
 /// Whether a request may be sent again when its answer was lost: a create
 /// that may have landed must not be repeated.
 #[derive(Clone, Copy, PartialEq)]
-enum Idempotent {
+pub(crate) enum Idempotent {
     Yes,
     No,
     /// Safe to repeat, but the caller checks something before each try (a
@@ -263,7 +263,7 @@ enum Idempotent {
 /// idempotent requests) 5xx, resets and timeouts are retried with backoff
 /// until `deadline`. Returns the status and the (capped) body of the
 /// final answer.
-async fn send(
+pub(crate) async fn send(
     request: impl Fn() -> reqwest::RequestBuilder,
     server_url: &str,
     what: &str,
@@ -458,6 +458,16 @@ fn quotes(text: &str, secret: &str) -> bool {
         .any(|piece| text.contains(&piece.iter().collect::<String>()))
 }
 
+/// `Authorization: Token <account token>`, marked sensitive (never logged).
+pub(crate) fn authorization(token: &SecretString) -> Result<HeaderValue> {
+    let value = Zeroizing::new(format!("Token {}", token.expose_secret().trim()));
+    let mut auth = HeaderValue::from_str(&value).map_err(|_| {
+        Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
+    })?;
+    auth.set_sensitive(true);
+    Ok(auth)
+}
+
 /// The account API, authenticated by an account token.
 pub struct Account<'a> {
     client: &'a reqwest::Client,
@@ -471,15 +481,10 @@ impl<'a> Account<'a> {
         server_url: &'a str,
         token: &SecretString,
     ) -> Result<Account<'a>> {
-        let value = Zeroizing::new(format!("Token {}", token.expose_secret().trim()));
-        let mut auth = HeaderValue::from_str(&value).map_err(|_| {
-            Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
-        })?;
-        auth.set_sensitive(true);
         Ok(Account {
             client,
             server_url,
-            auth,
+            auth: authorization(token)?,
         })
     }
 

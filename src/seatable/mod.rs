@@ -2,12 +2,14 @@
 //!
 //! `GET {server}/api/v2.1/dtable/app-access-token/` with
 //! `Authorization: Token <api token>` (every SeaTable version accepts it;
-//! `Bearer` only from 4.0). 403/404 are permanent; 429, 5xx, resets and
-//! timeouts are retried inside the call's deadline; bodies are capped.
+//! `Bearer` only from 4.0), `?exp=` in SeaTable's units (whole hours `5h`
+//! or days `3d`). 403/404 are permanent; 429, 5xx, resets and timeouts are
+//! retried inside the call's deadline; bodies are capped.
 
 pub mod account;
 pub mod jwt;
 mod response;
+pub mod team;
 
 use std::path::Path;
 use std::time::Duration;
@@ -87,6 +89,31 @@ impl BaseToken {
     }
 }
 
+/// `exp` for a lifetime, in the units SeaTable's spec gives (`5h`, `3d`):
+/// whole days when it is some, else whole hours, rounded up; with the
+/// lifetime that asks for.
+pub fn exp_param(lifetime: Duration) -> (String, Duration) {
+    const HOUR: u64 = 3600;
+    const DAY: u64 = 24 * HOUR;
+    let secs = lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
+    if secs > 0 && secs.is_multiple_of(DAY) {
+        return (format!("{}d", secs / DAY), Duration::from_secs(secs));
+    }
+    let hours = secs.div_ceil(HOUR).max(1);
+    (format!("{hours}h"), Duration::from_secs(hours * HOUR))
+}
+
+/// Whether two base UUIDs name the same base: SeaTable writes them
+/// hyphenated (the spec's form, and every workspace list) or, in the
+/// exchange of older servers, as 32 hex digits. Text that is no UUID only
+/// equals itself.
+pub fn same_base(a: &str, b: &str) -> bool {
+    match (uuid::Uuid::try_parse(a), uuid::Uuid::try_parse(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// An HTTP client for SeaTable: rustls with the system roots plus an
 /// optional private CA.
 pub fn http_client(server_url: &str, ca_cert: Option<&Path>) -> Result<reqwest::Client> {
@@ -150,10 +177,18 @@ pub async fn exchange(
     deadline: Instant,
 ) -> Result<BaseToken> {
     let mut url = format!("{server_url}/api/v2.1/dtable/app-access-token/");
-    if let Some(lifetime) = lifetime {
+    let lifetime = lifetime.map(|wanted| {
+        let (exp, asked) = exp_param(wanted);
+        if asked != wanted {
+            info!(
+                "asking SeaTable for base tokens of {exp}: it takes whole hours or days, so --lifetime {} is rounded up",
+                crate::time::compact(wanted)
+            );
+        }
         url.push_str("?exp=");
-        url.push_str(&crate::time::compact(lifetime));
-    }
+        url.push_str(&exp);
+        asked
+    });
     let mut auth = {
         let value = Zeroizing::new(format!("Token {}", api_token.expose_secret()));
         HeaderValue::from_str(&value).map_err(|_| {
@@ -246,12 +281,12 @@ async fn attempt(
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
             Attempt::Permanent(Failure::seatable(format!(
-                "SeaTable at {server_url} rejected the API token ({}{}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
+                "SeaTable at {server_url} refused it ({}{}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
                 status.as_u16(),
                 error_msg(&body)
                     .map(|m| format!(" {m}"))
                     .unwrap_or_default()
-            )))
+            )).with_status(status.as_u16()))
         }
         StatusCode::TOO_MANY_REQUESTS => Attempt::Transient(
             Failure::unavailable(format!(
@@ -497,6 +532,38 @@ mod tests {
             .unwrap();
             assert_eq!(t.expires_at, 4600, "{exp}");
         }
+    }
+
+    #[test]
+    fn exp_is_whole_hours_or_days_rounded_up() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        for (lifetime, exp, asked) in [
+            (h(1), "1h", h(1)),
+            (h(5), "5h", h(5)),
+            (Duration::from_secs(90 * 60), "2h", h(2)),
+            (Duration::from_secs(3601), "2h", h(2)),
+            (Duration::from_millis(3_600_001), "2h", h(2)),
+            (h(24), "1d", h(24)),
+            (h(36), "36h", h(36)),
+            (h(72), "3d", h(72)),
+            (Duration::from_secs(61), "1h", h(1)),
+        ] {
+            assert_eq!(
+                exp_param(lifetime),
+                (exp.to_string(), asked),
+                "{lifetime:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn base_uuids_compare_as_uuids() {
+        let hyphenated = "650d8a0d-7e27-46a8-8b18-6cc6f3db2057";
+        assert!(same_base(hyphenated, "650d8a0d7e2746a88b186cc6f3db2057"));
+        assert!(same_base("650D8A0D7E2746A88B186CC6F3DB2057", hyphenated));
+        assert!(!same_base(hyphenated, "650d8a0d7e2746a88b186cc6f3db2058"));
+        assert!(same_base("7c3b", "7c3b"));
+        assert!(!same_base("7c3b", "7c3c"));
     }
 
     #[test]

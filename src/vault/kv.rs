@@ -34,6 +34,19 @@ pub async fn detect(
     v: &VaultSettings,
     secret: &SecretRef,
 ) -> Result<(SecretRef, u8)> {
+    Ok(match mount_of(client, v, secret).await? {
+        Some((mount, version)) => (remount(secret, &mount), version),
+        None => (secret.clone(), 1),
+    })
+}
+
+/// The mount Vault reports for `secret` (its path, e.g. `team/kv/`) and
+/// its KV version; `None` from a Vault without the lookup endpoint (404).
+pub async fn mount_of(
+    client: &VaultClient,
+    v: &VaultSettings,
+    secret: &SecretRef,
+) -> Result<Option<(String, u8)>> {
     let mut url = client.settings().address.clone();
     url.path_segments_mut()
         .map_err(|_| Failure::usage(format!("vault_addr {} cannot take a path", v.addr)))?
@@ -61,7 +74,7 @@ pub async fn detect(
     let response = request.send().await.map_err(|e| unreachable(&e, &v.addr))?;
     let status = response.status().as_u16();
     if status == 404 {
-        return Ok((secret.clone(), 1));
+        return Ok(None);
     }
     if status != 200 {
         return Err(classify_status(
@@ -80,10 +93,10 @@ pub async fn detect(
             v.addr
         ))
     })?;
-    let (mount, version) = parse_mount_info(&body).ok_or_else(|| {
+    let found = parse_mount_info(&body).ok_or_else(|| {
         Failure::vault(format!("Vault at {} answered the mount lookup of {secret} with unexpected data: pass --kv-version", v.addr))
     })?;
-    Ok((remount(secret, &mount), version))
+    Ok(Some(found))
 }
 
 /// The mount path and KV version in an answer of `sys/internal/ui/mounts`.

@@ -7,6 +7,7 @@
 pub mod api;
 mod auth;
 pub mod kv;
+pub mod scan;
 mod session;
 pub mod versioned;
 

@@ -16,8 +16,13 @@
 //!   API tokens (creating one makes a token the exchange accepts; deleting
 //!   one makes the exchange refuse it). Create: 201, or 400
 //!   `api token already exist.`; unknown token: 404 `api token not found.`.
-//! * Account tokens go as `Authorization: Token …`; others get 401
-//!   `{"detail": "Invalid token"}`.
+//! * `GET /api2/account/info/` (user_account_operations.yaml,
+//!   `getAccountInfo`) → the account's details, with `org_id` (-1 outside a
+//!   team) and `is_org_staff` (1 for a team admin, else 0).
+//! * Account tokens go as `Authorization: Token …` (or `Bearer`); an
+//!   unknown one gets 401 `{"detail": "Invalid token"}`, none at all 403
+//!   `{"detail": "Authentication credentials were not provided."}`, as the
+//!   spec's operations answer.
 //! * Faults: statuses answered instead of acting; deletes that hang and never land (a rotation can be killed in
 //!   the middle of one), and the next creates held until released — held
 //!   before they take effect, or after (the token exists, its answer waits);
@@ -45,6 +50,10 @@ struct Account {
     otp: Option<String>,
     /// What a successful login answers (stable, as seahub's v1 tokens are).
     token: String,
+    /// The team, or -1.
+    pub(crate) org_id: i64,
+    /// A team admin.
+    pub(crate) is_org_staff: bool,
 }
 
 /// What the account API was asked.
@@ -74,7 +83,7 @@ pub struct AccountStats {
 pub(crate) struct AccountState {
     accounts: Mutex<HashMap<String, Account>>,
     /// Every base ever registered, by uuid: the template new API tokens copy.
-    tables: Mutex<BTreeMap<String, Base>>,
+    pub(crate) tables: Mutex<BTreeMap<String, Base>>,
     workspace_names: Mutex<HashMap<i64, String>>,
     hang_deletes: AtomicBool,
     /// How many of the next creates to hold.
@@ -172,6 +181,27 @@ impl AccountState {
             .find(|(_, a)| a.token == account_token)
             .map(|(email, _)| email.clone())
     }
+
+    /// The account of `email`: its team and whether it is the team's admin.
+    pub(crate) fn team_of(&self, email: &str) -> Option<(i64, bool)> {
+        let accounts = self.accounts.lock().unwrap();
+        accounts.get(email).map(|a| (a.org_id, a.is_org_staff))
+    }
+
+    fn insert(&self, email: &str, password: &str, otp: Option<&str>, team: (i64, bool)) -> String {
+        let token = random_hex(20);
+        self.accounts.lock().unwrap().insert(
+            email.to_string(),
+            Account {
+                password: password.to_string(),
+                otp: otp.map(str::to_string),
+                token: token.clone(),
+                org_id: team.0,
+                is_org_staff: team.1,
+            },
+        );
+        token
+    }
 }
 
 impl Standin {
@@ -179,16 +209,23 @@ impl Standin {
     /// two-factor code `otp`). Returns the account token a login answers,
     /// which also works directly (as one kept in Vault would).
     pub fn add_account(&self, email: &str, password: &str, otp: Option<&str>) -> String {
-        let token = random_hex(20);
-        self.state.account.accounts.lock().unwrap().insert(
-            email.to_string(),
-            Account {
-                password: password.to_string(),
-                otp: otp.map(str::to_string),
-                token: token.clone(),
-            },
-        );
-        token
+        self.state
+            .account
+            .insert(email, password, otp, (crate::server::no_org(), false))
+    }
+
+    /// Adds a member of team `org_id` (its admin with `admin`), who can log
+    /// in like [`Standin::add_account`]'s users. Returns the account token.
+    pub fn add_team_account(
+        &self,
+        email: &str,
+        password: &str,
+        org_id: i64,
+        admin: bool,
+    ) -> String {
+        self.state
+            .account
+            .insert(email, password, None, (org_id, admin))
     }
 
     /// The name the workspaces endpoint gives workspace `id` (default `personal`).
@@ -209,7 +246,7 @@ impl Standin {
             .lock()
             .unwrap()
             .values()
-            .filter(|b| b.dtable_uuid == dtable_uuid)
+            .filter(|b| crate::server::same_uuid(&b.dtable_uuid, dtable_uuid))
             .cloned()
             .collect();
         tokens.sort_by(|a, b| a.app_name.cmp(&b.app_name));
@@ -317,6 +354,7 @@ impl Standin {
 /// Whether `path` belongs to the account API.
 pub(crate) fn serves(path: &str) -> bool {
     path == "/api2/auth-token/"
+        || path == "/api2/account/info/"
         || path == "/api/v2.1/workspaces/"
         || path.starts_with("/api/v2.1/workspace/")
 }
@@ -336,13 +374,19 @@ pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
             _ => method_not_allowed(),
         });
     }
-    let Some(email) = authorised(&req, state) else {
-        state.account.unauthorized.fetch_add(1, Ordering::SeqCst);
-        return Ok(json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"detail": "Invalid token"}),
-        ));
+    let email = match authorised(&req, state) {
+        Ok(email) => email,
+        Err(refusal) => {
+            state.account.unauthorized.fetch_add(1, Ordering::SeqCst);
+            return Ok(refusal.response());
+        }
     };
+    if path == "/api2/account/info/" {
+        return Ok(match method {
+            Method::GET => account_info(state, &email),
+            _ => method_not_allowed(),
+        });
+    }
     let kind = match (&method, path.ends_with("/api-tokens/")) {
         _ if path == "/api/v2.1/workspaces/" => "workspaces",
         (&Method::GET, true) => "list",
@@ -401,13 +445,100 @@ pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
     })
 }
 
-fn authorised(req: &Request<Incoming>, state: &State) -> Option<String> {
-    let auth = header(req, "authorization")?;
-    let (scheme, token) = auth.split_once(' ')?;
-    if scheme != "Token" && scheme != "Bearer" {
-        return None;
+/// Why a request to the account API was not authorised.
+pub(crate) enum Refusal {
+    /// No credentials: 403.
+    Missing,
+    /// An unknown or malformed token: 401.
+    Invalid,
+}
+
+impl Refusal {
+    /// The spec's answer (e.g. listApiTokens' 401 and 403).
+    pub(crate) fn response(self) -> Response<Full<Bytes>> {
+        match self {
+            Refusal::Missing => json_response(
+                StatusCode::FORBIDDEN,
+                &json!({"detail": "Authentication credentials were not provided."}),
+            ),
+            Refusal::Invalid => json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"detail": "Invalid token"}),
+            ),
+        }
     }
-    state.account.email_of(token.trim())
+}
+
+/// The email of the account whose token authorises `req`.
+pub(crate) fn authorised(req: &Request<Incoming>, state: &State) -> Result<String, Refusal> {
+    let auth = header(req, "authorization").ok_or(Refusal::Missing)?;
+    let (scheme, token) = auth.split_once(' ').ok_or(Refusal::Invalid)?;
+    if scheme != "Token" && scheme != "Bearer" {
+        return Err(Refusal::Invalid);
+    }
+    state.account.email_of(token.trim()).ok_or(Refusal::Invalid)
+}
+
+/// getAccountInfo's 200 (user_account_operations.yaml): every field of the
+/// spec's schema, in its type.
+fn account_info(state: &State, email: &str) -> Response<Full<Bytes>> {
+    let (org_id, staff) = state
+        .account
+        .team_of(email)
+        .unwrap_or((crate::server::no_org(), false));
+    let name = email.split('@').next().unwrap_or(email);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "org_id": org_id,
+            "is_org_staff": i64::from(staff),
+            "space_usage": "0.000000000%",
+            "total": 100_000_000_000_i64,
+            "usage": 0,
+            "row_usage_rate": "0%",
+            "row_total": -1,
+            "row_usage": 0,
+            "avatar_url": "/media/avatars/default.png",
+            "email": email,
+            "name": name,
+            "login_id": "",
+            "contact_email": email,
+            "institution": "",
+            "is_staff": false,
+            "enable_chargebee": false,
+            "enable_subscription": false,
+            "dtable_updates_email_interval": 0,
+            "dtable_collaborate_email_interval": 0,
+        }),
+    )
+}
+
+/// `POST /_standin/accounts`: `{"email", "password", "otp"?, "org_id"?,
+/// "is_org_staff"?}` → `{"token": <account token>}`.
+pub(crate) async fn control_add(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    #[derive(Deserialize)]
+    struct New {
+        email: String,
+        password: String,
+        otp: Option<String>,
+        #[serde(default = "crate::server::no_org")]
+        org_id: i64,
+        #[serde(default)]
+        is_org_staff: bool,
+    }
+    let Some(new) = crate::server::read_json::<New>(req).await else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error_msg": "bad account"}),
+        );
+    };
+    let token = state.account.insert(
+        &new.email,
+        &new.password,
+        new.otp.as_deref(),
+        (new.org_id, new.is_org_staff),
+    );
+    json_response(StatusCode::OK, &json!({ "token": token }))
 }
 
 async fn login(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
@@ -501,7 +632,7 @@ fn table(state: &State, workspace: i64, name: &str) -> Option<Base> {
         .cloned()
 }
 
-fn token_json(b: &Base) -> serde_json::Value {
+pub(crate) fn token_json(b: &Base) -> serde_json::Value {
     let generated = b.generated_at.unwrap_or(0);
     json!({
         "app_name": b.app_name,
@@ -676,7 +807,7 @@ fn method_not_allowed() -> Response<Full<Bytes>> {
 }
 
 /// An `application/x-www-form-urlencoded` body.
-async fn read_form(req: Request<Incoming>) -> Option<HashMap<String, String>> {
+pub(crate) async fn read_form(req: Request<Incoming>) -> Option<HashMap<String, String>> {
     let body = Limited::new(req.into_body(), 64 * 1024)
         .collect()
         .await
@@ -697,7 +828,7 @@ async fn read_form(req: Request<Incoming>) -> Option<HashMap<String, String>> {
     )
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

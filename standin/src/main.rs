@@ -4,6 +4,10 @@
 //! `{"url":…,"api_token":…,"dtable_uuid":…,"ca_cert":…}` on stdout and serves
 //! until it is killed. `--gateway-delay-ms` makes every gateway answer wait
 //! that long, as a real server's work would (benchmarks of the agent).
+//! Everything else — more bases, accounts, a team of 500 bases and 5,000
+//! API tokens, faults, the switches to older servers' forms, the team-admin
+//! budget — goes through its control interface (`/_standin/…`, described
+//! in the library's `server` module).
 
 use std::time::Duration;
 

@@ -1,28 +1,57 @@
-//! The SeaTable stand-in: the facts of SPEC §5 and nothing more.
+//! The SeaTable stand-in: SeaTable's answers as its official API spec
+//! (OpenAPI 6.2, `seatable/seatable-api-php`, `openapi_input/`) gives them,
+//! and the older forms behind switches ([`Compat`]).
 //!
-//! * `GET /api/v2.1/dtable/app-access-token/[?exp=1h]` with
+//! * `GET /api/v2.1/dtable/app-access-token/[?exp=5h|3d]` with
 //!   `Authorization: Token <api token>` (or `Bearer`, as 4.0+ accept) →
-//!   the 6.x (or 4.x) JSON with a real HS256 base token carrying `exp`,
-//!   `dtable_uuid`, `permission`, `app_name`; 403 `{"error_msg":"Permission
-//!   denied."}` for unknown tokens, 404 for a deleted base. Every answered
-//!   exchange is counted.
+//!   the 6.x (or 4.x) JSON of `authentication.yaml`
+//!   `getBaseTokenWithApiToken`, with a real HS256 base token carrying
+//!   `exp`, `dtable_uuid`, `permission`, `app_name`. `dtable_uuid` is
+//!   hyphenated (32 hex digits with [`Compat::hex_uuid_in_exchange`]). `exp`
+//!   takes the spec's units only — whole hours `5h` or days `3d`, default
+//!   `3d`; anything else is 400 `exp invalid.`. An unknown token is 403
+//!   `{"error_msg":"Permission denied."}` (404 `api token not found.` with
+//!   [`Compat::bad_token_404`]); a deleted base 404. Every answered exchange
+//!   is counted.
 //! * `GET /api-gateway/api/v2/dtables/<uuid>/metadata/`, `GET …/rows/` (list)
 //!   and `POST …/rows/` (append; `{"table_name", "rows"}` → `inserted_row_count`,
-//!   `row_ids`, `first_row`), as the Python SDK 4.0 and the npm SDK 1.0 send
-//!   them, accept only a valid, unexpired base token of that base (`Bearer`
-//!   or `Token`); an expired one gets 403 `{"error_msg":"Token expired."}` as
-//!   from SeaTable. Rows live in memory per base and table.
+//!   `row_ids`, `first_row`), as `base_operations.yaml` and the Python SDK
+//!   4.0 and the npm SDK 1.0 send them, accept only a valid, unexpired base
+//!   token of that base (`Bearer` or `Token`; base UUIDs compared as UUIDs);
+//!   an expired one gets 403 `{"error_msg":"Token expired."}`, what the
+//!   Python SDK turns into `AuthExpiredError` (401 with
+//!   [`Compat::expired_401`]); an invalid one 403 `{"error_message":"invalid
+//!   token"}` as the spec shows. Rows live in memory per base and table.
 //! * Faults can be queued for the gateway too (`Token expired.` for a valid
 //!   token, a status, a slow or a big answer), and every gateway answer can
 //!   be delayed by a fixed time (benchmarks of the agent's proxy).
 //! * Faults can be queued for the exchange: a status, 429 with hints, an
 //!   HTML page with 200, a slow answer, a dropped connection, a huge body.
+//! * `GET /api2/ping/` → `"pong"` with the server's `Date`.
 //! * For kubectl and Vault's kubernetes method: `GET /api` (bearer base
 //!   token) and `POST /apis/authentication.k8s.io/v1/tokenreviews`.
-//! * The account API of SPEC §12 (login, workspaces, API tokens): see
-//!   [`crate::account`].
-//! * Control: `GET /_standin/stats`, `POST /_standin/bases`,
-//!   `POST /_standin/faults`, for the demo, benchmarks and Python tests.
+//! * The account API (login, account info, workspaces, API tokens): see
+//!   [`crate::account`]; the team admin's: [`crate::team`]; files and
+//!   images: [`crate::files`].
+//!
+//! # Control interface
+//!
+//! In-process tests call [`Standin`]'s methods; the `seatable-standin`
+//! binary (demo, benchmarks, Python tests) takes the same over HTTP:
+//!
+//! * `GET /_standin/stats` → [`Stats`];
+//! * `POST /_standin/bases` with a [`Base`] (API token, base, permission, …)
+//!   → the registered base with its API token;
+//! * `POST /_standin/faults`, `POST /_standin/gateway-faults` with a list of
+//!   [`Fault`]s for the next exchange or gateway requests;
+//! * `POST /_standin/compat` with a [`Compat`] → switches to older servers'
+//!   forms (and back);
+//! * `POST /_standin/accounts` with `{"email", "password", "otp"?, "org_id"?,
+//!   "is_org_staff"?}` → `{"token": <account token>}`;
+//! * `POST /_standin/team` with a [`crate::TeamSeed`] → a team of many bases
+//!   and API tokens made at once ([`crate::TeamSeeded`]);
+//! * `POST /_standin/team-budget` with a [`crate::TeamBudget`] → team-admin
+//!   requests past it answer 429 with `Retry-After`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -73,10 +102,14 @@ pub struct Base {
     /// The last exchange made with the API token, Unix seconds.
     #[serde(default)]
     pub last_access: Option<u64>,
+    /// The team (organisation) the base belongs to; -1 for none, as
+    /// SeaTable says of accounts outside a team.
+    #[serde(default = "no_org")]
+    pub org_id: i64,
 }
 
 fn default_uuid() -> String {
-    random_hex(16)
+    hyphenated(&random_hex(16)).expect("32 hex digits")
 }
 fn default_name() -> String {
     "Demo base".to_string()
@@ -89,6 +122,9 @@ fn default_app() -> String {
 }
 fn default_permission() -> String {
     "rw".to_string()
+}
+pub(crate) fn no_org() -> i64 {
+    -1
 }
 fn default_generated_by() -> String {
     "owner@auth.local".to_string()
@@ -109,6 +145,7 @@ impl Default for Base {
             generated_by: default_generated_by(),
             generated_at: None,
             last_access: None,
+            org_id: no_org(),
         }
     }
 }
@@ -150,6 +187,27 @@ pub enum Fault {
     },
 }
 
+/// Switches to the forms older SeaTable servers answer in, where the spec
+/// (6.2) says otherwise. All off: the spec's form.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Compat {
+    /// The exchange answers `dtable_uuid` (and the base token's claim) as 32
+    /// hex digits, while the workspace list stays hyphenated: the mixed
+    /// form of older servers.
+    pub hex_uuid_in_exchange: bool,
+    /// An unknown API token at the exchange is 404 `{"error_msg": "api
+    /// token not found."}` instead of the spec's 403 `Permission denied.`.
+    pub bad_token_404: bool,
+    /// An expired base token at the gateway is 401 (with `Token expired.`)
+    /// instead of 403, as some servers and proxies answer.
+    pub expired_401: bool,
+    /// The custom-folder links (`custom/app-upload-link/`,
+    /// `custom/app-download-link/`) answer their fields at the top level,
+    /// as the Python SDK reads them, instead of inside the spec's `dirent`.
+    pub custom_links_flat: bool,
+}
+
 #[derive(Default, Debug, Clone, Serialize, Deserialize)]
 pub struct Stats {
     /// Base tokens issued.
@@ -174,6 +232,12 @@ pub struct Stats {
 
 pub(crate) struct State {
     jwt_secret: Vec<u8>,
+    /// Which older forms are switched on.
+    pub(crate) compat: Mutex<Compat>,
+    /// Files and images of bases (see [`crate::files`]).
+    pub(crate) files: crate::files::FileState,
+    /// Team-admin throttling (see [`crate::team`]).
+    pub(crate) team: crate::team::TeamState,
     /// Every API token, with the base it opens.
     pub(crate) bases: Mutex<HashMap<String, Base>>,
     /// Accounts, workspaces and the API-token endpoints (SPEC §12).
@@ -230,6 +294,9 @@ impl Standin {
     fn start_with(tls: Option<(Leaf, String)>) -> Standin {
         let state = Arc::new(State {
             jwt_secret: random_hex(32).into_bytes(),
+            compat: Mutex::default(),
+            files: crate::files::FileState::default(),
+            team: crate::team::TeamState::default(),
             bases: Mutex::default(),
             account: crate::account::AccountState::default(),
             faults: Mutex::default(),
@@ -297,6 +364,11 @@ impl Standin {
         if let Some(b) = self.state.bases.lock().unwrap().get_mut(api_token) {
             f(b);
         }
+    }
+
+    /// Switches to older servers' forms (all off: the spec's).
+    pub fn set_compat(&self, compat: Compat) {
+        *self.state.compat.lock().unwrap() = compat;
     }
 
     /// Queues faults for the next exchange requests, in order.
@@ -388,6 +460,9 @@ impl State {
     /// Registers an API token and its base (stamped with when it was made).
     pub(crate) fn insert_base(&self, mut base: Base) -> Base {
         base.generated_at.get_or_insert_with(now);
+        if let Some(canonical) = hyphenated(&base.dtable_uuid) {
+            base.dtable_uuid = canonical;
+        }
         self.account.register_table(&base);
         self.bases
             .lock()
@@ -411,10 +486,11 @@ impl State {
     }
 
     fn table_rows(&self, uuid: &str, table: &str) -> Vec<serde_json::Value> {
+        let uuid = hyphenated(uuid).unwrap_or_else(|| uuid.to_string());
         self.rows
             .lock()
             .unwrap()
-            .entry((uuid.to_string(), table.to_string()))
+            .entry((uuid, table.to_string()))
             .or_insert_with(|| vec![json!({"_id": "row1", "Name": "Ada"})])
             .clone()
     }
@@ -439,7 +515,9 @@ impl State {
             return Err("Token expired.");
         }
         if let Some(uuid) = uuid
-            && claims["dtable_uuid"].as_str() != Some(uuid)
+            && !claims["dtable_uuid"]
+                .as_str()
+                .is_some_and(|claimed| same_uuid(claimed, uuid))
         {
             return Err("Permission denied.");
         }
@@ -502,6 +580,12 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
     if crate::account::serves(&path) {
         return crate::account::handle(req, &state).await;
     }
+    if crate::team::serves(&path) {
+        return Ok(crate::team::handle(req, &state).await);
+    }
+    if crate::files::serves(&path) {
+        return Ok(crate::files::handle(req, &state, https).await);
+    }
     match (method, path.as_str()) {
         (Method::GET, "/api/v2.1/dtable/app-access-token/") => exchange(req, &state, https).await,
         (Method::GET | Method::POST, p) if p.starts_with("/api-gateway/api/v2/dtables/") => {
@@ -551,6 +635,21 @@ async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answe
                 StatusCode::OK,
                 &serde_json::to_value(base).unwrap(),
             ))
+        }
+        (Method::POST, "/_standin/compat") => {
+            let Some(compat) = read_json::<Compat>(req).await else {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error_msg": "bad compat"}),
+                ));
+            };
+            *state.compat.lock().unwrap() = compat;
+            Ok(json_response(StatusCode::OK, &json!(compat)))
+        }
+        (Method::POST, "/_standin/accounts") => Ok(crate::account::control_add(req, &state).await),
+        (Method::POST, "/_standin/team") => Ok(crate::team::control_seed(req, &state).await),
+        (Method::POST, "/_standin/team-budget") => {
+            Ok(crate::team::control_budget(req, &state).await)
         }
         (Method::POST, "/_standin/gateway-faults") => {
             let Some(faults) = read_json::<Vec<Fault>>(req).await else {
@@ -648,21 +747,30 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("exp=")))
         .map(str::to_string);
     *state.last.lock().unwrap() = (exp_param.clone(), Some(scheme.to_string()));
+    let compat = *state.compat.lock().unwrap();
+    // authentication.yaml, getBaseTokenWithApiToken: 403 Permission denied.
+    let refused = || {
+        if compat.bad_token_404 {
+            json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error_msg": "api token not found."}),
+            )
+        } else {
+            json_response(
+                StatusCode::FORBIDDEN,
+                &json!({"error_msg": "Permission denied."}),
+            )
+        }
+    };
     if scheme != "Token" && scheme != "Bearer" {
-        return Ok(json_response(
-            StatusCode::FORBIDDEN,
-            &json!({"error_msg": "Permission denied."}),
-        ));
+        return Ok(refused());
     }
     let base = state.bases.lock().unwrap().get_mut(token.trim()).map(|b| {
         b.last_access = Some(now());
         b.clone()
     });
     let Some(base) = base else {
-        return Ok(json_response(
-            StatusCode::FORBIDDEN,
-            &json!({"error_msg": "Permission denied."}),
-        ));
+        return Ok(refused());
     };
     if base.gone {
         return Ok(json_response(
@@ -683,9 +791,15 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         },
         (None, None) => 3 * 24 * 3600,
     };
+    // Older servers answer the exchange with the UUID's 32 hex digits.
+    let uuid = if compat.hex_uuid_in_exchange {
+        base.dtable_uuid.replace('-', "")
+    } else {
+        base.dtable_uuid.clone()
+    };
     let mut claims = json!({
         "exp": now() + lifetime,
-        "dtable_uuid": base.dtable_uuid,
+        "dtable_uuid": uuid,
         "username": "",
         "permission": base.permission,
         "app_name": base.app_name,
@@ -707,7 +821,7 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
         json!({
             "app_name": base.app_name,
             "access_token": access_token,
-            "dtable_uuid": base.dtable_uuid,
+            "dtable_uuid": uuid,
             "dtable_server": format!("{origin}/dtable-server/"),
             "dtable_socket": format!("{origin}/"),
             "dtable_db": format!("{origin}/dtable-db/"),
@@ -715,13 +829,12 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
             "dtable_name": base.dtable_name,
         })
     } else {
+        // The fields of getBaseTokenWithApiToken's 200, no more.
         json!({
             "app_name": base.app_name,
             "access_token": access_token,
-            "dtable_uuid": base.dtable_uuid,
+            "dtable_uuid": uuid,
             "dtable_server": format!("{origin}/api-gateway/"),
-            "dtable_socket": format!("{origin}/"),
-            "dtable_db": format!("{origin}/api-gateway/"),
             "workspace_id": base.workspace_id,
             "dtable_name": base.dtable_name,
             "use_api_gateway": true,
@@ -730,21 +843,55 @@ async fn exchange(req: Request<Incoming>, state: &State, https: bool) -> Answer 
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `3d`, `1h`, `30m`, `90s` (or bare seconds) → seconds.
-fn parse_exp(text: &str) -> Option<u64> {
-    let (num, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = num.parse().ok()?;
+/// `exp` in the spec's units (authentication.yaml, parameter
+/// `expiration_time`: "Examples: 5h (= 5 hours) or 3d (= 3 days)") →
+/// seconds; `None` for anything else (minutes, seconds, no unit, zero).
+pub(crate) fn parse_exp(text: &str) -> Option<u64> {
+    let (num, unit) = text.split_at(text.len().checked_sub(1)?);
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = num.parse().ok().filter(|n| *n > 0)?;
     let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         _ => return None,
     };
-    Some(n * scale)
+    n.checked_mul(scale)
+}
+
+/// A base UUID in its hyphenated, lower-case form (the spec's), from
+/// either form; `None` when `text` is not a UUID.
+pub fn hyphenated(text: &str) -> Option<String> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let shaped = match text.len() {
+        32 => !text.contains('-'),
+        36 => text
+            .char_indices()
+            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-')),
+        _ => false,
+    };
+    if !shaped || hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let h = hex.to_ascii_lowercase();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// Whether two base UUIDs name the same base (32 hex digits and the
+/// hyphenated form are the same); text that is no UUID only equals itself.
+pub fn same_uuid(a: &str, b: &str) -> bool {
+    match (hyphenated(a), hyphenated(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<Full<Bytes>> {
@@ -754,13 +901,15 @@ async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let fault = state.gateway_faults.lock().unwrap().pop_front();
+    let expired_status = if state.compat.lock().unwrap().expired_401 {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::FORBIDDEN
+    };
     match fault {
         Some(Fault::TokenExpired) => {
             state.gateway_refused.fetch_add(1, Ordering::SeqCst);
-            return json_response(
-                StatusCode::FORBIDDEN,
-                &json!({"error_msg": "Token expired."}),
-            );
+            return json_response(expired_status, &json!({"error_msg": "Token expired."}));
         }
         Some(Fault::Status { code }) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -793,14 +942,16 @@ async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<
         Ok(c) => c,
         Err(why) => {
             state.gateway_refused.fetch_add(1, Ordering::SeqCst);
-            // SeaTable says 403 "Token expired." for an expired base token;
-            // the Python SDK turns exactly that into AuthExpiredError.
-            let status = if why == "invalid token" {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::FORBIDDEN
+            // An expired base token: 403 "Token expired.", which the Python
+            // SDK turns into AuthExpiredError. An invalid one: getMetadata's
+            // 403, whose body says `error_message`, not `error_msg`.
+            return match why {
+                "Token expired." => json_response(expired_status, &json!({"error_msg": why})),
+                "invalid token" => {
+                    json_response(StatusCode::FORBIDDEN, &json!({"error_message": why}))
+                }
+                _ => json_response(StatusCode::FORBIDDEN, &json!({"error_msg": why})),
             };
-            return json_response(status, &json!({"error_msg": why}));
         }
     };
     state.gateway_ok.fetch_add(1, Ordering::SeqCst);
@@ -809,7 +960,7 @@ async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<
         .lock()
         .unwrap()
         .values()
-        .find(|b| b.dtable_uuid == uuid)
+        .find(|b| same_uuid(&b.dtable_uuid, uuid))
         .map(|b| b.dtable_name.clone())
         .unwrap_or_default();
     let query_table = || {
@@ -845,7 +996,7 @@ async fn gateway(req: Request<Incoming>, path: &str, state: &State) -> Response<
                 table_name: String,
                 rows: Vec<serde_json::Map<String, serde_json::Value>>,
             }
-            let uuid = uuid.to_string();
+            let uuid = hyphenated(uuid).unwrap_or_else(|| uuid.to_string());
             let Some(append) = read_json::<Append>(req).await else {
                 return json_response(
                     StatusCode::BAD_REQUEST,
@@ -960,7 +1111,7 @@ pub(crate) fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Option<T> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Option<T> {
     let body = Limited::new(req.into_body(), 1024 * 1024)
         .collect()
         .await

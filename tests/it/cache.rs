@@ -239,6 +239,26 @@ fn status_text_and_json_never_show_the_token() {
     assert!(!text.contains(token.trim()) && !v.to_string().contains(token.trim()));
 }
 
+/// `erase` drops the profile's cached base token wherever a local backend
+/// holds it, not only in the backend the profile names now: one cached
+/// under an earlier setting would stay valid until it expires.
+#[test]
+fn erase_drops_the_entry_whatever_the_backend_is_now() {
+    let mut case = Case::new();
+    case.run(&["get"]).ok();
+    assert_eq!(case.entry_files().len(), 1);
+    case.set("SEATABLE_CRED_CACHE", "none");
+    case.run(&["erase"]).ok();
+    assert!(
+        case.entry_files().is_empty(),
+        "the file entry went with --cache none: {:?}",
+        case.entry_files()
+    );
+    case.set("SEATABLE_CRED_CACHE", "file");
+    case.run(&["get"]).ok();
+    assert_eq!(case.standin.exchanges(), 2, "the next get exchanged again");
+}
+
 #[test]
 fn erase_and_erase_all() {
     let mut case = Case::new();

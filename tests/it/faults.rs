@@ -360,6 +360,38 @@ fn invalid_api_token_exits_4() {
     );
 }
 
+/// A bad API token reads the same, exit 4, whether SeaTable answers as its
+/// spec says (403 `Permission denied.`) or as older servers (404 `api
+/// token not found.`).
+#[test]
+fn a_refused_api_token_reads_the_same_for_the_specs_403_and_older_servers_404() {
+    for (older, status) in [
+        (false, "403 Permission denied."),
+        (true, "404 api token not found."),
+    ] {
+        let mut w = World::new();
+        w.case.standin.set_compat(seatable_standin::Compat {
+            bad_token_404: older,
+            ..Default::default()
+        });
+        let bogus = "0123456789abcdef0123456789abcdef01234567";
+        w.case.secrets.push(bogus.into());
+        shared()
+            .bao
+            .kv2_put("secret", &w.kv_path, json!({"api_token": bogus}));
+        let out = w.fails(
+            &["get", "--refresh"],
+            4,
+            "the API token in Vault was refused",
+        );
+        assert!(out.stderr.contains(status), "{}", out.stderr);
+        assert!(
+            w.case.entry_files().is_empty(),
+            "{status}: the entry is dropped"
+        );
+    }
+}
+
 // --- the cache itself --------------------------------------------------------
 
 #[test]

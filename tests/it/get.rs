@@ -211,6 +211,81 @@ fn lifetime_asks_seatable_for_shorter_tokens() {
     assert!(exp <= now() + 3600 && exp > now() + 3500);
 }
 
+/// SeaTable takes `exp` in whole hours or days (`5h`, `3d`): a lifetime in
+/// other units is rounded up, said at `-v`; one under an hour is refused.
+#[test]
+fn lifetime_is_sent_in_whole_hours_rounded_up() {
+    let mut case = Case::new();
+    case.set("SEATABLE_CRED_LIFETIME", "90m");
+    let out = case.run(&["get", "-o", "json", "-v"]).ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("2h"));
+    assert!(
+        out.stderr.contains("rounded up") && out.stderr.contains("2h"),
+        "{}",
+        out.stderr
+    );
+    let exp = parse_rfc3339(out.json()["expires_at"].as_str().unwrap());
+    assert!(exp <= now() + 7200 && exp > now() + 7100);
+    case.set("SEATABLE_CRED_LIFETIME", "48h");
+    case.run(&["get", "--refresh"]).ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("2d"));
+    case.set("SEATABLE_CRED_LIFETIME", "30m");
+    let out = case.run(&["get", "--refresh"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("SEATABLE_CRED_LIFETIME: must be at least 1h"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A base token outlives the API token it came from: `--lifetime` is at
+/// most SeaTable's default, 3 days, unless `--allow-long-lifetime` (flag,
+/// environment or profile key).
+#[test]
+fn a_lifetime_over_three_days_needs_allow_long_lifetime() {
+    let mut case = Case::new();
+    let exchanges = case.standin.exchanges();
+    let out = case.run(&["get", "--lifetime", "4d"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--lifetime: must be at most 3d")
+            && out.stderr.contains("--allow-long-lifetime"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        case.standin.exchanges(),
+        exchanges,
+        "refused before any exchange"
+    );
+    case.run(&["get", "--lifetime", "3d"]).ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("3d"));
+    case.run(&[
+        "get",
+        "--refresh",
+        "--lifetime",
+        "4d",
+        "--allow-long-lifetime",
+    ])
+    .ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("4d"));
+    case.set("SEATABLE_CRED_ALLOW_LONG_LIFETIME", "1");
+    case.run(&["get", "--refresh", "--lifetime", "5d"]).ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("5d"));
+    case.unset("SEATABLE_CRED_ALLOW_LONG_LIFETIME");
+    let config = case.dir.path().join("long.toml");
+    std::fs::write(
+        &config,
+        "[profiles.default]\nlifetime = \"6d\"\nallow_long_lifetime = true\n",
+    )
+    .unwrap();
+    case.set("SEATABLE_CRED_CONFIG", config.to_str().unwrap());
+    case.run(&["get", "--refresh"]).ok();
+    assert_eq!(case.standin.stats().last_exp.as_deref(), Some("6d"));
+}
+
 #[test]
 fn expired_entry_is_refreshed() {
     let case = Case::new();

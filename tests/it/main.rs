@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 mod cache_auto;
 mod cache_key;
+mod contract;
 mod doctor;
 mod faults;
 mod get;

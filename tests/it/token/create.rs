@@ -239,3 +239,35 @@ fn a_create_that_may_have_landed_is_never_repeated_while_reads_are_retried() {
     assert_eq!(stats.workspace_requests, 1, "answered on the retry");
     assert_eq!(stats.create_requests, 1, "never repeated: {stats:?}");
 }
+
+/// Older servers answer the exchange with the base's UUID as 32 hex digits
+/// and the workspace list with it hyphenated: the same base. `token create
+/// --base NAME` (the UUID from the workspaces, checked against the
+/// exchange's) and `token rotate` work there, as on a server of the spec's
+/// form.
+#[test]
+fn create_and_rotate_on_a_server_that_mixes_the_uuid_forms() {
+    let mut t = TokenCase::new();
+    t.case.standin.set_compat(seatable_standin::Compat {
+        hex_uuid_in_exchange: true,
+        ..Default::default()
+    });
+    let secret = fresh_secret();
+    t.set("SEATABLE_CRED_SECRET", secret.clone());
+    let out = t.run(&["token", "create", "--app", "mixed", "--base", "Demo base"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let made = t.token_of("mixed").expect("kept in SeaTable");
+    assert_eq!(
+        vault_read(&secret).1.as_deref(),
+        Some(made.api_token.as_str())
+    );
+    let got = t.run(&["get", "-o", "json"]).ok().json();
+    assert_eq!(
+        got["dtable_uuid"],
+        t.case.base.dtable_uuid.replace('-', "").as_str()
+    );
+    let out = t.run(&["token", "rotate"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!t.app_names().contains(&"mixed".to_string()));
+    assert_eq!(vault_read(&secret).0, 2);
+}

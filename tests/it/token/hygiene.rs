@@ -132,6 +132,101 @@ fn with_a_password_and_two_factor_login() {
     check_world(&t, &outs);
 }
 
+/// The team admin's commands at -vvvv: the audit in both formats,
+/// `--revoke`, `revoke --base` (working and refused), paging with a 429
+/// ridden out, a non-admin's error. Every token value of the team — read
+/// from SeaTable's lists and from Vault's secrets — stays off stdout,
+/// stderr and every file.
+#[test]
+fn the_team_admin_commands() {
+    let mut f = super::audit::fixture();
+    let (pool, scripts) = (f.team.pool(), f.team.scripts());
+    let ops = f.team.bases[2].0.clone();
+    let t = &mut f.team.t;
+    let tmp = t.case.dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    t.set("TMPDIR", tmp.to_str().unwrap());
+    // A Vault value under the prefix that is no token is a secret too.
+    t.case.secrets.push("not-a-token-at-all".into());
+    let mut outs = Vec::new();
+    let mut run = |t: &TokenCase, args: &[&str], code: i32| {
+        let mut all = args.to_vec();
+        all.push("-vvvv");
+        let out = t.run(&all);
+        assert_eq!(out.code, code, "{all:?}: {}", out.stderr);
+        outs.push(out);
+    };
+    run(t, &["token", "audit", &pool, &scripts], 0);
+    run(t, &["token", "audit", "-o", "json", &pool, &scripts], 0);
+    run(
+        t,
+        &[
+            "token",
+            "audit",
+            "--findings-only",
+            "--fail-on",
+            "old",
+            &pool,
+            &scripts,
+        ],
+        1,
+    );
+    run(
+        t,
+        &["token", "audit", "--revoke", "duplicate-app", &pool],
+        2,
+    );
+    run(
+        t,
+        &[
+            "token",
+            "audit",
+            "--revoke",
+            "not-in-vault",
+            "--yes",
+            &pool,
+            &scripts,
+        ],
+        0,
+    );
+    run(
+        t,
+        &["token", "revoke", "--base", &ops, "--app", "etl", &pool],
+        2,
+    );
+    run(
+        t,
+        &[
+            "token", "revoke", "--base", &ops, "--app", "etl", &pool, "--force",
+        ],
+        0,
+    );
+    t.case
+        .standin
+        .set_team_budget(seatable_standin::TeamBudget {
+            limit: Some(2),
+            window_secs: Some(1),
+            max_per_page: Some(2),
+        });
+    run(t, &["token", "audit", "-o", "json", &pool], 0);
+    assert!(t.case.standin.team_requests().1 > 0, "a 429 was ridden out");
+    let member = t
+        .case
+        .standin
+        .add_team_account("member@team.local", PASSWORD, 7, false);
+    t.case.secrets.push(member.clone());
+    t.unset("SEATABLE_CRED_ACCOUNT_SECRET")
+        .set("SEATABLE_CRED_ACCOUNT", "member@team.local")
+        .set("SEATABLE_CRED_ACCOUNT_PASSWORD", PASSWORD);
+    run(t, &["token", "audit", &pool], 4);
+    assert!(
+        outs.iter()
+            .any(|o| o.stderr.contains("read what Vault holds")),
+        "the Vault scan said what it did"
+    );
+    check_world(t, &outs);
+}
+
 #[test]
 fn exec_does_not_pass_the_account_password_or_code_on() {
     let mut t = TokenCase::new();

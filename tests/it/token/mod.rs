@@ -5,6 +5,7 @@
 //! stand-in ever issued — nor the account token or password reached stdout
 //! or stderr.
 
+mod audit;
 mod create;
 mod doctor;
 mod flaky_vault;

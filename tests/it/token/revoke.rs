@@ -35,10 +35,25 @@ fn revoke_deletes_a_token_but_not_the_one_vault_holds_unless_forced() {
         .fails(2, "no API token named 'nope' (it has: seatable-cred)");
     t.run(&["token", "revoke", "--app", ""]).fails(2, "--app");
 
-    t.run(&["get"]).ok();
+    assert!(
+        out.stdout.contains(
+            "base tokens of 'dashboard' that others obtained still work until they expire"
+        ),
+        "{}",
+        out.stdout
+    );
+    let cached = t.run(&["get", "-o", "json"]).ok().json();
     let out = t
         .run(&["token", "revoke", "--app", "seatable-cred", "--force"])
         .ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "base tokens of 'seatable-cred' may still work until {}",
+            cached["expires_at"].as_str().unwrap()
+        )),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stderr.contains("holds a revoked token"),
         "{}",
@@ -49,7 +64,8 @@ fn revoke_deletes_a_token_but_not_the_one_vault_holds_unless_forced() {
         t.case.entry_files().is_empty(),
         "its cached base token dropped"
     );
-    t.run(&["get"]).fails(4, "rejected the API token");
+    t.run(&["get"])
+        .fails(4, "the API token in Vault was refused");
 }
 
 /// Issue 18, 5: `.` and `..` passed as app names and became dot segments —

@@ -14,11 +14,20 @@ use std::time::Duration;
 fn rotate_replaces_the_token_and_drops_the_cached_base_tokens() {
     let t = TokenCase::new();
     let old = t.case.base.api_token.clone();
-    t.run(&["get"]).ok();
+    let cached = t.run(&["get", "-o", "json"]).ok().json();
     assert_eq!(t.case.entry_files().len(), 1, "a cached base token");
     let exchanges = t.case.standin.exchanges();
 
     let out = t.run(&["token", "rotate", "-vv"]).ok();
+    // SeaTable cannot revoke base tokens: until when the old ones work.
+    assert!(
+        out.stdout.contains(&format!(
+            "base tokens of 'seatable-cred' may still work until {}",
+            cached["expires_at"].as_str().unwrap()
+        )),
+        "{}",
+        out.stdout
+    );
     let names = t.app_names();
     assert_eq!(names.len(), 1, "family of one: {names:?}");
     let successor = names[0].clone();
@@ -81,6 +90,8 @@ fn rotate_with_a_shared_cache_drops_the_shared_entry() {
 fn rotate_killed_during_the_delete_then_prune_finishes_it() {
     let t = TokenCase::new();
     let old = t.case.base.api_token.clone();
+    // Minted well before the rotation (seconds count), yet moments ago.
+    t.case.standin.age_api_tokens(5);
     t.case.standin.hang_deletes(true);
     let mut rotation = t.spawn(&["token", "rotate"]);
     wait_for("the rotation's delete", || {
@@ -104,19 +115,31 @@ fn rotate_killed_during_the_delete_then_prune_finishes_it() {
     assert!(t.exchange_accepts(&old), "the delete never landed");
 
     t.case.standin.hang_deletes(false);
-    // Right after the kill, prune cannot tell the rotation was not still
-    // running: tokens made moments ago are kept for now.
-    let out = t.run(&["token", "prune"]).ok();
-    assert!(out.stdout.contains("for now"), "{}", out.stdout);
-    assert_eq!(t.app_names().len(), 2);
-    // Minutes later.
-    t.case.standin.age_api_tokens(600);
+    // Another rotation's successor, minted after the one Vault holds, may
+    // still be on its way to Vault.
+    std::thread::sleep(Duration::from_secs(1));
+    let young = t.add_token("seatable-cred-20991231235959", "rw");
+    // Right after the kill: the predecessor was minted before the token
+    // Vault holds, so it can never win a check-and-set again — deleted at
+    // once; the younger one is kept for now.
     let out = t.run(&["token", "prune"]).ok();
     assert!(
         out.stdout.contains("deleted   seatable-cred\n"),
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout
+            .contains("'seatable-cred-20991231235959' for now"),
+        "{}",
+        out.stdout
+    );
+    let mut names = t.app_names();
+    names.sort();
+    assert_eq!(names, [successor.clone(), young.app_name.clone()]);
+    // Minutes later it is a leftover like any other.
+    t.case.standin.age_api_tokens(600);
+    t.run(&["token", "prune"]).ok();
     assert_eq!(t.app_names(), [successor]);
     assert!(!t.exchange_accepts(&old));
     t.run(&["get", "--refresh"]).ok();
