@@ -218,8 +218,12 @@ impl Agent {
             key: value("SEATABLE_API_TOKEN="),
             env_file,
             log,
+            // Pooled connections are dropped before the agent closes them
+            // (2 s for connections that show no key, as /health's and
+            // /metrics' do): a request must never race the agent's close.
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_millis(1500))
                 .build()
                 .unwrap(),
         };
