@@ -24,8 +24,6 @@ echo "==> release build"
 # workspace's, its bytes differ), then the stand-in and the load generator.
 cargo build --release --quiet --locked -p seatable-cred --bin seatable-cred
 cargo build --release --quiet --locked -p seatable-standin --bins
-# What the agent's peer check costs: the lookup as the agent makes it.
-cargo build --release --quiet --locked -p seatable-cred --example peer_check
 PROFILE_DIR=release
 BIN="$BUILD_DIR/release/seatable-cred"
 OUT="$ROOT/target/bench"
@@ -198,19 +196,7 @@ JSON
 bench serve-get --warmup 50 --runs "$RUNS" -n "get, file cache (warm), beside serve" "$BIN get --cache file"
 
 echo "==> serve: what the peer check costs per new connection"
-# examples/peer_check opens N loopback connections and accepts each, looking
-# its peer's owner up as the agent does (sock_diag), through the
-# /proc/net/tcp fallback, or not at all; the difference per connection is
-# the check's cost. With --background, 1000 more connections stay open.
-PEER="$BUILD_DIR/release/examples/peer_check"
-bench peer --warmup 3 --runs 30 \
-  -n "20000 connections, no lookup" "$PEER --connections 20000 --lookup none" \
-  -n "20000 connections, sock_diag" "$PEER --connections 20000 --lookup diag" \
-  -n "20000 connections, sock_diag, 1000 more open" "$PEER --connections 20000 --lookup diag --background 1000" \
-  -n "20000 connections, no lookup, 1000 more open" "$PEER --connections 20000 --lookup none --background 1000"
-bench peer-proc --warmup 1 --runs 5 \
-  -n "200 connections, no lookup" "$PEER --connections 200 --lookup none" \
-  -n "200 connections, /proc/net/tcp" "$PEER --connections 200 --lookup proc"
+bench/peer.sh "$OUT"
 
 echo "==> the shared tier on a three-node Raft cluster (tests/raft.rs, release build)"
 # Counts come from the stand-in and the nodes' audit logs; times are wall
