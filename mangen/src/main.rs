@@ -151,6 +151,7 @@ mod tests {
                 "seatable-cred-init.1",
                 "seatable-cred-serve.1",
                 "seatable-cred-status.1",
+                "seatable-cred-token-audit.1",
                 "seatable-cred-token-create.1",
                 "seatable-cred-token-list.1",
                 "seatable-cred-token-prune.1",
