@@ -264,10 +264,10 @@ pub struct TokenAuditArgs {
     #[arg(long)]
     pub findings_only: bool,
     /// Exit 1 when any token has one of these findings (for cron and CI).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,...")]
     pub fail_on: Vec<Finding>,
     /// Revoke every token with one of these findings — never one Vault holds — after showing the list and asking.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,...")]
     pub revoke: Vec<Finding>,
     /// Revoke without asking.
     #[arg(short = 'y', long, requires = "revoke")]
