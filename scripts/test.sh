@@ -40,6 +40,8 @@ setpriv --pdeathsig KILL -- nice -n 19 cargo build --quiet --locked --release -p
 release_build=$!
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> one-way imports (ARCHITECTURE.md: no circle among src/ modules, nothing imports commands)"
+python3 scripts/check-imports.py
 echo "==> TLS dependencies (rustls with ring; no OpenSSL, no aws-lc)"
 ./scripts/no-openssl.sh
 echo "==> cargo test"

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tracing::{debug, info, warn};
+use vaultrs::client::VaultClient;
 
 use crate::cache::seal::SealKey;
-use crate::cache::shared::{Claim, Shared, State, Written, holder_id};
+use crate::cache::shared::{Shared, Turn, Want};
 use crate::cache::{Cache, Key};
-use crate::cli::CacheBackend;
-use crate::config::Profile;
+use crate::config::{CacheSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
 use crate::seatable::{self, BaseToken, Freshness};
 use crate::vault::{Prepared, Session};
@@ -49,11 +49,16 @@ impl Outcome {
 /// front (a fresh local entry is served without Vault), and the shared entry
 /// in Vault behind it, read only when the local one is missing or due.
 pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
-    let cache = Cache::open(&profile.cache)?;
+    get_with(&Cache::open(&profile.cache)?, profile, force)
+}
+
+/// [`get`] with the profile's cache already open (`doctor` and `init` have
+/// checked it).
+pub fn get_with(cache: &Cache, profile: &Profile, force: bool) -> Result<Outcome> {
     let key = Key::for_profile(profile);
     let mut stale = None;
     if !force {
-        match look(&cache, &key, profile) {
+        match look(cache, &key, profile) {
             Look::Fresh(token) => return Ok(Outcome::cached(token)),
             Look::Stale(token) => stale = Some(token),
             Look::Miss => {}
@@ -73,19 +78,19 @@ pub fn get(profile: &Profile, force: bool) -> Result<Outcome> {
         }
     };
     // Whoever held the lock may have refreshed the entry meanwhile.
-    if !force && let Look::Fresh(token) = look(&cache, &key, profile) {
+    if !force && let Look::Fresh(token) = look(cache, &key, profile) {
         debug!("another process refreshed the token while we waited");
         return Ok(Outcome::cached(token));
     }
     let mut stale_shared = None;
     let result = match &profile.cache.shared {
-        Some(shared_at) if profile.cache.backend == CacheBackend::Vault => {
+        Some(shared_at) => {
             let stale_shared = &mut stale_shared;
-            with_vault(profile, &cache, async |session, deadline| {
+            with_vault(profile, cache, async |session, deadline| {
                 refresh_shared(profile, shared_at, session, deadline, force, stale_shared).await
             })
         }
-        _ => with_vault(profile, &cache, async |session, deadline| {
+        None => with_vault(profile, cache, async |session, deadline| {
             let api_token = session
                 .read_api_token(&profile.secret, &profile.field, profile.kv_version)
                 .await?;
@@ -218,17 +223,13 @@ async fn exchange(
 
 /// The shared level of `--cache vault`: the entry in Vault, refreshed by
 /// whichever host wins the check-and-set claim; the others wait for its
-/// entry. `(token, served from the shared entry)`.
+/// entry ([`Shared::claim_or_wait`]). `(token, served from the shared entry)`.
 ///
 /// The entry is sealed with a key derived from the API token, so the API
-/// token is read first; the exchange then uses the same read. Reads may come
-/// from a standby that has not seen the latest write, and writes may fail
-/// without saying whether they landed (a leader lost while committing): a
-/// refused or failed write is settled by reading the newer state
-/// ([`Shared::write_settled`]), never guessed.
+/// token is read first; the exchange then uses the same read.
 async fn refresh_shared(
     profile: &Profile,
-    shared_at: &crate::config::SecretRef,
+    shared_at: &SecretRef,
     session: &mut Session<'_>,
     deadline: tokio::time::Instant,
     force: bool,
@@ -241,167 +242,170 @@ async fn refresh_shared(
     let seal = SealKey::derive(&api_token, &key);
     let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
     let client = &session.client;
-    let me = holder_id();
-    let mut pause = Duration::from_millis(50);
-    let mut state = crate::retry::transient(deadline, "reading the shared cache", async || {
-        shared.read(client).await
-    })
-    .await?;
-    // Check-and-set lost to writes that left nothing this host can open —
-    // no claim, no entry: another identity scribbling on the path.
-    let mut scribbled = 0;
-    let claimed = loop {
-        let now = crate::time::now();
-        *stale = None;
-        if let Some(token) = state.token.as_ref() {
-            match token.freshness(now, profile.refresh_before) {
-                Freshness::Fresh if !force => {
-                    debug!("shared cache hit");
-                    return Ok((clone_token(token), true));
-                }
-                Freshness::Fresh | Freshness::Refresh => *stale = Some(clone_token(token)),
-                Freshness::Expired => {}
-            }
-        }
-        if let Some(claim) = state.live_claim(now, profile.timeout)
-            && claim.holder != me
-        {
-            debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
-            if tokio::time::Instant::now() + pause >= deadline {
-                return Err(Failure::unavailable(format!(
-                    "{} has been refreshing the shared entry for too long; try again later",
-                    claim.holder
-                ))
-                .into());
-            }
-            tokio::time::sleep(jitter(pause)).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
-            state = crate::retry::transient(deadline, "reading the shared cache", async || {
-                shared.read(client).await
-            })
-            .await?;
-            continue;
-        }
-        let claim = Claim {
-            holder: me.clone(),
-            until: now + profile.timeout.as_secs().max(1),
-        };
-        let mine = |s: &State| s.claim.as_ref().is_some_and(|c| c.holder == me);
-        let written = shared
-            .write_settled(
-                client,
-                state.version,
-                state.token.as_ref(),
-                Some(&claim),
-                mine,
-                deadline,
-            )
-            .await;
-        match written {
-            Ok(Written::Landed(version)) => break Some(version),
-            Ok(Written::Lost(newer)) => {
-                if newer.token.is_none() && newer.live_claim(now, profile.timeout).is_none() {
-                    scribbled += 1;
-                }
-                if scribbled >= 3 {
-                    break None;
-                }
-                debug!("another host claimed the shared entry first");
-                state = *newer;
-            }
-            // The entry would not settle in time: availability over
-            // exactly-once.
-            Err(e) if crate::error::is_transient(&e) && tokio::time::Instant::now() < deadline => {
-                warn!("{}", one_line(&e));
-                break None;
-            }
-            Err(e) => return Err(e),
-        }
+    let want = Want {
+        refresh_before: profile.refresh_before,
+        timeout: profile.timeout,
+        force,
     };
-    let Some(claimed) = claimed else {
-        warn!(
-            "the shared entry keeps changing under this host without a claim or entry it can open (another identity writing it?); exchanging without it"
-        );
-        return Ok((exchange(profile, &api_token, deadline).await?, false));
+    let claimed = match shared.claim_or_wait(client, want, deadline, stale).await? {
+        Turn::Fresh(token) => return Ok((token, true)),
+        Turn::Unclaimable => {
+            warn!(
+                "the shared entry keeps changing under this host without a claim or entry it can open (another identity writing it?); exchanging without it"
+            );
+            return Ok((exchange(profile, &api_token, deadline).await?, false));
+        }
+        Turn::Claimed(claimed) => claimed,
     };
     debug!("claimed the shared entry; refreshing it");
-    let refreshed = exchange(profile, &api_token, deadline).await;
-    match refreshed {
+    match exchange(profile, &api_token, deadline).await {
         Ok(token) => {
-            let published = |s: &State| {
-                s.token.as_ref().is_some_and(|t| {
-                    use secrecy::ExposeSecret;
-                    t.token.expose_secret() == token.token.expose_secret()
-                })
-            };
-            match shared
-                .write_settled(client, claimed, Some(&token), None, published, deadline)
-                .await
-            {
-                Ok(Written::Landed(_)) => debug!("published the new token to the shared cache"),
-                Ok(Written::Lost(_)) => warn!(
-                    "the shared cache changed while refreshing; the new token was not published"
-                ),
-                Err(e) => warn!("{}; the new token was not published", one_line(&e)),
-            }
+            shared.publish(client, &claimed, &token, deadline).await;
             Ok((token, false))
         }
         Err(err) => {
             // Release the claim; a permanent rejection also drops the entry.
-            let keep = if kind_of(&err) == Kind::SeaTable {
-                None
-            } else {
-                state.token.as_ref()
-            };
-            let _ = shared.write(client, claimed, keep, None).await;
+            shared
+                .release(client, claimed, kind_of(&err) == Kind::SeaTable)
+                .await;
             Err(err)
         }
     }
 }
 
-/// Spreads waiting hosts' polls: 75–125 % of `base`.
-fn jitter(base: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte);
-    base.mul_f64(0.75 + f64::from(byte[0]) / 510.0)
+/// What is cached for a profile, without refreshing it (`status`).
+pub struct Peeked {
+    /// The backend as `--cache` names it.
+    pub backend: &'static str,
+    /// The base token: the shared entry with `--cache vault` (read from
+    /// Vault), else the local one.
+    pub token: Option<BaseToken>,
 }
 
-fn clone_token(t: &BaseToken) -> BaseToken {
-    use secrecy::ExposeSecret;
-    BaseToken {
-        token: secrecy::SecretString::from(t.token.expose_secret().to_owned()),
-        expires_at: t.expires_at,
-        fetched_at: t.fetched_at,
-        context: t.context.clone(),
-    }
-}
-
-/// The shared entry of the profile, without refreshing it (`status`).
-pub fn peek_shared(profile: &Profile, cache: &Cache) -> Result<Option<BaseToken>> {
+/// The profile's cached base token, as [`get`] would find it, never
+/// refreshed.
+pub fn peek(profile: &Profile, cache: &Cache) -> Result<Peeked> {
     let Some(shared_at) = &profile.cache.shared else {
-        return Ok(None);
+        return Ok(Peeked {
+            backend: cache.name(),
+            token: cache.load_token(&Key::for_profile(profile)),
+        });
     };
     let key = Key::for_shared(profile);
-    with_vault(profile, cache, async |session, _| {
+    let token = with_vault(profile, cache, async |session, _| {
         let api_token = session
             .read_api_token(&profile.secret, &profile.field, profile.kv_version)
             .await?;
         let seal = SealKey::derive(&api_token, &key);
         let shared = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
         Ok(shared.read(&session.client).await?.token)
+    })?;
+    Ok(Peeked {
+        backend: profile.cache.backend().name(),
+        token,
     })
 }
 
-/// Deletes the profile's shared entry with its KV history, which holds
-/// earlier (sealed) tokens.
-pub fn erase_shared(profile: &Profile, cache: &Cache) -> Result<()> {
-    let Some(shared_at) = &profile.cache.shared else {
+/// Drops the cached base token of one profile: the local entry — in every
+/// local backend, whatever the profile's is now — then with `--cache vault`
+/// the shared one with its KV history, which holds earlier (sealed) tokens;
+/// the local one is gone even when Vault cannot be reached (git's `reject`
+/// of a refused token).
+pub fn erase(profile: &Profile, cache: &Cache) -> Result<()> {
+    let key = Key::for_profile(profile);
+    cache.store.remove(key.as_str())?;
+    let elsewhere = crate::cache::remove_everywhere(&profile.cache, &key);
+    info!(
+        backend = cache.name(),
+        "erased the cached token of profile {} (and {elsewhere} cached under another backend)",
+        profile.name
+    );
+    erase_shared(profile, cache)
+}
+
+/// `erase --all`: every entry of the local backends
+/// ([`crate::cache::erase_local_everything`]), then — last, so that the
+/// local entries are gone even when Vault cannot be reached — the shared
+/// entry of this profile, resolved by `profile` only when the shared tier is
+/// on (the rest needs no server or secret configured). The others under the
+/// shared path may belong to other teams (whose identities may write it
+/// too); they are theirs to erase.
+pub fn erase_all(
+    settings: &CacheSettings,
+    profile: impl FnOnce() -> Result<Profile>,
+) -> Result<()> {
+    crate::cache::erase_local_everything(settings)?;
+    if settings.shared.is_some() {
+        let profile = profile()?;
+        erase_shared(&profile, &Cache::open(&profile.cache)?)?;
+    }
+    Ok(())
+}
+
+/// Deletes the profile's shared entry with its KV history.
+fn erase_shared(profile: &Profile, cache: &Cache) -> Result<()> {
+    if profile.cache.shared.is_none() {
         return Ok(());
-    };
+    }
     with_vault(profile, cache, async |session, _| {
-        let key = Key::for_shared(profile);
-        crate::cache::shared::erase(&session.client, shared_at, &key, &profile.vault.addr).await?;
+        erase_shared_with(profile, &session.client).await?;
         info!("erased the shared entry of profile {}", profile.name);
         Ok(())
     })
+}
+
+/// Drops the profile's cached base tokens inside a Vault session the
+/// caller holds (the token commands, after Vault's token changed): the
+/// local entry — in every local backend, whatever the profile's is now —
+/// whose failure is only warned about, then the shared one, whose failure
+/// is the caller's to report.
+pub async fn forget_with(profile: &Profile, cache: &Cache, client: &VaultClient) -> Result<()> {
+    let key = Key::for_profile(profile);
+    cache.remove(&key);
+    crate::cache::remove_everywhere(&profile.cache, &key);
+    erase_shared_with(profile, client).await
+}
+
+/// The latest expiry of a base token of `api_token` that the profile's
+/// cache holds — the local entry, and the shared one with `--cache vault`,
+/// read inside a Vault session the caller holds and by `deadline` — before
+/// the token commands drop them: SeaTable cannot revoke base tokens (JWTs
+/// without an id), so those stay valid until then even after `api_token` is
+/// deleted. A shared entry that cannot be read counts as none.
+pub async fn cached_until_with(
+    profile: &Profile,
+    cache: &Cache,
+    client: &VaultClient,
+    api_token: &secrecy::SecretString,
+    deadline: tokio::time::Instant,
+) -> Option<u64> {
+    let local = cache
+        .load_token(&Key::for_profile(profile))
+        .map(|t| t.expires_at);
+    let Some(shared_at) = &profile.cache.shared else {
+        return local;
+    };
+    let key = Key::for_shared(profile);
+    let seal = SealKey::derive(api_token, &key);
+    let entry = Shared::new(shared_at, &key, &profile.vault.addr, &seal);
+    let shared = match tokio::time::timeout_at(deadline, entry.read(client)).await {
+        Ok(Ok(state)) => state.token.map(|t| t.expires_at),
+        Ok(Err(e)) => {
+            debug!("reading the shared cache entry: {}", one_line(&e));
+            None
+        }
+        Err(_) => {
+            debug!("reading the shared cache entry: no answer by the deadline");
+            None
+        }
+    };
+    local.max(shared)
+}
+
+async fn erase_shared_with(profile: &Profile, client: &VaultClient) -> Result<()> {
+    let Some(shared_at) = &profile.cache.shared else {
+        return Ok(());
+    };
+    let key = Key::for_shared(profile);
+    crate::cache::shared::erase(client, shared_at, &key, &profile.vault.addr).await
 }

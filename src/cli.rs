@@ -1,18 +1,16 @@
-//! The command line of SPEC §3: commands, global options and the environment
-//! variables clap reads for them.
-//!
-//! Secrets have no flags on purpose — argv is readable by every user through
-//! `/proc` — so the environment variables that carry secret *values*
-//! (`VAULT_TOKEN`, `SEATABLE_CRED_SECRET_ID`, `SEATABLE_CRED_JWT`,
-//! `SEATABLE_CRED_PASSWORD`, `SEATABLE_CRED_ACCOUNT_PASSWORD`,
-//! `SEATABLE_CRED_OTP`) are read by [`crate::config`], not declared here.
+//! The command line of SPEC §3: the commands and each one's own arguments.
+//! The options every command takes, and the environment variables clap
+//! reads for them, are the settings' flag layer ([`crate::config::flags`]),
+//! flattened in here.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Origin, SecretRef};
+use crate::config::flags::duration;
+use crate::config::{GlobalArgs, SecretRef, Sources};
+use crate::lifecycle::audit::Finding;
 use crate::protocol::Format;
 
 #[derive(Parser, Debug)]
@@ -220,38 +218,6 @@ pub struct TokenRevokeArgs {
     pub vault_prefix: Vec<SecretRef>,
 }
 
-/// What `token audit` finds wrong with an API token (SPEC §12); the names
-/// are stable: scripts and `--fail-on` use them.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Finding {
-    /// No Vault secret the audit reads holds it: its value lives somewhere else.
-    NotInVault,
-    /// No access for --unused-after.
-    Unused,
-    /// Never used since it was made.
-    NeverUsed,
-    /// Older than --token-max-age.
-    Old,
-    /// Read-write and unused.
-    ReadWriteUnused,
-    /// The base has another token of the same app family, outside a running rotation.
-    DuplicateApp,
-}
-
-impl Finding {
-    pub fn name(self) -> &'static str {
-        match self {
-            Finding::NotInVault => "not-in-vault",
-            Finding::Unused => "unused",
-            Finding::NeverUsed => "never-used",
-            Finding::Old => "old",
-            Finding::ReadWriteUnused => "read-write-unused",
-            Finding::DuplicateApp => "duplicate-app",
-        }
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct TokenAuditArgs {
     /// Secrets under this Vault path count as holding a token too, read recursively, KV v1 or v2 (repeatable); the config's profiles' secrets always do.
@@ -264,10 +230,10 @@ pub struct TokenAuditArgs {
     #[arg(long)]
     pub findings_only: bool,
     /// Exit 1 when any token has one of these findings (for cron and CI).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,...")]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
     pub fail_on: Vec<Finding>,
     /// Revoke every token with one of these findings — never one Vault holds — after showing the list and asking.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,...")]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING,…")]
     pub revoke: Vec<Finding>,
     /// Revoke without asking.
     #[arg(short = 'y', long, requires = "revoke")]
@@ -364,259 +330,6 @@ pub struct GetArgs {
     /// Ignore the cache and exchange a new base token.
     #[arg(long)]
     pub refresh: bool,
-}
-
-/// Where the API token is read with: the Vault auth methods of SPEC §4.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMethod {
-    Token,
-    Approle,
-    Kubernetes,
-    Jwt,
-    Userpass,
-    Cert,
-}
-
-impl AuthMethod {
-    /// The method's name, which is also its default mount path.
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Token => "token",
-            AuthMethod::Approle => "approle",
-            AuthMethod::Kubernetes => "kubernetes",
-            AuthMethod::Jwt => "jwt",
-            AuthMethod::Userpass => "userpass",
-            AuthMethod::Cert => "cert",
-        }
-    }
-}
-
-/// The cache backends of SPEC §6.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheBackend {
-    /// The kernel keyring if usable, else a memory-backed file directory, else none.
-    Auto,
-    /// The Linux kernel user keyring.
-    Keyring,
-    /// Files in a memory-backed directory.
-    File,
-    /// One entry shared by every host, in Vault (see --shared-cache).
-    Vault,
-    /// No caching: every call exchanges.
-    None,
-}
-
-impl CacheBackend {
-    pub fn name(self) -> &'static str {
-        match self {
-            CacheBackend::Auto => "auto",
-            CacheBackend::Keyring => "keyring",
-            CacheBackend::File => "file",
-            CacheBackend::Vault => "vault",
-            CacheBackend::None => "none",
-        }
-    }
-}
-
-fn duration(text: &str) -> Result<Duration, String> {
-    crate::time::parse_duration(text)
-}
-
-/// Options shared by every command. Each also has a profile key in the
-/// config file; [`crate::config`] merges them (flags > env > file > defaults).
-#[derive(Args, Debug, Default, Clone)]
-pub struct GlobalArgs {
-    /// Profile of the config file to use.
-    #[arg(
-        short,
-        long,
-        global = true,
-        env = "SEATABLE_CRED_PROFILE",
-        value_name = "NAME"
-    )]
-    pub profile: Option<String>,
-    /// Config file [default: $XDG_CONFIG_HOME/seatable-cred/config.toml].
-    #[arg(long, global = true, env = "SEATABLE_CRED_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// SeaTable server, e.g. https://cloud.seatable.io.
-    #[arg(long, global = true, env = "SEATABLE_SERVER_URL", value_name = "URL")]
-    pub server_url: Option<String>,
-    /// CA bundle (PEM) to trust for SeaTable, on top of the system roots.
-    #[arg(long, global = true, env = "SEATABLE_CA_CERT", value_name = "PATH")]
-    pub ca_cert: Option<PathBuf>,
-    /// Vault or OpenBao address [env: VAULT_ADDR, BAO_ADDR].
-    #[arg(long, global = true, value_name = "URL")]
-    pub vault_addr: Option<String>,
-    /// Vault namespace [env: VAULT_NAMESPACE, BAO_NAMESPACE].
-    #[arg(long, global = true, value_name = "NS")]
-    pub vault_namespace: Option<String>,
-    /// Where the API token lives: MOUNT/PATH, e.g. secret/seatable/crm.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_SECRET",
-        value_name = "MOUNT/PATH"
-    )]
-    pub secret: Option<String>,
-    /// Key inside the secret [default: api_token].
-    #[arg(long, global = true, env = "SEATABLE_CRED_FIELD", value_name = "NAME")]
-    pub field: Option<String>,
-    /// KV engine version [default: detected from the mount].
-    #[arg(long, global = true, env = "SEATABLE_CRED_KV_VERSION", value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub kv_version: Option<u8>,
-    /// Vault auth method [default: token].
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_AUTH",
-        value_enum,
-        value_name = "METHOD"
-    )]
-    pub auth: Option<AuthMethod>,
-    /// Mount path of the auth method [default: the method's name].
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_AUTH_MOUNT",
-        value_name = "PATH"
-    )]
-    pub auth_mount: Option<String>,
-    /// Role (kubernetes, jwt; optional certificate role for cert).
-    #[arg(long, global = true, env = "SEATABLE_CRED_ROLE", value_name = "NAME")]
-    pub role: Option<String>,
-    /// AppRole role-id.
-    #[arg(long, global = true, env = "SEATABLE_CRED_ROLE_ID", value_name = "ID")]
-    pub role_id: Option<String>,
-    /// File holding the AppRole secret-id [or its value in env SEATABLE_CRED_SECRET_ID].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub secret_id_file: Option<PathBuf>,
-    /// File holding the JWT [or its value in env SEATABLE_CRED_JWT].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub jwt_file: Option<PathBuf>,
-    /// Userpass user; the password comes from SEATABLE_CRED_PASSWORD or a prompt.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_USERNAME",
-        value_name = "NAME"
-    )]
-    pub username: Option<String>,
-    /// Cache backend [default: auto].
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_CACHE",
-        value_enum,
-        value_name = "BACKEND"
-    )]
-    pub cache: Option<CacheBackend>,
-    /// Directory of the file cache and the lock files.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_CACHE_DIR",
-        value_name = "DIR"
-    )]
-    pub cache_dir: Option<PathBuf>,
-    /// KV v2 path of the shared cache for --cache vault, e.g. secret/seatable-cred/cache.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_SHARED_CACHE",
-        value_name = "MOUNT/PATH"
-    )]
-    pub shared_cache: Option<String>,
-    /// Accept a cache directory on a persistent filesystem (tokens would lie on disk).
-    #[arg(long, global = true)]
-    pub allow_disk_cache: bool,
-    /// Accept plain http:// to a SeaTable or Vault that is not loopback (tokens in clear text).
-    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
-    pub allow_http: bool,
-    /// Refresh this long before the token expires [default: 5m].
-    #[arg(long, global = true, env = "SEATABLE_CRED_REFRESH_BEFORE", value_name = "DURATION", value_parser = duration)]
-    pub refresh_before: Option<Duration>,
-    /// Ask SeaTable for base tokens that live this long (default: the server's, 3d).
-    #[arg(long, global = true, env = "SEATABLE_CRED_LIFETIME", value_name = "DURATION", value_parser = duration)]
-    pub lifetime: Option<Duration>,
-    /// Accept a --lifetime over 3d, SeaTable's default (a base token outlives a revoked or rotated API token until it expires).
-    #[arg(long, global = true, env = "SEATABLE_CRED_ALLOW_LONG_LIFETIME", value_parser = clap::builder::BoolishValueParser::new())]
-    pub allow_long_lifetime: bool,
-    /// Overall deadline for the network work of one call [default: 30s].
-    #[arg(long, global = true, env = "SEATABLE_CRED_TIMEOUT", value_name = "DURATION", value_parser = duration)]
-    pub timeout: Option<Duration>,
-    /// `token` commands: Vault secret whose field account_token holds a SeaTable account token.
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_ACCOUNT_SECRET",
-        value_name = "MOUNT/PATH"
-    )]
-    pub account_secret: Option<String>,
-    /// `token` commands: log in as this SeaTable user (password from SEATABLE_CRED_ACCOUNT_PASSWORD or a prompt).
-    #[arg(
-        long,
-        global = true,
-        env = "SEATABLE_CRED_ACCOUNT",
-        value_name = "EMAIL"
-    )]
-    pub account: Option<String>,
-    /// `doctor` warns when the API token in Vault is older than this, `token audit` finds older tokens `old` [default: 90d].
-    #[arg(long, global = true, env = "SEATABLE_CRED_TOKEN_MAX_AGE", value_name = "DURATION", value_parser = duration)]
-    pub token_max_age: Option<Duration>,
-    /// More diagnostics on stderr (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Where clap found each value: the flag or its environment variable.
-    #[arg(skip)]
-    pub sources: Sources,
-}
-
-/// For each option clap read, the flag or environment variable it came
-/// from — so that a message about a bad value names the place to fix it.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Sources(std::collections::BTreeMap<String, Origin>);
-
-impl Sources {
-    /// What `matches` (parsed by `cmd`) took from the command line or the
-    /// environment for every argument but those in `skip`.
-    fn of(cmd: &clap::Command, matches: &clap::ArgMatches, skip: &[clap::Id]) -> Sources {
-        use clap::parser::ValueSource;
-        let mut found = std::collections::BTreeMap::new();
-        for arg in cmd.get_arguments().filter(|a| !skip.contains(a.get_id())) {
-            let id = arg.get_id().as_str();
-            let origin = match matches.value_source(id) {
-                Some(ValueSource::CommandLine) => match arg.get_long() {
-                    Some(long) => Origin::Flag(format!("--{long}")),
-                    None => continue,
-                },
-                Some(ValueSource::EnvVariable) => match arg.get_env() {
-                    Some(name) => Origin::Env(name.to_string_lossy().into_owned()),
-                    None => continue,
-                },
-                _ => continue,
-            };
-            found.insert(id.to_string(), origin);
-        }
-        Sources(found)
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Origin> {
-        self.0.get(id)
-    }
-
-    pub fn contains_key(&self, id: &str) -> bool {
-        self.0.contains_key(id)
-    }
-
-    /// Sources as a caller that parsed by other means knows them.
-    pub fn from_map(map: std::collections::BTreeMap<String, Origin>) -> Sources {
-        Sources(map)
-    }
 }
 
 /// Parses the command line. The two commands other tools run on every

@@ -197,8 +197,9 @@ pub fn shared_entry(data: &[u8]) {
 /// SeaTable's account API answers (login, workspaces, API tokens, errors)
 /// and the times in them.
 pub fn account_response(data: &[u8]) {
+    use crate::seatable::ErrorBody;
     use crate::seatable::account::{
-        ApiTokenList, AuthTokenResponse, NewToken, WorkspaceList, error_msg, unix_seconds,
+        ApiTokenList, AuthTokenResponse, NewToken, WorkspaceList, unix_seconds,
     };
     let _ = serde_json::from_slice::<AuthTokenResponse>(data);
     let _ = serde_json::from_slice::<NewToken>(data);
@@ -210,7 +211,8 @@ pub fn account_response(data: &[u8]) {
             }
         }
     }
-    if let Some(msg) = error_msg(data) {
+    let error = ErrorBody::parse(data);
+    for msg in [error.message(), error.error_msg()].into_iter().flatten() {
         assert!(!msg.chars().any(char::is_control), "printable messages");
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -140,25 +140,17 @@ pub fn stay_local(builder: reqwest::ClientBuilder, url: &str) -> reqwest::Client
     let Ok(parsed) = url::Url::parse(url) else {
         return builder;
     };
-    if !crate::config::is_loopback(&parsed) {
+    if !crate::address::is_loopback(&parsed) {
         return builder;
     }
     let builder = builder.no_proxy();
     match parsed.host_str() {
-        Some(name) => match pinned(name) {
+        Some(name) => match crate::address::pinned(name) {
             Some(addr) => builder.resolve(name, addr),
             None => builder,
         },
         None => builder,
     }
-}
-
-/// Where a host name is pinned rather than resolved: `localhost` is always
-/// 127.0.0.1 (port 0: the URL's port is used), whatever `/etc/hosts` or
-/// DNS say, so that a loopback address never leaves the machine.
-pub(crate) fn pinned(name: &str) -> Option<std::net::SocketAddr> {
-    name.eq_ignore_ascii_case("localhost")
-        .then(|| std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)))
 }
 
 /// Redirects are followed only within the origin (scheme, host, port) the

@@ -6,10 +6,15 @@
 //! [`cli`] → [`config`] (profile) → [`broker`] ([`cache`], [`vault`],
 //! [`seatable`]) → [`protocol`]. Beside it, [`lifecycle`]: the API tokens
 //! themselves, minted into Vault, rotated and revoked (SPEC §12); [`init`]:
-//! a working profile written after each answer was checked.
+//! a working profile written after each answer was checked with [`checks`];
+//! [`serve`]: the local agent (SPEC §13). [`commands`] is the top floor:
+//! nothing here imports it. ARCHITECTURE.md draws the rooms and which way
+//! the arrows between them run.
 
+pub mod address;
 pub mod broker;
 pub mod cache;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;

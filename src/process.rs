@@ -1,5 +1,10 @@
 //! Process start-up: hardening, the panic report, and what the std runtime
-//! would otherwise have done (the binary has its own C `main`).
+//! would otherwise have done (the binary has its own C `main`); and stdout,
+//! written in one go.
+
+use std::io::Write;
+
+use crate::error::Failure;
 
 /// Everything before the command line is parsed.
 pub fn start() {
@@ -68,4 +73,12 @@ pub fn harden() {
         eprintln!("seatable-cred: internal error: {line}; please report this bug");
         std::process::exit(1);
     }));
+}
+
+/// Writes everything in one go; a closed pipe is an error, not a panic.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")).into())
 }

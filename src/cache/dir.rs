@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use tracing::{debug, warn};
 
+use super::own::{euid, in_group};
 use crate::config::{CacheSettings, Origin};
 use crate::error::Failure;
 
@@ -56,11 +57,6 @@ impl Unsafe {
             Unsafe::Unreadable(e) => format!("{d} cannot be inspected: {e}"),
         }
     }
-}
-
-pub fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// Whether `dir` is a directory of ours that no one else can enter.
@@ -165,19 +161,6 @@ pub fn is_shared_volume(dir: &Path) -> bool {
 /// The helper's own directory in a shared volume: `seatable-cred-<uid>`.
 pub fn own_in(volume: &Path) -> PathBuf {
     volume.join(format!("seatable-cred-{}", euid()))
-}
-
-/// Whether `gid` is this process's group, or one of its supplementary groups.
-fn in_group(gid: u32) -> bool {
-    // SAFETY: getegid cannot fail; getgroups fills at most the buffer given.
-    unsafe {
-        if libc::getegid() == gid {
-            return true;
-        }
-        let mut groups = [0 as libc::gid_t; 256];
-        let n = libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr());
-        n > 0 && groups[..n as usize].contains(&gid)
-    }
 }
 
 /// The default directory if it can be trusted, else the user's private

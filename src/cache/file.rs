@@ -3,9 +3,9 @@
 //! are written atomically (temp file + rename) so a reader never sees half an
 //! entry and a killed writer leaves the old entry intact.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::Store;
 use super::entry::MAX_ENTRY;
+use super::own::{euid, open_own};
 use crate::config::CacheSettings;
 use crate::error::Failure;
 
@@ -110,28 +111,6 @@ fn statfs_type(path: &Path) -> Option<i64> {
     (rc == 0).then_some(stat.f_type as i64)
 }
 
-/// Opens a file of ours in the cache directory without following a
-/// symlink or blocking on a FIFO, and checks what it is: a regular file,
-/// owned by the user, closed to others, no larger than an entry.
-pub(super) fn open_own(path: &Path, options: &mut fs::OpenOptions) -> Result<File, String> {
-    let file = options
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        Err("not a regular file".into())
-    } else if meta.uid() != super::dir::euid() {
-        Err(format!("owned by uid {}", meta.uid()))
-    } else if meta.mode() & 0o077 != 0 {
-        Err("open to others".into())
-    } else if meta.len() > MAX_ENTRY as u64 {
-        Err("too large".into())
-    } else {
-        Ok(file)
-    }
-}
-
 /// Deletes the helper's own files in `dir` — entries (`<key>.json` holding
 /// an entry of that key) and temp files a killed refresh left (`.tmp-*`
 /// holding an entry) — and nothing else: not the user's other files, not
@@ -154,23 +133,7 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
             continue;
         };
         let path = entry.path();
-        let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true)) else {
-            continue;
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        if Read::by_ref(&mut file)
-            .take(MAX_ENTRY as u64 + 1)
-            .read_to_end(&mut bytes)
-            .is_err()
-        {
-            continue;
-        }
-        let ours = match (super::entry::key_of(&bytes), &expected_key) {
-            (Some(key), Some(expected)) => &key == expected,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if ours && fs::remove_file(&path).is_ok() {
+        if holds_entry(&path, expected_key.as_deref()) && fs::remove_file(&path).is_ok() {
             erased += 1;
         }
     }
@@ -181,16 +144,28 @@ pub fn erase_own(dir: &Path) -> Result<usize> {
 /// `erase`, whatever backend the profile uses now). Whether it did.
 pub fn remove_in(dir: &Path, id: &str) -> bool {
     let path = dir.join(format!("{id}.json"));
-    let Ok(mut file) = open_own(&path, fs::OpenOptions::new().read(true)) else {
+    holds_entry(&path, Some(id)) && fs::remove_file(&path).is_ok()
+}
+
+/// Whether `path` is a file of ours holding an entry — of the key `id`, or
+/// of any key when `None`: what the erasers check before they delete.
+fn holds_entry(path: &Path, id: Option<&str>) -> bool {
+    let Ok(mut file) = open_own(path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64) else {
         return false;
     };
     let mut bytes = Zeroizing::new(Vec::new());
-    let read = Read::by_ref(&mut file)
+    if Read::by_ref(&mut file)
         .take(MAX_ENTRY as u64 + 1)
-        .read_to_end(&mut bytes);
-    read.is_ok()
-        && super::entry::key_of(&bytes).as_deref() == Some(id)
-        && fs::remove_file(&path).is_ok()
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        return false;
+    }
+    match (super::entry::key_of(&bytes), id) {
+        (Some(key), Some(id)) => key == id,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// The names the atomic writes use for their temp files: `.tmp-<id>-` and
@@ -236,7 +211,7 @@ impl FileStore {
             let stale = entry
                 .metadata()
                 .ok()
-                .filter(|m| m.is_file() && m.uid() == super::dir::euid())
+                .filter(|m| m.is_file() && m.uid() == euid())
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > STALE_TEMP);
@@ -257,7 +232,7 @@ impl Store for FileStore {
 
     fn load(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
         let path = self.path(id);
-        let mut file = match open_own(&path, fs::OpenOptions::new().read(true)) {
+        let mut file = match open_own(&path, fs::OpenOptions::new().read(true), MAX_ENTRY as u64) {
             Ok(file) => file,
             Err(why) => {
                 if path.exists() {
@@ -337,7 +312,7 @@ mod tests {
 
     fn settings(dir: &Path, allow_disk: bool) -> CacheSettings {
         CacheSettings {
-            backend: crate::cli::CacheBackend::File,
+            local: crate::config::LocalCache::File,
             dir: Some(dir.to_path_buf()),
             dir_origin: Origin::Flag("--cache-dir".into()),
             allow_disk,

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+use super::entry::MAX_ENTRY;
+
 /// The lock could not be had before the deadline.
 #[derive(Debug)]
 pub struct Busy {
@@ -32,7 +34,7 @@ impl Lock {
         // The directory is one [`super::dir`] trusts; the file must be ours
         // too (no symlink, no FIFO, not open to others), or an attacker's
         // lock could hold every refresh up until the deadline.
-        let opened = super::file::open_own(
+        let opened = super::own::open_own(
             &path,
             File::options()
                 .create(true)
@@ -40,6 +42,9 @@ impl Lock {
                 .read(true)
                 .write(true)
                 .mode(0o600),
+            // A lock file holds nothing; the cap is an entry's, as for every
+            // file of the cache.
+            MAX_ENTRY as u64,
         );
         let file = match opened {
             Ok(file) => file,

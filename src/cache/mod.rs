@@ -12,6 +12,7 @@ pub mod entry;
 pub mod file;
 pub mod keyring;
 pub mod lock;
+pub mod own;
 pub mod seal;
 pub mod shared;
 
@@ -21,8 +22,7 @@ use anyhow::Result;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::cli::CacheBackend;
-use crate::config::{CacheSettings, Profile, VaultSettings};
+use crate::config::{CacheSettings, LocalCache, Profile, VaultSettings};
 use crate::seatable::BaseToken;
 
 /// A local cache backend: entries by id, each with an expiry. Loading never
@@ -216,15 +216,15 @@ enum LockDir {
 impl Cache {
     /// The backend the profile asks for. `auto` is the kernel keyring when
     /// keyutils works (containers often block it), else the memory-backed
-    /// file directory, else none — said once at `-v`. With `vault`, base
-    /// tokens live in Vault and this local store keeps only Vault logins.
+    /// file directory, else none — said once at `-v`. With `vault` the same
+    /// `auto` tier stands in front of the shared one, which the broker asks.
     pub fn open(settings: &CacheSettings) -> Result<Cache> {
-        match settings.backend {
-            CacheBackend::None => Ok(Cache {
+        match settings.local {
+            LocalCache::None => Ok(Cache {
                 store: Box::new(NoCache),
                 locks: LockDir::None,
             }),
-            CacheBackend::File => {
+            LocalCache::File => {
                 let store = file::FileStore::open(settings)?;
                 let dir = store.dir().to_path_buf();
                 Ok(Cache {
@@ -232,11 +232,11 @@ impl Cache {
                     locks: LockDir::At(dir),
                 })
             }
-            CacheBackend::Keyring => Ok(Cache {
+            LocalCache::Keyring => Ok(Cache {
                 store: Box::new(keyring::KeyringStore::open()?),
                 locks: lock_dir(settings)?,
             }),
-            CacheBackend::Auto | CacheBackend::Vault => Self::auto(settings),
+            LocalCache::Auto => Self::auto(settings),
         }
     }
 
@@ -352,6 +352,36 @@ impl Cache {
     }
 }
 
+/// Logins' Vault tokens are kept beside the base tokens, under keys of
+/// their own ([`Key::for_login`]).
+impl crate::vault::LoginCache for Cache {
+    fn name(&self) -> &'static str {
+        self.store.name()
+    }
+
+    fn load_login(&self, v: &VaultSettings) -> Option<crate::vault::CachedLogin> {
+        if matches!(v.auth, crate::config::Auth::Token(_)) {
+            return None;
+        }
+        let key = Key::for_login(v);
+        let bytes = self.store.load(key.as_str())?;
+        entry::decode_login(&key, &bytes)
+    }
+
+    fn save_login(&self, v: &VaultSettings, login: &crate::vault::CachedLogin) -> Result<()> {
+        let key = Key::for_login(v);
+        self.store.save(
+            key.as_str(),
+            &entry::encode_login(&key, login),
+            login.expires_at,
+        )
+    }
+
+    fn remove_login(&self, v: &VaultSettings) -> Result<()> {
+        self.store.remove(Key::for_login(v).as_str())
+    }
+}
+
 /// Where the lock files of the keyring (and Vault) tier go: the cache
 /// directory the settings name (checked now: refused if unsafe), else the
 /// default one (found when first needed; avoided if unsafe). Lock files hold
@@ -364,6 +394,26 @@ fn lock_dir(settings: &CacheSettings) -> Result<LockDir> {
 }
 
 pub use dir::default_dir;
+
+/// Every entry of the local backends, whatever a profile says now — tokens
+/// cached under another backend earlier go too: every `seatable-cred:` key
+/// of the user's keyring, and the helper's own files in the cache
+/// directories — nothing else there, and no directory is re-moded
+/// (`erase --all`).
+pub fn erase_local_everything(settings: &CacheSettings) -> Result<()> {
+    if let Ok(store) = keyring::KeyringStore::open() {
+        let ids = store.ids()?;
+        for id in &ids {
+            store.remove(id)?;
+        }
+        info!(backend = store.name(), "erased {} entries", ids.len());
+    }
+    for dir in dir::existing(settings) {
+        let erased = file::erase_own(&dir)?;
+        info!(dir = %dir.display(), "erased {erased} files");
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

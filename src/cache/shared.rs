@@ -16,8 +16,12 @@
 //! claimer that dies — or a claim written with a far-off `until` — holds
 //! nobody up for longer than a call may take.
 
+use std::time::Duration;
+
 use anyhow::Result;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
 use vaultrs::api::kv2::requests::{
     DeleteSecretMetadataRequest, ReadSecretMetadataRequest, ReadSecretRequest, SetSecretRequest,
     SetSecretRequestOptions,
@@ -29,7 +33,8 @@ use super::seal::{Kind, SealKey};
 use super::{Key, entry};
 use crate::config::SecretRef;
 use crate::error::Failure;
-use crate::seatable::BaseToken;
+use crate::retry::Policy;
+use crate::seatable::{BaseToken, Freshness};
 use crate::vault::api;
 
 /// The format of the KV data; older formats are not read (they were not
@@ -72,6 +77,36 @@ pub enum Written {
     Landed(u64),
     /// Another write won; this is the state after it.
     Lost(Box<State>),
+}
+
+/// What the refresh of a call asks of the shared entry.
+#[derive(Clone, Copy)]
+pub struct Want {
+    /// The profile's refresh window.
+    pub refresh_before: Duration,
+    /// `--timeout`: how long a claim lasts at most.
+    pub timeout: Duration,
+    /// `get --refresh`: a fresh entry is not enough.
+    pub force: bool,
+}
+
+/// Whose turn it is to exchange, as [`Shared::claim_or_wait`] found it.
+pub enum Turn {
+    /// The entry is fresh: no one needs to exchange.
+    Fresh(BaseToken),
+    /// This host holds the claim: it exchanges, then publishes or releases.
+    Claimed(Claimed),
+    /// The entry keeps changing under this host without a claim or entry
+    /// it can open — another identity writing the path: exchange without it.
+    Unclaimable,
+}
+
+/// A claim this host holds on the shared entry.
+pub struct Claimed {
+    /// The entry's version with this host's claim in it.
+    version: u64,
+    /// The token the entry held when it was claimed (kept on release).
+    held: Option<BaseToken>,
 }
 
 /// The KV data, as written.
@@ -194,7 +229,7 @@ impl<'a> Shared<'a> {
         version: u64,
         deadline: tokio::time::Instant,
     ) -> Result<State> {
-        let mut pause = std::time::Duration::from_millis(10);
+        let mut polls = 0;
         loop {
             let state = crate::retry::transient(deadline, "reading the shared cache", async || {
                 self.read(client).await
@@ -203,6 +238,8 @@ impl<'a> Shared<'a> {
             if state.version != version {
                 return Ok(state);
             }
+            let pause = Policy::NEWER_VERSION.delay(polls);
+            polls += 1;
             if tokio::time::Instant::now() + pause >= deadline {
                 return Err(Failure::unavailable(format!(
                     "Vault at {} did not show the shared entry's newer version in time; try again later",
@@ -211,7 +248,6 @@ impl<'a> Shared<'a> {
                 .into());
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_millis(200));
         }
     }
 
@@ -230,33 +266,23 @@ impl<'a> Shared<'a> {
         ours: impl Fn(&State) -> bool,
         deadline: tokio::time::Instant,
     ) -> Result<Written> {
-        let mut backoff = crate::retry::Backoff::default();
-        let mut ambiguous = false;
-        loop {
-            match self.write(client, version, token, claim).await {
-                Ok(Some(landed)) => return Ok(Written::Landed(landed)),
-                Ok(None) => {
-                    let newer = self.read_newer_than(client, version, deadline).await?;
-                    if ambiguous && ours(&newer) {
-                        tracing::debug!("an earlier try of the write had landed");
-                        return Ok(Written::Landed(newer.version));
-                    }
-                    return Ok(Written::Lost(Box::new(newer)));
+        // A try after a failed one is ambiguous: the failed one may have
+        // landed.
+        let mut tries = 0;
+        let written = crate::retry::transient(deadline, "writing the shared cache", async || {
+            tries += 1;
+            self.write(client, version, token, claim).await
+        })
+        .await?;
+        match written {
+            Some(landed) => Ok(Written::Landed(landed)),
+            None => {
+                let newer = self.read_newer_than(client, version, deadline).await?;
+                if tries > 1 && ours(&newer) {
+                    tracing::debug!("an earlier try of the write had landed");
+                    return Ok(Written::Landed(newer.version));
                 }
-                Err(e) if crate::error::is_transient(&e) => {
-                    let delay = backoff.next_delay();
-                    if tokio::time::Instant::now() + delay >= deadline {
-                        return Err(e);
-                    }
-                    tracing::warn!(
-                        "writing the shared cache: {}; retrying in {} ms",
-                        crate::error::one_line(&e),
-                        delay.as_millis()
-                    );
-                    ambiguous = true;
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
+                Ok(Written::Lost(Box::new(newer)))
             }
         }
     }
@@ -287,6 +313,159 @@ impl<'a> Shared<'a> {
             }
             Err(e) => Err(self.fail(e, "writing").into()),
         }
+    }
+
+    /// Reads the entry until it is fresh (a hit), this host holds the claim
+    /// to refresh it, or it is found unclaimable; while another host's
+    /// claim is live, waits for its entry, polling with a growing,
+    /// jittered pause. `stale` is set to the entry's token whenever it is
+    /// still valid but due (or fresh and `force`d): what a failed refresh
+    /// may serve.
+    ///
+    /// Reads may come from a standby that has not seen the latest write,
+    /// and writes may fail without saying whether they landed (a leader lost
+    /// while committing): a refused or failed write is settled by reading
+    /// the newer state ([`Shared::write_settled`]), never guessed.
+    pub async fn claim_or_wait(
+        &self,
+        client: &VaultClient,
+        want: Want,
+        deadline: tokio::time::Instant,
+        stale: &mut Option<BaseToken>,
+    ) -> Result<Turn> {
+        let me = holder_id();
+        let mut polls = 0;
+        let mut state = crate::retry::transient(deadline, "reading the shared cache", async || {
+            self.read(client).await
+        })
+        .await?;
+        // Check-and-set lost to writes that left nothing this host can open —
+        // no claim, no entry: another identity scribbling on the path.
+        let mut scribbled = 0;
+        loop {
+            let now = crate::time::now();
+            *stale = None;
+            if let Some(token) = state.token.as_ref() {
+                match token.freshness(now, want.refresh_before) {
+                    Freshness::Fresh if !want.force => {
+                        debug!("shared cache hit");
+                        return Ok(Turn::Fresh(clone_token(token)));
+                    }
+                    Freshness::Fresh | Freshness::Refresh => *stale = Some(clone_token(token)),
+                    Freshness::Expired => {}
+                }
+            }
+            if let Some(claim) = state.live_claim(now, want.timeout)
+                && claim.holder != me
+            {
+                debug!(holder = %claim.holder, "another host is refreshing the shared entry; waiting");
+                let pause = Policy::SHARED_CLAIM.ceiling(polls);
+                polls += 1;
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(Failure::unavailable(format!(
+                        "{} has been refreshing the shared entry for too long; try again later",
+                        claim.holder
+                    ))
+                    .into());
+                }
+                tokio::time::sleep(Policy::SHARED_CLAIM.jitter.draw(pause)).await;
+                state = crate::retry::transient(deadline, "reading the shared cache", async || {
+                    self.read(client).await
+                })
+                .await?;
+                continue;
+            }
+            let claim = Claim {
+                holder: me.clone(),
+                until: now + want.timeout.as_secs().max(1),
+            };
+            let mine = |s: &State| s.claim.as_ref().is_some_and(|c| c.holder == me);
+            let written = self
+                .write_settled(
+                    client,
+                    state.version,
+                    state.token.as_ref(),
+                    Some(&claim),
+                    mine,
+                    deadline,
+                )
+                .await;
+            match written {
+                Ok(Written::Landed(version)) => {
+                    return Ok(Turn::Claimed(Claimed {
+                        version,
+                        held: state.token,
+                    }));
+                }
+                Ok(Written::Lost(newer)) => {
+                    if newer.token.is_none() && newer.live_claim(now, want.timeout).is_none() {
+                        scribbled += 1;
+                    }
+                    if scribbled >= 3 {
+                        return Ok(Turn::Unclaimable);
+                    }
+                    debug!("another host claimed the shared entry first");
+                    state = *newer;
+                }
+                // The entry would not settle in time: availability over
+                // exactly-once.
+                Err(e)
+                    if crate::error::is_transient(&e) && tokio::time::Instant::now() < deadline =>
+                {
+                    warn!("{}", crate::error::one_line(&e));
+                    return Ok(Turn::Unclaimable);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes the token this host refreshed under its claim into the entry
+    /// (the claim goes with it). A failure is only warned about: the token
+    /// is good, others refresh on their own.
+    pub async fn publish(
+        &self,
+        client: &VaultClient,
+        claimed: &Claimed,
+        token: &BaseToken,
+        deadline: tokio::time::Instant,
+    ) {
+        let published = |s: &State| {
+            s.token
+                .as_ref()
+                .is_some_and(|t| t.token.expose_secret() == token.token.expose_secret())
+        };
+        match self
+            .write_settled(
+                client,
+                claimed.version,
+                Some(token),
+                None,
+                published,
+                deadline,
+            )
+            .await
+        {
+            Ok(Written::Landed(_)) => debug!("published the new token to the shared cache"),
+            Ok(Written::Lost(_)) => {
+                warn!("the shared cache changed while refreshing; the new token was not published")
+            }
+            Err(e) => warn!(
+                "{}; the new token was not published",
+                crate::error::one_line(&e)
+            ),
+        }
+    }
+
+    /// Gives the claim up after a failed refresh, keeping the entry's token
+    /// unless `drop_entry` (SeaTable rejected the API token for good).
+    pub async fn release(&self, client: &VaultClient, claimed: Claimed, drop_entry: bool) {
+        let keep = if drop_entry {
+            None
+        } else {
+            claimed.held.as_ref()
+        };
+        let _ = self.write(client, claimed.version, keep, None).await;
     }
 }
 
@@ -374,7 +553,7 @@ async fn destroy(client: &VaultClient, at: &SecretRef, addr: &str) -> Result<()>
 }
 
 /// Who is claiming: host, process and a nonce, for the claim record.
-pub fn holder_id() -> String {
+fn holder_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut nonce = [0u8; 4];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce);
@@ -386,10 +565,18 @@ pub fn holder_id() -> String {
     )
 }
 
+fn clone_token(t: &BaseToken) -> BaseToken {
+    BaseToken {
+        token: secrecy::SecretString::from(t.token.expose_secret().to_owned()),
+        expires_at: t.expires_at,
+        fetched_at: t.fetched_at,
+        context: t.context.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn state(written_at: Option<u64>, until: u64) -> State {
         State {

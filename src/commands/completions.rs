@@ -8,6 +8,6 @@ use crate::cli::{Cli, CompletionsArgs};
 pub fn run(args: &CompletionsArgs) -> Result<u8> {
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "seatable-cred", &mut out);
-    super::print(&String::from_utf8_lossy(&out))?;
+    crate::process::print(&String::from_utf8_lossy(&out))?;
     Ok(0)
 }

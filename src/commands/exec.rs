@@ -6,8 +6,8 @@ use std::os::unix::process::CommandExt;
 
 use anyhow::Result;
 
-use crate::cli::{ExecArgs, GlobalArgs};
-use crate::config::{self, ProcessEnv};
+use crate::cli::ExecArgs;
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::{Credential, env};
 
 pub fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<u8> {

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{GetArgs, GlobalArgs};
-use crate::config::{self, ProcessEnv};
+use crate::cli::GetArgs;
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::exec_credential::ApiVersion;
 use crate::protocol::{self, Credential, Format};
 
@@ -20,6 +20,6 @@ pub fn run(global: &GlobalArgs, args: &GetArgs) -> Result<u8> {
         cached: outcome.cached,
         refresh_before: profile.refresh_before,
     };
-    super::print(&protocol::render(args.format, &cred, api_version))?;
+    crate::process::print(&protocol::render(args.format, &cred, api_version))?;
     Ok(0)
 }

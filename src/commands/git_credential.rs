@@ -7,8 +7,8 @@
 use anyhow::Result;
 use tracing::debug;
 
-use crate::cli::{GitAction, GitCredentialArgs, GlobalArgs};
-use crate::config::{self, ProcessEnv};
+use crate::cli::{GitAction, GitCredentialArgs};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::protocol::Credential;
 use crate::protocol::git_credential::{self, Request};
 
@@ -31,7 +31,7 @@ pub fn run(global: &GlobalArgs, args: &GitCredentialArgs) -> Result<u8> {
                 refresh_before: profile.refresh_before,
             };
             let username = request.get("username").unwrap_or("seatable-cred");
-            super::print(&git_credential::render(&cred, username))?;
+            crate::process::print(&git_credential::render(&cred, username))?;
         }
         GitAction::Erase => super::erase::profile(&profile)?,
         GitAction::Store => {}

@@ -1,8 +1,10 @@
-//! One file per subcommand: each turns parsed arguments into broker and
-//! protocol calls and returns the exit code.
+//! One file per subcommand, the top floor of the house: each turns parsed
+//! arguments into a call of the library, prints what it returns
+//! ([`crate::process::print`]) and returns the exit code. Nothing else in
+//! the crate imports this module.
 
 mod completions;
-pub(crate) mod doctor;
+mod doctor;
 mod erase;
 mod exec;
 mod get;
@@ -12,12 +14,9 @@ mod serve;
 mod status;
 mod token;
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::error::Failure;
 
 /// Runs a parsed command line; the `Ok` value is the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -33,12 +32,4 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Token(args) => token::run(&cli.global, args),
         Command::Init(args) => init::run(&cli.global, args),
     }
-}
-
-/// Writes everything in one go; a closed pipe is an error, not a panic.
-pub(crate) fn print(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")).into())
 }

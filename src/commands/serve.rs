@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{GlobalArgs, ServeArgs};
+use crate::cli::ServeArgs;
+use crate::config::GlobalArgs;
 
 pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
     crate::serve::run(global, args)

@@ -5,10 +5,11 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cache::{Cache, Key, entry};
-use crate::cli::{CacheBackend, GlobalArgs, StatusArgs, StatusFormat};
-use crate::config::{self, Auth, ProcessEnv, Profile};
+use crate::cache::Cache;
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::config::{self, Auth, GlobalArgs, ProcessEnv, Profile};
 use crate::seatable::{BaseToken, Freshness};
+use crate::vault::LoginCache;
 
 #[derive(Serialize)]
 struct Status {
@@ -40,18 +41,13 @@ struct VaultLogin {
 pub fn run(global: &GlobalArgs, args: &StatusArgs) -> Result<u8> {
     let profile = config::resolve(global, &ProcessEnv)?;
     let cache = Cache::open(&profile.cache)?;
-    let key = Key::for_profile(&profile);
-    let (backend, token) = if profile.cache.backend == CacheBackend::Vault {
-        ("vault", crate::broker::peek_shared(&profile, &cache)?)
-    } else {
-        (cache.name(), cache.load_token(&key))
-    };
-    let status = describe(&profile, &cache, backend, token.as_ref());
+    let peeked = crate::broker::peek(&profile, &cache)?;
+    let status = describe(&profile, &cache, peeked.backend, peeked.token.as_ref());
     let text = match args.format {
         StatusFormat::Json => serde_json::to_string(&status).unwrap_or_default() + "\n",
         StatusFormat::Text => text(&status),
     };
-    super::print(&text)?;
+    crate::process::print(&text)?;
     Ok(0)
 }
 
@@ -71,11 +67,8 @@ fn describe(
     let vault_login = match &profile.vault.auth {
         Auth::Token(_) => None,
         _ => {
-            let key = Key::for_login(&profile.vault);
             let login = cache
-                .store
-                .load(key.as_str())
-                .and_then(|b| entry::decode_login(&key, &b))
+                .load_login(&profile.vault)
                 .filter(|l| l.expires_at > now);
             Some(VaultLogin {
                 method: profile.vault.auth_method.name(),

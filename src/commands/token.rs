@@ -1,4 +1,4 @@
-//! `token create|list|rotate|revoke|prune`: the API-token life cycle
+//! `token create|list|rotate|revoke|prune|audit`: the API-token life cycle
 //! (SPEC §12). The work is done in [`crate::lifecycle`]; this prints what it
 //! reports — app names, permissions, bases, Vault paths and versions, never
 //! a token.
@@ -8,12 +8,10 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use tracing::warn;
 
-use crate::cli::{
-    Finding, GlobalArgs, StatusFormat, TokenAction, TokenArgs, TokenAuditArgs, TokenRevokeArgs,
-};
-use crate::config::{self, ProcessEnv};
+use crate::cli::{StatusFormat, TokenAction, TokenArgs, TokenAuditArgs, TokenRevokeArgs};
+use crate::config::{self, GlobalArgs, ProcessEnv};
 use crate::error::Failure;
-use crate::lifecycle::audit::{self, AuditRequest, Outcome, Sources, TeamRevoked};
+use crate::lifecycle::audit::{self, AuditRequest, Finding, Outcome, Sources, TeamRevoked};
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::seatable::account::Deleted;
 use crate::shown::Shown;
@@ -73,7 +71,7 @@ pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
         })?),
         TokenAction::Audit(_) => unreachable!("token audit is run above"),
     };
-    super::print(&text)?;
+    crate::process::print(&text)?;
     Ok(0)
 }
 
@@ -97,7 +95,7 @@ fn run_audit(global: &GlobalArgs, a: &TokenAuditArgs) -> Result<u8> {
     };
     lifecycle::run(&profile, &account, async |ctx| {
         let report = audit::audit(ctx, &request).await?;
-        super::print(&match a.format {
+        crate::process::print(&match a.format {
             StatusFormat::Json => audit::render_json(&report, a.findings_only),
             StatusFormat::Text => audit::render_text(&report, a.findings_only),
         })?;
@@ -190,7 +188,7 @@ fn revoke_in_team(global: &GlobalArgs, a: &TokenRevokeArgs) -> Result<u8> {
             "{path} holds a revoked token now: mint a new one with `seatable-cred token create --force --app NAME` for the profile that reads it"
         );
     }
-    super::print(&team_revoked(&revoked))?;
+    crate::process::print(&team_revoked(&revoked))?;
     Ok(0)
 }
 

@@ -1,14 +1,13 @@
 //! Profiles for the team admin's commands (`token audit`, `token revoke
-//! --base`): every profile of the config file, whose secrets count as
-//! holding a token, and a current profile that names no secret of its own
-//! (a team admin's audit reads no API token itself).
+//! --base`): every profile of the config file by its own settings (their
+//! secrets count as holding a token; the names come from
+//! [`super::file::profile_names`]), and a current profile that names no
+//! secret of its own (a team admin's audit reads no API token itself).
 
 use anyhow::Result;
 
-use super::{
-    Env, Profile, SecretRef, check, default_config_path, profile_table, read_trusted, resolve_table,
-};
-use crate::cli::GlobalArgs;
+use super::file::profile_table;
+use super::{Env, GlobalArgs, Profile, SecretRef, resolve_table};
 
 /// What a profile without `secret` gets in [`Profile::secret`]: a
 /// placeholder that nothing reads (see [`resolve_settings`]).
@@ -28,21 +27,6 @@ pub fn resolve_settings(args: &GlobalArgs, env: &dyn Env) -> Result<(Profile, Op
     Ok((profile, secret))
 }
 
-/// The names of the config file's profiles (none when there is no file).
-pub fn profile_names(args: &GlobalArgs, env: &dyn Env) -> Result<Vec<String>> {
-    let (path, explicit) = match &args.config {
-        Some(path) => (Some(path.clone()), true),
-        None => (default_config_path(env), false),
-    };
-    let Some(path) = path else {
-        return Ok(Vec::new());
-    };
-    let Some(text) = read_trusted(&path, !explicit, false)? else {
-        return Ok(Vec::new());
-    };
-    Ok(check(&text, &path)?)
-}
-
 /// Profile `name` of the config file as `seatable-cred --profile NAME`
 /// resolves it here without other flags: the file's settings, and the
 /// environment where it has a say (`VAULT_ADDR`, `VAULT_TOKEN`, …).
@@ -58,6 +42,7 @@ pub fn resolve_named(args: &GlobalArgs, env: &dyn Env, name: &str) -> Result<Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::profile_names;
 
     struct NoEnv;
     impl Env for NoEnv {

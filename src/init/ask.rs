@@ -10,7 +10,7 @@ use anyhow::Result;
 use secrecy::SecretString;
 
 use super::terminal::{Terminal, Typed};
-use crate::commands::doctor::{Mark, format_line};
+use crate::checks::{Mark, format_line};
 use crate::error::Failure;
 
 /// One question.
@@ -28,7 +28,7 @@ pub struct Question {
     /// How to give the answer without a terminal: "--server-url or SEATABLE_SERVER_URL".
     pub set_with: String,
     /// How an answer is shown: addresses without what may be credentials
-    /// ([`crate::config::redact_url`]), which are refused only after.
+    /// ([`crate::address::redact_url`]), which are refused only after.
     shown: fn(&str) -> String,
 }
 
@@ -57,7 +57,7 @@ impl Question {
 
     /// The answer is an address: shown without user, password or query.
     pub fn url(mut self) -> Question {
-        self.shown = crate::config::redact_url;
+        self.shown = crate::address::redact_url;
         self
     }
 

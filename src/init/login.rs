@@ -13,9 +13,8 @@ use clap::ValueEnum;
 use super::ask::Question;
 use super::steps::{Init, round, split};
 use crate::cache::Cache;
-use crate::cli::AuthMethod;
-use crate::commands::doctor;
-use crate::config::{self, Env, ProcessEnv};
+use crate::checks;
+use crate::config::{self, AuthMethod, Env, ProcessEnv};
 use crate::error::Failure;
 
 impl Init<'_> {
@@ -64,7 +63,7 @@ impl Init<'_> {
             let checked = config::resolve_vault_unwritten(&self.answers, &self.env).and_then(|v| {
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 self.runtime.block_on(async {
-                    doctor::login(&v, cache, deadline)
+                    checks::login(&v, cache, deadline)
                         .await
                         .map(|(_, text)| text)
                 })

@@ -5,7 +5,8 @@
 //! checks each answer with `doctor`'s own checks before it moves on, so a
 //! wrong answer is asked again with the reason while the user still knows
 //! what they typed. Only once the API token has exchanged is the profile
-//! written, and the snippets for kubectl, git and Python printed on stdout.
+//! written; `commands::init` chooses the file and prints the snippets for
+//! kubectl, git and Python ([`snippets`]) on stdout.
 //!
 //! No secret value is asked for, shown or written: secret-ids, JWTs and
 //! passwords stay in their files or the environment, and the profile names
@@ -14,7 +15,7 @@
 //! memory for the checks only.
 //!
 //! ```text
-//! steps.rs        the questions in order, each answer checked with doctor's checks
+//! steps.rs        the questions in order, each answer checked with doctor's checks (crate::checks)
 //! login.rs        the Vault login's questions, per auth method
 //! ask.rs          where answers come from: flags, environment, defaults, the terminal
 //! terminal.rs     /dev/tty: prompts and lines, a hidden answer
@@ -26,7 +27,7 @@
 mod ask;
 mod config_file;
 mod login;
-mod snippets;
+pub mod snippets;
 mod steps;
 mod table;
 pub mod terminal;
@@ -34,37 +35,33 @@ pub mod terminal;
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{GlobalArgs, InitArgs};
-use crate::config::{self, Env, ProcessEnv};
+use std::path::{Path, PathBuf};
+
+use crate::config::{Env, GlobalArgs, ProcessEnv, Profile};
 use crate::error::Failure;
 use ask::Asker;
 use config_file::ConfigFile;
 use steps::Init;
 
-pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<u8> {
-    let name = global
-        .profile
-        .clone()
-        .unwrap_or_else(|| "default".to_string());
-    check_name(&name)?;
-    let default_path = config::default_config_path(&ProcessEnv);
-    let path = match (&global.config, &default_path) {
-        (Some(path), _) => path.clone(),
-        (None, Some(path)) => path.clone(),
-        (None, None) => {
-            return Err(Failure::usage(
-                "no place for the config file: HOME is not set; name a file with --config",
-            )
-            .into());
-        }
-    };
+/// Asks for profile `name` — each answer checked before the next question
+/// (`yes`: the defaults taken without asking) — and writes it into the
+/// config file at `path`, replacing a table of that name only with `force`.
+/// Returns the profile as written, and the file's path. (The name is the
+/// caller's to check: [`check_name`].)
+pub fn write(
+    global: &GlobalArgs,
+    name: &str,
+    path: &Path,
+    force: bool,
+    yes: bool,
+) -> Result<(Profile, PathBuf)> {
     // Refusals come before any question.
-    let file = ConfigFile::load(&path)?;
-    if file.has_profile(&name) && !args.force {
-        return Err(config_file::exists(&name, &path).into());
+    let file = ConfigFile::load(path)?;
+    if file.has_profile(name) && !force {
+        return Err(config_file::exists(name, path).into());
     }
 
-    let mut asker = Asker::new(terminal::Terminal::open(), args.yes);
+    let mut asker = Asker::new(terminal::Terminal::open(), yes);
     asker.say(&format!("Writing profile '{name}' to {}.", path.display()));
     asker.tell(
         "Each answer is checked before the next question; Enter takes the value in [brackets].\n\
@@ -83,34 +80,19 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> Result<u8> {
     let profile = init.secret_and_exchange(&cache)?;
 
     // Read again: the file may have changed while the questions were answered.
-    let mut file = ConfigFile::load(&path)?;
-    file.set_profile(&name, table::of(&profile)?, args.force)?;
+    let mut file = ConfigFile::load(path)?;
+    file.set_profile(name, table::of(&profile)?, force)?;
     file.save()?;
     init.asker.passed(
         "written",
         &format!("[profiles.{name}] in {} (mode 0600)", file.path().display()),
     );
-    let shown_config = match (&global.config, &default_path) {
-        (Some(given), Some(default)) if given == default => None,
-        (Some(given), _) => Some(std::path::absolute(given).unwrap_or_else(|_| given.clone())),
-        (None, _) => None,
-    };
-    let target = snippets::Target {
-        profile: &name,
-        config: shown_config.as_deref(),
-        server_url: &profile.server_url,
-    };
-    crate::commands::print(&format!(
-        "# [profiles.{name}] written to {}\n\n{}",
-        file.path().display(),
-        snippets::render(&target)
-    ))?;
-    Ok(0)
+    Ok((profile, file.path().to_path_buf()))
 }
 
 /// Profile names appear in the snippets (shell words, YAML, Python): plain
 /// names only.
-fn check_name(name: &str) -> Result<(), Failure> {
+pub fn check_name(name: &str) -> Result<(), Failure> {
     let plain = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name

@@ -10,9 +10,11 @@ use clap::ValueEnum;
 use super::InitEnv;
 use super::ask::{self, Asker, Question, Round};
 use crate::cache::Cache;
-use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
-use crate::commands::doctor;
-use crate::config::{self, CacheSettings, Env, Origin, ProcessEnv, Profile, SecretRef};
+use crate::checks;
+use crate::config::{
+    self, AuthMethod, CacheBackend, CacheSettings, Env, GlobalArgs, Origin, ProcessEnv, Profile,
+    SecretRef,
+};
 use crate::error::{Failure, Kind, kind_of, status_of};
 
 pub(super) struct Init<'a> {
@@ -103,7 +105,7 @@ impl Init<'_> {
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
             again = true;
-            let checked = config::check_address(
+            let checked = crate::address::check_address(
                 &answer.value,
                 &answer.origin(),
                 "the API token",
@@ -114,7 +116,7 @@ impl Init<'_> {
                 let ca = self.global.ca_cert.as_deref();
                 let (text, _) = self
                     .runtime
-                    .block_on(doctor::seatable(&url, ca, self.timeout))?;
+                    .block_on(checks::seatable(&url, ca, self.timeout))?;
                 Ok((url, text))
             });
             match checked {
@@ -147,7 +149,7 @@ impl Init<'_> {
         loop {
             let answer = self.need(&q, round(again, previous.as_ref()))?;
             again = true;
-            let checked = config::check_address(
+            let checked = crate::address::check_address(
                 &answer.value,
                 &answer.origin(),
                 "the Vault token",
@@ -162,7 +164,7 @@ impl Init<'_> {
                 probe.auth = Some(AuthMethod::Token);
                 probe.auth_mount = None;
                 let v = config::resolve_vault_unwritten(&probe, &self.env)?;
-                let (text, _) = self.runtime.block_on(doctor::vault(&v, self.timeout))?;
+                let (text, _) = self.runtime.block_on(checks::vault(&v, self.timeout))?;
                 Ok((url, text))
             });
             match checked {
@@ -192,12 +194,14 @@ impl Init<'_> {
                 .unwrap_or_else(|| Origin::Flag("--cache-dir".into())),
             None => Origin::Default,
         };
-        let settings = |backend, shared| CacheSettings {
-            backend,
-            dir: self.global.cache_dir.clone(),
-            dir_origin: dir_origin.clone(),
-            allow_disk: self.global.allow_disk_cache,
-            shared,
+        let settings = |backend, shared| {
+            CacheSettings::new(
+                backend,
+                shared,
+                self.global.cache_dir.clone(),
+                dir_origin.clone(),
+                self.global.allow_disk_cache,
+            )
         };
         let auto_here =
             Cache::open(&settings(CacheBackend::Auto, None)).map_or("nothing usable", |c| c.name());
@@ -235,7 +239,8 @@ impl Init<'_> {
             };
             previous = Some(answer.value);
             let mut shared = None;
-            if backend == CacheBackend::Vault {
+            // The backends with a shared tier need its path.
+            if backend.tiers().1 {
                 let answer = self.need(&shared_q, round(shared_again, previous_shared.as_ref()))?;
                 shared_again = true;
                 previous_shared = None;
@@ -257,7 +262,7 @@ impl Init<'_> {
                     }
                 }
             }
-            match doctor::cache(&settings(backend, shared.clone())) {
+            match checks::cache(&settings(backend, shared.clone())) {
                 Ok((cache, text)) => {
                     self.asker.passed("cache", &text);
                     self.answers.cache = Some(backend);
@@ -319,8 +324,8 @@ impl Init<'_> {
             let checked = config::resolve_vault_unwritten(&self.answers, &self.env).and_then(|v| {
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 self.runtime.block_on(async {
-                    let (mut session, _) = doctor::login(&v, cache, deadline).await?;
-                    doctor::secret(&mut session, &secret, &field_text, kv_version).await
+                    let (mut session, _) = checks::login(&v, cache, deadline).await?;
+                    checks::secret(&mut session, &secret, &field_text, kv_version).await
                 })
             });
             match checked {
@@ -335,7 +340,7 @@ impl Init<'_> {
                 }
             }
             let profile = config::resolve_unwritten(&self.answers, &self.env)?;
-            match doctor::exchange(&profile, cache) {
+            match checks::exchange(&profile, cache) {
                 Ok(text) => {
                     self.asker.passed("exchange", &text);
                     return Ok(profile);

@@ -85,7 +85,7 @@ pub(super) fn of(p: &Profile) -> Result<Table> {
             }
         }
     }
-    t.insert("cache", value(p.cache.backend.name()));
+    t.insert("cache", value(p.cache.backend().name()));
     if let Some(dir) = &p.cache.dir {
         t.insert("cache_dir", path("cache_dir", dir)?);
     }
@@ -122,7 +122,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::cli::{AuthMethod, CacheBackend, GlobalArgs};
+    use crate::config::{AuthMethod, CacheBackend, GlobalArgs};
     use crate::config::{Env, resolve_unwritten};
 
     struct FakeEnv(HashMap<&'static str, &'static str>);

@@ -38,10 +38,10 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::cache::{Cache, Key};
-use crate::cli::CacheBackend;
+use crate::cache::Cache;
 use crate::config::{AccountSettings, Profile, SecretRef};
 use crate::error::{Failure, Kind, kind_of, one_line};
+use crate::retry::{Policy, Verdict};
 use crate::seatable::account::{Account, BaseRef, Deleted, Digest, ListedToken};
 use crate::vault::versioned::{self, SecretData, Versioned, Written};
 use crate::vault::{Prepared, Session};
@@ -338,43 +338,61 @@ impl Ctx<'_> {
         app: &str,
         digest: Digest,
     ) -> Result<Option<Deleted>> {
-        let mut backoff = crate::retry::Backoff::default();
-        let until = self.deadline();
-        loop {
-            let now = self.vault_digest().await.map_err(|e| {
-                e.context(format!(
-                    "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
-                ))
-            })?;
-            if now == Some(digest) {
-                warn!(
-                    "'{app}' is the token {} holds now; not deleting it",
-                    self.profile.secret
-                );
-                return Ok(None);
-            }
-            match self.tokens(base).await?.iter().find(|t| t.app_name == app) {
-                None => return Ok(Some(Deleted::Missing)),
-                Some(t) if t.digest != digest => {
-                    return Err(Failure::usage(format!(
-                        "API token '{app}' of base {base} was replaced since it was listed (by another run, or in the web interface); nothing was deleted: look with `seatable-cred token list`, then try again"
-                    ))
-                    .into());
-                }
-                Some(_) => {}
-            }
-            match self.delete(base, app).await {
-                Err(e) if crate::error::is_transient(&e) => {
-                    let delay = backoff.next_delay();
-                    if Instant::now() + delay >= until {
-                        return Err(e);
-                    }
-                    warn!("{}; checking Vault again, then retrying", one_line(&e));
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other.map(Some),
-            }
+        // Each try reads Vault and lists the base first; only a transient
+        // failure of the delete itself is tried again — a failed read, or a
+        // token replaced since the caller's list, is final.
+        enum Tried {
+            Held,
+            Deleted(Result<Deleted>),
+            Stopped(anyhow::Error),
         }
+        let classify = |tried: Tried| match tried {
+            Tried::Held => Verdict::Done(None),
+            Tried::Stopped(e) => Verdict::Final(e),
+            Tried::Deleted(Err(e)) if crate::error::is_transient(&e) => Verdict::Again(e, None),
+            Tried::Deleted(Err(e)) => Verdict::Final(e),
+            Tried::Deleted(Ok(deleted)) => Verdict::Done(Some(deleted)),
+        };
+        let until = self.deadline();
+        let mut tries = 0;
+        Ok(Policy::NETWORK
+            .run(until, "", classify, async || {
+                tries += 1;
+                if tries > 1 {
+                    debug!("checking Vault again before deleting '{app}'");
+                }
+                let now = match self.vault_digest().await {
+                    Ok(now) => now,
+                    Err(e) => {
+                        return Tried::Stopped(e.context(format!(
+                            "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
+                        )));
+                    }
+                };
+                if now == Some(digest) {
+                    warn!(
+                        "'{app}' is the token {} holds now; not deleting it",
+                        self.profile.secret
+                    );
+                    return Tried::Held;
+                }
+                let listed = match self.tokens(base).await {
+                    Ok(listed) => listed,
+                    Err(e) => return Tried::Stopped(e),
+                };
+                match listed.iter().find(|t| t.app_name == app) {
+                    None => return Tried::Deleted(Ok(Deleted::Missing)),
+                    Some(t) if t.digest != digest => {
+                        return Tried::Stopped(Failure::usage(format!(
+                            "API token '{app}' of base {base} was replaced since it was listed (by another run, or in the web interface); nothing was deleted: look with `seatable-cred token list`, then try again"
+                        ))
+                        .into());
+                    }
+                    Some(_) => {}
+                }
+                Tried::Deleted(self.delete(base, app).await)
+            })
+            .await?)
     }
 
     /// Whether a listed token may be the successor of a rotation that is
@@ -426,36 +444,18 @@ impl Ctx<'_> {
     }
 
     /// The latest expiry of a base token of `api_token` that the profile's
-    /// cache holds — the local entry, and the shared one with `cache =
-    /// vault` — read before they are dropped: SeaTable cannot revoke base
-    /// tokens (JWTs without an id), so those stay valid until then even
-    /// after `api_token` is deleted.
+    /// cache holds, read before they are dropped (the broker's
+    /// [`crate::broker::cached_until_with`]): those stay valid until then
+    /// even after `api_token` is deleted.
     pub async fn cached_expiry(&self, api_token: &SecretString) -> Option<u64> {
-        let p = self.profile;
-        let local = self
-            .cache
-            .load_token(&Key::for_profile(p))
-            .map(|t| t.expires_at);
-        let mut shared = None;
-        if p.cache.backend == CacheBackend::Vault
-            && let Some(at) = &p.cache.shared
-        {
-            let key = Key::for_shared(p);
-            let seal = crate::cache::seal::SealKey::derive(api_token, &key);
-            let entry = crate::cache::shared::Shared::new(at, &key, &p.vault.addr, &seal);
-            match bounded(
-                p,
-                self.deadline(),
-                "reading the shared cache entry",
-                entry.read(&self.session.client),
-            )
-            .await
-            {
-                Ok(state) => shared = state.token.map(|t| t.expires_at),
-                Err(e) => debug!("{}", one_line(&e)),
-            }
-        }
-        local.max(shared)
+        crate::broker::cached_until_with(
+            self.profile,
+            self.cache,
+            &self.session.client,
+            api_token,
+            self.deadline() + Duration::from_millis(250),
+        )
+        .await
     }
 
     /// Drops the profile's cached base tokens — the local entry, and the
@@ -463,25 +463,18 @@ impl Ctx<'_> {
     /// the token Vault holds now.
     pub async fn drop_cached(&self) {
         let p = self.profile;
-        self.cache.remove(&Key::for_profile(p));
-        crate::cache::remove_everywhere(&p.cache, &Key::for_profile(p));
-        let key = Key::for_shared(p);
-        if p.cache.backend == CacheBackend::Vault
-            && let Some(at) = &p.cache.shared
-        {
-            let erased = bounded(
-                p,
-                self.deadline(),
-                "erasing the shared cache entry",
-                crate::cache::shared::erase(&self.session.client, at, &key, &p.vault.addr),
-            )
-            .await;
-            if let Err(e) = erased {
-                warn!(
-                    "{}; the shared cache entry is used until it expires",
-                    one_line(&e)
-                );
-            }
+        let erased = bounded(
+            p,
+            self.deadline(),
+            "erasing the shared cache entry",
+            crate::broker::forget_with(p, self.cache, &self.session.client),
+        )
+        .await;
+        if let Err(e) = erased {
+            warn!(
+                "{}; the shared cache entry is used until it expires",
+                one_line(&e)
+            );
         }
         debug!("dropped the cached base tokens of profile {}", p.name);
     }

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod jwt;
+pub mod request;
 mod response;
 pub mod team;
 
@@ -16,16 +17,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
-use zeroize::Zeroizing;
+use tracing::{debug, info};
 
-use crate::error::{Failure, root_cause};
-use crate::retry::{Backoff, server_hint};
+use crate::error::{Failure, one_line, root_cause};
+use crate::retry::{Policy, Stop, Verdict};
 use response::AccessTokenResponse;
+pub use response::ErrorBody;
 
 pub use crate::http::MAX_BODY;
 /// What SeaTable issues when no lifetime is asked for.
@@ -138,10 +139,7 @@ pub async fn ping(client: &reqwest::Client, server_url: &str) -> Result<Option<u
         .get(format!("{server_url}/api2/ping/"))
         .send()
         .await
-        .map_err(|e| match send_error(&e, server_url) {
-            Attempt::Transient(f, _) | Attempt::Permanent(f) => f,
-            Attempt::Done(_) => Failure::internal("ping"),
-        })?;
+        .map_err(|e| unanswered(&e, server_url))?;
     let date = response
         .headers()
         .get("date")
@@ -189,67 +187,64 @@ pub async fn exchange(
         url.push_str(&exp);
         asked
     });
-    let mut auth = {
-        let value = Zeroizing::new(format!("Token {}", api_token.expose_secret()));
-        HeaderValue::from_str(&value).map_err(|_| {
-            Failure::vault("the API token read from Vault contains characters that cannot be sent in an HTTP header: store the token exactly as SeaTable shows it")
-        })?
-    };
-    auth.set_sensitive(true);
+    let auth = request::authorization(api_token.expose_secret()).ok_or_else(|| {
+        Failure::vault("the API token read from Vault contains characters that cannot be sent in an HTTP header: store the token exactly as SeaTable shows it")
+    })?;
 
-    let mut backoff = Backoff::default();
     let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Failure::unavailable(format!("SeaTable at {server_url} did not answer in time: try again later or raise --timeout")).into());
+    let classify = |outcome: Attempt| match outcome {
+        Attempt::Done(token) => Verdict::Done(token),
+        Attempt::Transient(failure, hint) => Verdict::Again(failure.into(), hint),
+        Attempt::Permanent(failure) => Verdict::Final(failure.into()),
+    };
+    let exchanged = Policy::NETWORK
+        .run(deadline, "", classify, async || {
+            attempts += 1;
+            debug!(attempt = attempts, url = %url, "exchanging the API token for a base token");
+            let requested_at = crate::time::now();
+            let get = client
+                .get(&url)
+                .header(AUTHORIZATION, auth.clone())
+                .header("accept", "application/json");
+            let sent = request::send_once(get, server_url, "", deadline).await;
+            attempt(sent, server_url, lifetime, requested_at)
+        })
+        .await;
+    match exchanged {
+        Ok(token) => {
+            info!(attempts, expires_at = %crate::time::rfc3339(token.expires_at), "SeaTable issued a base token");
+            Ok(token)
         }
-        debug!(attempt = attempts, url = %url, "exchanging the API token for a base token");
-        let request = client
-            .get(&url)
-            .header(AUTHORIZATION, auth.clone())
-            .header("accept", "application/json")
-            .timeout(remaining);
-        match attempt(request, server_url, lifetime).await {
-            Attempt::Done(token) => {
-                info!(attempts, expires_at = %crate::time::rfc3339(token.expires_at), "SeaTable issued a base token");
-                return Ok(token);
-            }
-            Attempt::Permanent(failure) => return Err(failure.into()),
-            Attempt::Transient(failure, hint) => {
-                let delay = hint.unwrap_or_else(|| backoff.next_delay());
-                let left = deadline.saturating_duration_since(Instant::now());
-                if delay >= left {
-                    let after = if attempts > 1 {
-                        format!(" after {attempts} attempts")
-                    } else {
-                        String::new()
-                    };
-                    return Err(
-                        Failure::unavailable(format!("{failure}{after}: try again later")).into(),
-                    );
-                }
-                warn!("{failure}; retrying in {} ms", delay.as_millis());
-                tokio::time::sleep(delay).await;
-            }
+        Err(Stop::Final(failure)) => Err(failure),
+        Err(Stop::OutOfTime(failure)) => {
+            let after = if attempts > 1 {
+                format!(" after {attempts} attempts")
+            } else {
+                String::new()
+            };
+            Err(
+                Failure::unavailable(format!("{}{after}: try again later", one_line(&failure)))
+                    .into(),
+            )
         }
     }
 }
 
-async fn attempt(
-    request: reqwest::RequestBuilder,
+/// What one try of the exchange came to.
+fn attempt(
+    sent: request::Sent,
     server_url: &str,
     lifetime: Option<Duration>,
+    requested_at: u64,
 ) -> Attempt {
-    let requested_at = crate::time::now();
-    let response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => return send_error(&e, server_url),
+    let (status, hint, body) = match sent {
+        request::Sent::Answered { status, hint, body } => (status, hint, body),
+        request::Sent::Unanswered(e) => {
+            return Attempt::Transient(unanswered(&e, server_url), None);
+        }
+        request::Sent::Refused(failure) => return Attempt::Permanent(failure),
     };
-    let status = response.status();
-    let hint = server_hint(response.headers(), crate::time::now());
-    let body = match crate::http::read_capped(response).await {
+    let body = match body {
         Ok(body) => body,
         Err(crate::http::BodyError::TooLarge) => {
             let msg = format!(
@@ -283,7 +278,8 @@ async fn attempt(
             Attempt::Permanent(Failure::seatable(format!(
                 "SeaTable at {server_url} refused it ({}{}): it is invalid or was deleted, or its base is gone; store a valid API token in Vault",
                 status.as_u16(),
-                error_msg(&body)
+                ErrorBody::parse(&body)
+                    .error_msg()
                     .map(|m| format!(" {m}"))
                     .unwrap_or_default()
             )).with_status(status.as_u16()))
@@ -301,7 +297,8 @@ async fn attempt(
         s => Attempt::Permanent(Failure::internal(format!(
             "SeaTable at {server_url} answered the token exchange with an unexpected {}{}: check --server-url{}",
             s.as_u16(),
-            error_msg(&body)
+            ErrorBody::parse(&body)
+                .error_msg()
                 .map(|m| format!(" {m}"))
                 .unwrap_or_default(),
             if s == StatusCode::BAD_REQUEST && lifetime.is_some() {
@@ -313,36 +310,18 @@ async fn attempt(
     }
 }
 
-fn send_error(e: &reqwest::Error, server_url: &str) -> Attempt {
-    let cause = root_cause(e);
-    if crate::http::is_certificate_problem(e) {
-        return Attempt::Permanent(
-            Failure::unavailable(format!(
-                "TLS to SeaTable at {server_url} failed: {cause}; for a private CA set SEATABLE_CA_CERT or ca_cert"
-            ))
-            .permanent(),
-        );
+/// A request that got no answer, for people: permanent for a certificate
+/// problem, else worth another try.
+fn unanswered(e: &reqwest::Error, server_url: &str) -> Failure {
+    if let Some(failure) = request::tls_failure(e, server_url) {
+        return failure;
     }
     let what = if e.is_timeout() {
         "timed out".to_string()
     } else {
-        format!("unreachable: {cause}")
+        format!("unreachable: {}", root_cause(e))
     };
-    Attempt::Transient(
-        Failure::unavailable(format!("SeaTable at {server_url} {what}")),
-        None,
-    )
-}
-
-/// SeaTable's `{"error_msg": "..."}`, when short and printable.
-fn error_msg(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error_msg: String,
-    }
-    let msg = serde_json::from_slice::<ErrorBody>(body).ok()?.error_msg;
-    let msg: String = msg.chars().filter(|c| !c.is_control()).take(200).collect();
-    (!msg.is_empty()).then_some(msg)
+    Failure::unavailable(format!("SeaTable at {server_url} {what}"))
 }
 
 /// A base token from the body of a 200 answer; `None` when the body is not
@@ -564,16 +543,6 @@ mod tests {
         assert!(!same_base(hyphenated, "650d8a0d7e2746a88b186cc6f3db2058"));
         assert!(same_base("7c3b", "7c3b"));
         assert!(!same_base("7c3b", "7c3c"));
-    }
-
-    #[test]
-    fn error_msg_is_short_and_clean() {
-        assert_eq!(
-            error_msg(br#"{"error_msg":"Permission denied."}"#).as_deref(),
-            Some("Permission denied.")
-        );
-        assert_eq!(error_msg(b"<html>"), None);
-        assert_eq!(error_msg(br#"{"error_msg":"a\nb"}"#).as_deref(), Some("ab"));
     }
 }
 

@@ -1,4 +1,5 @@
-//! The body of `GET /api/v2.1/dtable/app-access-token/`.
+//! SeaTable's answers: the body of `GET /api/v2.1/dtable/app-access-token/`,
+//! and the error body every endpoint answers a refusal with ([`ErrorBody`]).
 //!
 //! 6.x sends `access_token`, `app_name`, `dtable_name`, `dtable_server` (ending
 //! in `/api-gateway/`), `dtable_uuid`, `use_api_gateway`, `workspace_id`; 4.x
@@ -34,6 +35,44 @@ impl AccessTokenResponse {
         }
         serde_json::from_slice(body).ok()
     }
+}
+
+/// SeaTable's error body: `{"error_msg": "…"}` — or, from the Django REST
+/// framework views behind the account API, `{"detail": "…"}`. Read
+/// leniently like the rest: a field that is not a string is not there.
+#[derive(Deserialize, Default, Debug)]
+pub struct ErrorBody {
+    #[serde(default, deserialize_with = "lenient_string")]
+    error_msg: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    detail: Option<String>,
+}
+
+impl ErrorBody {
+    /// The error fields of an answer's body; none when it is not JSON.
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// `error_msg`, short and printable.
+    pub fn error_msg(&self) -> Option<String> {
+        self.error_msg.as_deref().and_then(printable)
+    }
+
+    /// `error_msg`, else `detail`, short and printable.
+    pub fn message(&self) -> Option<String> {
+        self.error_msg
+            .as_deref()
+            .or(self.detail.as_deref())
+            .and_then(printable)
+    }
+}
+
+/// A server's words as they may be shown: no control characters, at most
+/// 200 characters, not empty.
+fn printable(text: &str) -> Option<String> {
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    (!text.is_empty()).then_some(text)
 }
 
 fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -101,5 +140,35 @@ mod tests {
         assert!(AccessTokenResponse::parse(b"<html>Down for maintenance</html>").is_none());
         assert!(AccessTokenResponse::parse(b"").is_none());
         assert!(AccessTokenResponse::parse(br#"["t"]"#).is_none());
+    }
+
+    #[test]
+    fn error_text_is_short_and_clean() {
+        let e = |body: &[u8]| ErrorBody::parse(body);
+        assert_eq!(
+            e(br#"{"error_msg":"Permission denied."}"#)
+                .error_msg()
+                .as_deref(),
+            Some("Permission denied.")
+        );
+        assert_eq!(e(b"<html>").error_msg(), None);
+        assert_eq!(e(b"<html>").message(), None);
+        assert_eq!(
+            e(br#"{"error_msg":"a\nb"}"#).error_msg().as_deref(),
+            Some("ab")
+        );
+        assert_eq!(e(br#"{"error_msg":"\n"}"#).error_msg(), None);
+        let long = format!(r#"{{"error_msg":"{}"}}"#, "x".repeat(300));
+        assert_eq!(e(long.as_bytes()).error_msg().unwrap().len(), 200);
+        // The account API's views say `detail`; the exchange reads error_msg only.
+        let detail = e(br#"{"detail":"Invalid token"}"#);
+        assert_eq!(detail.message().as_deref(), Some("Invalid token"));
+        assert_eq!(detail.error_msg(), None);
+        let both = e(br#"{"error_msg":"api token already exist.","detail":"x"}"#);
+        assert_eq!(both.message().as_deref(), Some("api token already exist."));
+        assert_eq!(
+            e(br#"{"error_msg":5,"detail":"d"}"#).message().as_deref(),
+            Some("d")
+        );
     }
 }

@@ -16,8 +16,11 @@
 //! A member who is not the team's admin gets 403 `{"detail": "You do not
 //! have permission to perform this action."}`; team-admin calls are
 //! throttled (self-hosted SeaTable allows a team admin 1000 a day by
-//! default): 429 with `Retry-After`, honoured within the deadline by the
-//! account API's request loop ([`super::account::send`]).
+//! default): 429 with `Retry-After`, honoured within the deadline.
+//!
+//! The requests are the account API's ([`Account::request`]: the account
+//! token's header from the request primitive, the retry engine's policy,
+//! 429 and 5xx retried); this file says what a team-admin answer means.
 //!
 //! The lists carry every token's *value*: each is reduced to a [`Digest`]
 //! while the answer is parsed, inside a body that is zeroed when dropped.
@@ -26,16 +29,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::ErrorBody;
 use super::account::{
-    ApiTokenList, Deleted, Digest, Idempotent, ListedToken, digest_of, error_msg, lenient_id,
-    lenient_string, lenient_text, send,
+    Account, ApiTokenList, Deleted, Digest, Idempotent, ListedToken, digest_of, lenient_id,
+    lenient_string, lenient_text,
 };
 use crate::error::Failure;
 
@@ -124,9 +127,7 @@ pub fn hyphenated(uuid: &str) -> Option<String> {
 
 /// The team-admin API, as the admin of team `org_id`.
 pub struct TeamAdmin<'a> {
-    client: &'a reqwest::Client,
-    server_url: &'a str,
-    auth: HeaderValue,
+    account: Account<'a>,
     pub org_id: i64,
 }
 
@@ -139,38 +140,24 @@ impl<'a> TeamAdmin<'a> {
         token: &SecretString,
         deadline: Instant,
     ) -> Result<TeamAdmin<'a>> {
-        let auth = super::account::authorization(token)?;
         let mut team = TeamAdmin {
-            client,
-            server_url,
-            auth,
+            account: Account::new(client, server_url, token)?,
             org_id: 0,
         };
         let what = "asking SeaTable who the account is (api2/account/info)";
-        let url = team.url(&["api2", "account", "info"])?;
+        let url = team.account.url(&["api2", "account", "info"])?;
         let body = team.get(url, what, deadline).await?;
-        let info: AccountInfo = parse(&body, server_url, what)?;
+        let info: AccountInfo = team.account.parse(&body, what)?;
         team.org_id = admin_of(&info, server_url)?;
         debug!(org_id = team.org_id, "the account is a team admin");
         Ok(team)
-    }
-
-    fn url(&self, segments: &[&str]) -> Result<url::Url> {
-        let mut url = url::Url::parse(self.server_url)
-            .map_err(|e| Failure::usage(format!("server_url: {e}")))?;
-        url.path_segments_mut()
-            .map_err(|_| Failure::usage("server_url cannot take a path"))?
-            .pop_if_empty()
-            .extend(segments)
-            .push("");
-        Ok(url)
     }
 
     fn admin_url(&self, rest: &[&str]) -> Result<url::Url> {
         let org = self.org_id.to_string();
         let mut segments = vec!["api", "v2.1", "org", &org, "admin"];
         segments.extend(rest);
-        self.url(&segments)
+        self.account.url(&segments)
     }
 
     async fn get(
@@ -179,20 +166,10 @@ impl<'a> TeamAdmin<'a> {
         what: &str,
         deadline: Instant,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        debug!(url = %url, "{what}");
-        let (status, body) = send(
-            || {
-                self.client
-                    .get(url.clone())
-                    .header(AUTHORIZATION, self.auth.clone())
-                    .header("accept", "application/json")
-            },
-            self.server_url,
-            what,
-            Idempotent::Yes,
-            deadline,
-        )
-        .await?;
+        let (status, body) = self
+            .account
+            .request(Method::GET, url, None, what, Idempotent::Yes, deadline)
+            .await?;
         if status.is_success() {
             return Ok(body);
         }
@@ -201,8 +178,11 @@ impl<'a> TeamAdmin<'a> {
 
     /// What a refusal means here.
     fn refused(&self, status: StatusCode, body: &[u8], what: &str) -> anyhow::Error {
-        let msg = error_msg(body).map(|m| format!(" {m}")).unwrap_or_default();
-        let server = self.server_url;
+        let msg = ErrorBody::parse(body)
+            .message()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default();
+        let server = self.account.server_url();
         let code = status.as_u16();
         let failure = match code {
             401 => Failure::seatable(format!(
@@ -229,7 +209,7 @@ impl<'a> TeamAdmin<'a> {
             .append_pair("page", &page.to_string())
             .append_pair("per_page", &per_page.to_string());
         let body = self.get(url, &what, Instant::now() + timeout).await?;
-        parse(&body, self.server_url, &what)
+        self.account.parse(&body, &what)
     }
 
     /// Every API token of the team, `PAGE_SIZE` a page: the first page
@@ -253,7 +233,7 @@ impl<'a> TeamAdmin<'a> {
             let too_many = || {
                 Failure::unavailable(format!(
                     "SeaTable at {} would need more than {MAX_PAGES} pages of {size} for the API tokens of team {}: not paged through",
-                    self.server_url, self.org_id
+                    self.account.server_url(), self.org_id
                 ))
                 .permanent()
             };
@@ -323,7 +303,7 @@ impl<'a> TeamAdmin<'a> {
                 e
             }
         })?;
-        Ok(parse::<ApiTokenList>(&body, self.server_url, &what)?.api_tokens)
+        Ok(self.account.parse::<ApiTokenList>(&body, &what)?.api_tokens)
     }
 
     /// `DELETE …/dtables/{base_uuid}/api-tokens/{app_name}/`, one try: a
@@ -337,25 +317,24 @@ impl<'a> TeamAdmin<'a> {
     ) -> Result<Deleted> {
         let what = format!("deleting API token '{app_name}' of base {base_uuid}");
         let url = self.admin_url(&["dtables", base_uuid, "api-tokens", app_name])?;
-        debug!(url = %url, "{what}");
-        let (status, body) = send(
-            || {
-                self.client
-                    .delete(url.clone())
-                    .header(AUTHORIZATION, self.auth.clone())
-                    .header("accept", "application/json")
-            },
-            self.server_url,
-            &what,
-            Idempotent::CallerRetries,
-            deadline,
-        )
-        .await?;
+        let (status, body) = self
+            .account
+            .request(
+                Method::DELETE,
+                url,
+                None,
+                &what,
+                Idempotent::CallerRetries,
+                deadline,
+            )
+            .await?;
         if status.is_success() {
             return Ok(Deleted::Deleted);
         }
         if status == StatusCode::NOT_FOUND
-            && error_msg(&body).is_some_and(|m| m.contains("api token not found"))
+            && ErrorBody::parse(&body)
+                .message()
+                .is_some_and(|m| m.contains("api token not found"))
         {
             return Ok(Deleted::Missing);
         }
@@ -388,16 +367,6 @@ fn admin_of(info: &AccountInfo, server_url: &str) -> Result<i64> {
         ))
         .into()),
     }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], server_url: &str, what: &str) -> Result<T> {
-    serde_json::from_slice(body).map_err(|_| {
-        Failure::unavailable(format!(
-            "SeaTable at {server_url} answered with something unexpected while {what} (a maintenance page?): try again later"
-        ))
-        .permanent()
-        .into()
-    })
 }
 
 /// Drops repeats (a token listed on two pages because others were made or
@@ -519,9 +488,7 @@ mod tests {
         crate::http::install_provider();
         let client = reqwest::Client::new();
         let team = TeamAdmin {
-            client: &client,
-            server_url: "https://s.example/seatable",
-            auth: HeaderValue::from_static("Token t"),
+            account: Account::new(&client, "https://s.example/seatable", &"t".into()).unwrap(),
             org_id: 4,
         };
         assert_eq!(

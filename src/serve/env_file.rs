@@ -172,7 +172,7 @@ fn is_file_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-use crate::cache::dir::euid;
+use crate::cache::own::euid;
 
 /// Creates `dir` 0700 — for the pod 2750: its group may read, and files
 /// made in it take that group — or accepts an existing one that is a

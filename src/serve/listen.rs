@@ -151,7 +151,7 @@ async fn clear_stale(path: &Path) -> Result<()> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return Ok(());
     };
-    let euid = crate::cache::dir::euid();
+    let euid = crate::cache::own::euid();
     if !meta.file_type().is_socket() || meta.uid() != euid {
         return Err(Failure::usage(format!(
             "{} exists and is not a socket of yours: remove it or choose another path",

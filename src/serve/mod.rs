@@ -45,8 +45,8 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::cache::Key;
-use crate::cli::{GlobalArgs, ListenAddr, ServeArgs};
-use crate::config::{self, Auth, ProcessEnv, Profile, SecretInput};
+use crate::cli::{ListenAddr, ServeArgs};
+use crate::config::{self, Auth, GlobalArgs, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
 use listen::Listener;
 use metrics::Metrics;
@@ -85,7 +85,7 @@ pub fn run(global: &GlobalArgs, args: &ServeArgs) -> Result<u8> {
         names,
         max_connections: args.max_connections as usize,
         trust: Trust {
-            own: crate::cache::dir::euid(),
+            own: crate::cache::own::euid(),
             uids: args.allow_uid.clone(),
             gids: args.allow_gid.clone(),
         },

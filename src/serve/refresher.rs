@@ -17,9 +17,8 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::state::Served;
+use crate::retry::{Jitter, Policy};
 
-/// Backoff after failures: 1 s, 2 s, 4 s … up to this.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Jitter after `refresh_at`: at most this, and at most a fifth of the window.
 const MAX_JITTER: Duration = Duration::from_secs(30);
 
@@ -82,19 +81,12 @@ fn jitter(window_secs: u64) -> Duration {
     let most = Duration::from_secs(window_secs)
         .div_f64(5.0)
         .min(MAX_JITTER);
-    most.mul_f64(random_fraction())
+    Jitter::Full.draw(most)
 }
 
-/// 1 s · 2ⁿ⁻¹, capped, times 0.5–1.0.
+/// The refresher's policy: 1 s · 2ⁿ⁻¹, capped, times 0.5–1.0.
 fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << failures.saturating_sub(1).min(10)).min(MAX_BACKOFF);
-    base.mul_f64(0.5 + random_fraction() / 2.0)
-}
-
-fn random_fraction() -> f64 {
-    let mut bytes = [0u8; 2];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    f64::from(u16::from_le_bytes(bytes)) / f64::from(u16::MAX)
+    Policy::REFRESHER.delay(failures.saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -106,7 +98,8 @@ mod tests {
         assert!(backoff(1) <= Duration::from_secs(1));
         assert!(backoff(1) >= Duration::from_millis(500));
         assert!(backoff(3) >= Duration::from_secs(2) && backoff(3) <= Duration::from_secs(4));
-        assert!(backoff(30) <= MAX_BACKOFF && backoff(30) >= MAX_BACKOFF / 2);
+        let max = Policy::REFRESHER.max;
+        assert!(backoff(30) <= max && backoff(30) >= max / 2);
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl Upstream {
             extra_roots,
             verify: true,
         })?;
-        let loopback = url::Url::parse(&origin).is_ok_and(|u| crate::config::is_loopback(&u));
+        let loopback = url::Url::parse(&origin).is_ok_and(|u| crate::address::is_loopback(&u));
         let client = if !loopback && proxies.intercept(&uri).is_some() {
             Client::ViaProxy(via_proxy(tls, https).map_err(cannot)?)
         } else {
@@ -218,7 +218,7 @@ impl tower_service::Service<Name> for Resolver {
     }
 
     fn call(&mut self, name: Name) -> Self::Future {
-        if let Some(addr) = crate::http::pinned(name.as_str()) {
+        if let Some(addr) = crate::address::pinned(name.as_str()) {
             return Box::pin(std::future::ready(Ok(vec![addr].into_iter())));
         }
         let lookup = self.0.call(name);

@@ -101,7 +101,7 @@ pub async fn mount_of(
 
 /// The mount path and KV version in an answer of `sys/internal/ui/mounts`.
 pub fn parse_mount_info(body: &[u8]) -> Option<(String, u8)> {
-    if body.len() > crate::seatable::MAX_BODY {
+    if body.len() > crate::http::MAX_BODY {
         return None;
     }
     let info: MountInfo = serde_json::from_slice(body).ok()?;

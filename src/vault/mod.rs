@@ -20,10 +20,10 @@ use crate::config::VaultSettings;
 use crate::error::{Failure, root_cause};
 
 pub use auth::Login;
-pub use session::{CachedLogin, Prepared, Session};
+pub use session::{CachedLogin, LoginCache, Prepared, Session};
 
 /// A vaultrs client with every setting given explicitly. The HTTP client
-/// is ours (the TLS set-up of [`crate::tls`]); the settings carry the rest.
+/// is ours (the TLS set-up of [`crate::http`]); the settings carry the rest.
 pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
     let address = url::Url::parse(&v.addr)
         .map_err(|e| Failure::usage(format!("vault_addr '{}' is not a URL ({e})", v.addr)))?;

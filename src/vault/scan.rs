@@ -23,6 +23,7 @@ use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 
 use super::classify;
+use super::versioned::scrub;
 use crate::config::{SecretRef, VaultSettings};
 use crate::error::{Failure, one_line};
 
@@ -365,16 +366,6 @@ fn each_string(v: &Value, f: &mut impl FnMut(&str)) {
         Value::String(s) => f(s),
         Value::Array(items) => items.iter().for_each(|i| each_string(i, f)),
         Value::Object(map) => map.values().for_each(|i| each_string(i, f)),
-        _ => {}
-    }
-}
-
-/// Zeroes every string of a secret's data.
-fn scrub(v: &mut Value) {
-    match v {
-        Value::String(s) => zeroize::Zeroize::zeroize(s),
-        Value::Array(items) => items.iter_mut().for_each(scrub),
-        Value::Object(map) => map.values_mut().for_each(scrub),
         _ => {}
     }
 }

@@ -12,8 +12,7 @@ use tracing::{debug, info};
 use vaultrs::client::{Client, VaultClient};
 
 use super::auth::{self, Login};
-use crate::cache::{Cache, Key, entry};
-use crate::config::{Auth, SecretRef, VaultSettings};
+use crate::config::{SecretRef, VaultSettings};
 use crate::error::Failure;
 
 /// A Vault token obtained by a login, with its lease.
@@ -22,6 +21,21 @@ pub struct CachedLogin {
     pub issued_at: u64,
     pub expires_at: u64,
     pub renewable: bool,
+}
+
+/// Where the Vault tokens of logins are kept between calls: the helper's
+/// cache ([`crate::cache::Cache`] implements it), asked here without this
+/// room importing that one.
+pub trait LoginCache {
+    /// The backend's name, for diagnostics.
+    fn name(&self) -> &'static str;
+    /// The token of a login with these settings, expired or not; `None`
+    /// for token auth, which keeps nothing.
+    fn load_login(&self, v: &VaultSettings) -> Option<CachedLogin>;
+    /// Keeps a login's token until it expires.
+    fn save_login(&self, v: &VaultSettings, login: &CachedLogin) -> Result<()>;
+    /// Drops a login's token (Vault refused it, or it could not be renewed).
+    fn remove_login(&self, v: &VaultSettings) -> Result<()>;
 }
 
 impl CachedLogin {
@@ -49,10 +63,8 @@ pub enum Prepared {
 impl Prepared {
     /// Looks for a reusable login; reads login material (files, environment,
     /// a prompt) only when there is none.
-    pub fn new(v: &VaultSettings, cache: &Cache) -> Result<Prepared> {
-        if !matches!(v.auth, Auth::Token(_))
-            && let Some(bytes) = cache.store.load(Key::for_login(v).as_str())
-            && let Some(login) = entry::decode_login(&Key::for_login(v), &bytes)
+    pub fn new(v: &VaultSettings, cache: &dyn LoginCache) -> Result<Prepared> {
+        if let Some(login) = cache.load_login(v)
             && login.usable(crate::time::now())
         {
             debug!(backend = cache.name(), "reusing the cached Vault token");
@@ -66,7 +78,7 @@ impl Prepared {
 pub struct Session<'a> {
     pub client: VaultClient,
     settings: &'a VaultSettings,
-    cache: &'a Cache,
+    cache: &'a dyn LoginCache,
     /// The token came from the cache (it may have been revoked since).
     reused: bool,
     /// Transient Vault failures are retried until then.
@@ -77,7 +89,7 @@ impl<'a> Session<'a> {
     pub async fn connect(
         v: &'a VaultSettings,
         prepared: Prepared,
-        cache: &'a Cache,
+        cache: &'a dyn LoginCache,
         deadline: tokio::time::Instant,
     ) -> Result<Session<'a>> {
         let mut session = Session {
@@ -151,21 +163,13 @@ impl<'a> Session<'a> {
     }
 
     async fn relogin(&mut self) -> Result<()> {
-        self.cache
-            .store
-            .remove(Key::for_login(self.settings).as_str())
-            .ok();
+        self.cache.remove_login(self.settings).ok();
         let login = auth::prepare(&self.settings.auth)?;
         self.login(&login).await
     }
 
     fn remember(&self, login: &CachedLogin) {
-        let key = Key::for_login(self.settings);
-        if let Err(e) = self.cache.store.save(
-            key.as_str(),
-            &entry::encode_login(&key, login),
-            login.expires_at,
-        ) {
+        if let Err(e) = self.cache.save_login(self.settings, login) {
             debug!(
                 "the Vault token is not cached: {}",
                 crate::error::one_line(&e)

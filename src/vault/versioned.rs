@@ -29,15 +29,18 @@ pub struct SecretData(BTreeMap<String, Value>);
 
 impl Drop for SecretData {
     fn drop(&mut self) {
-        fn scrub(v: &mut Value) {
-            match v {
-                Value::String(s) => zeroize::Zeroize::zeroize(s),
-                Value::Array(items) => items.iter_mut().for_each(scrub),
-                Value::Object(map) => map.values_mut().for_each(scrub),
-                _ => {}
-            }
-        }
         self.0.values_mut().for_each(scrub);
+    }
+}
+
+/// Zeroes every string of a secret's data, nested ones included (also
+/// what [`super::scan`] read).
+pub(super) fn scrub(v: &mut Value) {
+    match v {
+        Value::String(s) => zeroize::Zeroize::zeroize(s),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
     }
 }
 

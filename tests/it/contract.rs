@@ -15,7 +15,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use seatable_standin::{Base, Compat, Standin, TeamBudget, TeamSeed};
 use serde_json::{Value, json};
 
-use crate::support::now;
+use crate::support::{now, sdk};
 
 fn client() -> Client {
     crate::support::install_crypto();
@@ -819,13 +819,17 @@ out = os.path.join(os.environ["OUT_DIR"], "back.bin")
 base.download_file(info["url"], out)
 print(info["name"], open(out, "rb").read() == content)
 "#;
-    let out = std::process::Command::new(crate::support::sdk::python())
-        .args(["-c", script])
-        .env("API_TOKEN", &base.api_token)
-        .env("SERVER_URL", &standin.url)
-        .env("OUT_DIR", dir.path())
-        .output()
-        .unwrap();
+    let out = sdk::script(
+        sdk::Lang::Python,
+        script,
+        &[
+            ("API_TOKEN", &base.api_token),
+            ("SERVER_URL", &standin.url),
+            ("OUT_DIR", dir.path().to_str().unwrap()),
+        ],
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -4,29 +4,9 @@
 //! in any file outside the cache (the config file `init` wrote included);
 //! and no core dumps.
 
-use std::path::Path;
-
 use seatable_standin::Fault;
 
 use crate::support::{Case, Out};
-
-/// Every file under `root`, except those under `skip`.
-fn files(root: &Path, skip: &Path, found: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.starts_with(skip) {
-            continue;
-        }
-        if path.is_dir() {
-            files(&path, skip, found);
-        } else {
-            found.push(path);
-        }
-    }
-}
 
 /// The Vault token of the case's cached login, if it logged in (not with a
 /// token of its own).
@@ -138,18 +118,7 @@ fn check(case: &Case, outs: &[Out], printed_tokens: bool) {
         }
     }
     // No file outside the cache holds a secret (HOME, config, TMPDIR, cwd all live here).
-    let mut found = Vec::new();
-    files(case.dir.path(), &case.cache_dir(), &mut found);
-    for file in found {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret in {}",
-                file.display()
-            );
-        }
-    }
+    crate::support::assert_no_secret_in_files(case.dir.path(), &case.cache_dir(), &secrets);
 }
 
 fn isolated(case: &mut Case) {

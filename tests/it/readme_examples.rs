@@ -89,7 +89,7 @@ fn the_kubernetes_sidecar_example_is_what_readme_says() {
     let dir = crate::support::TempDir::new("sidecar");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, config_map["data"]["config.toml"].as_str().unwrap()).unwrap();
-    let args = seatable_cred::cli::GlobalArgs {
+    let args = seatable_cred::config::GlobalArgs {
         config: Some(config),
         ..Default::default()
     };
@@ -110,8 +110,8 @@ fn the_kubernetes_sidecar_example_is_what_readme_says() {
         _ => unreachable!(),
     }
     assert_eq!(
-        profile.cache.backend,
-        seatable_cred::cli::CacheBackend::File
+        profile.cache.backend(),
+        seatable_cred::config::CacheBackend::File
     );
     let cache_dir = profile.cache.dir.clone().unwrap();
     let env_file = cache_dir.join(format!("serve/{}.env", profile.name));

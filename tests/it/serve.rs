@@ -10,60 +10,11 @@ use std::time::Duration;
 use seatable_standin::Fault;
 use serde_json::Value;
 
+use crate::support::Case;
 use crate::support::agent::{Agent, wait_for};
-use crate::support::{Case, sdk};
+use crate::support::sdk::{self, Lang};
 
 const LONG: Duration = Duration::from_secs(60);
-
-/// Runs a Python script with the SDK venv; its stdout as JSON.
-fn python(script: &str, env: &[(&str, &str)]) -> Value {
-    let out = Command::new(sdk::python())
-        .arg("-c")
-        .arg(script)
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn node_command(script: &str, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new("node");
-    cmd.arg("-e")
-        .arg(script)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NODE_PATH", sdk::node_modules())
-        .envs(env.iter().copied());
-    cmd
-}
-
-fn node(script: &str, env: &[(&str, &str)]) -> Value {
-    let out = node_command(script, env).output().unwrap();
-    assert!(
-        out.status.success(),
-        "node failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "node printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 const PYTHON_ROUND: &str = r#"
 import json, os
@@ -129,7 +80,11 @@ fn useless_elsewhere(case: &Case, token: &str) {
 fn python_sdk_works_through_the_agent() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let out = python(PYTHON_ROUND, &[("KEY", &agent.key), ("AGENT", &agent.url)]);
+    let out = sdk::json(
+        Lang::Python,
+        PYTHON_ROUND,
+        &[("KEY", &agent.key), ("AGENT", &agent.url)],
+    );
     let token = check_round(&case, &agent, &out, "Grace");
     useless_elsewhere(&case, &token);
     case.assert_no_secrets(&crate::support::Out {
@@ -143,7 +98,11 @@ fn python_sdk_works_through_the_agent() {
 fn npm_sdk_works_through_the_agent() {
     let case = Case::new();
     let agent = Agent::start(&case, &[]);
-    let out = node(NODE_ROUND, &[("KEY", &agent.key), ("AGENT", &agent.url)]);
+    let out = sdk::json(
+        Lang::Node,
+        NODE_ROUND,
+        &[("KEY", &agent.key), ("AGENT", &agent.url)],
+    );
     let token = check_round(&case, &agent, &out, "Hopper");
     useless_elsewhere(&case, &token);
 }
@@ -196,16 +155,12 @@ fn clients_outlive_short_lived_base_tokens() {
         ("AGENT", agent.url.as_str()),
         ("STOP", stop_text.as_str()),
     ];
-    let py = Command::new(sdk::python())
-        .arg("-c")
-        .arg(PYTHON_LOOP)
-        .env_clear()
-        .envs(env)
+    let py = sdk::script(Lang::Python, PYTHON_LOOP, &env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let js = node_command(NODE_LOOP, &env)
+    let js = sdk::script(Lang::Node, NODE_LOOP, &env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -459,9 +414,7 @@ fn metrics_parse_and_hold_no_secrets() {
     assert_eq!(agent.get(&metadata, &session).0, 200);
     assert_eq!(agent.get(&metadata, "wrong").0, 403);
     let text = agent.metrics();
-    let mut child = Command::new(sdk::python())
-        .arg("-c")
-        .arg(PARSE_METRICS)
+    let mut child = sdk::script(Lang::Python, PARSE_METRICS, &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -1176,31 +1129,7 @@ fn no_secrets_on_stderr_at_full_verbosity() {
         );
     }
     // Files: only the cache directory (which holds the env file) may hold them.
-    fn files(dir: &std::path::Path, skip: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.starts_with(skip) {
-                continue;
-            }
-            if path.is_dir() {
-                files(&path, skip, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    files(case.dir.path(), &case.cache_dir(), &mut found);
-    for file in found {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret in {}",
-                file.display()
-            );
-        }
-    }
+    crate::support::assert_no_secret_in_files(case.dir.path(), &case.cache_dir(), &secrets);
 }
 
 /// `/health` answers 503 `degraded` while any profile holds no usable token

@@ -9,8 +9,7 @@ use std::time::Duration;
 use tracing::debug;
 use vaultrs::client::VaultClient;
 
-use crate::cli::GlobalArgs;
-use crate::config::{self, Env, Profile, SecretRef, VaultSettings};
+use crate::config::{self, Env, GlobalArgs, Profile, SecretRef, VaultSettings};
 use crate::error::one_line;
 use crate::seatable::account::Digest;
 use crate::vault::scan::{self, Root};

@@ -27,13 +27,12 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::Ctx;
-use crate::cli::Finding;
 use crate::seatable::team::{TeamAdmin, hyphenated};
 
 pub use holders::Sources;
 pub use output::{Row, render_json, render_plan, render_revocations, render_text};
 pub use revoke::{Outcome, Plan, Revocation, TeamRevoked, plan, revoke_in_team, revoke_planned};
-pub use rules::{LastAccess, Rules};
+pub use rules::{Finding, LastAccess, Rules};
 
 /// What the audit compares against.
 pub struct AuditRequest<'a> {

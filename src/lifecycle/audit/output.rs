@@ -8,8 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::rules::{Facts, LastAccess};
-use super::{Audit, Outcome, Plan, Revocation};
-use crate::cli::Finding;
+use super::{Audit, Finding, Outcome, Plan, Revocation};
 use crate::seatable::account::{Digest, unix_seconds};
 use crate::seatable::team::TeamToken;
 

@@ -11,13 +11,12 @@
 use anyhow::Result;
 use futures_util::StreamExt;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::debug;
 
-use super::{Audit, Sources};
-use crate::cli::Finding;
+use super::{Audit, Finding, Sources};
 use crate::error::{Failure, is_transient, one_line};
 use crate::lifecycle::{Ctx, naming};
-use crate::retry::Backoff;
+use crate::retry::{Policy, Verdict};
 use crate::seatable::account::Deleted;
 use crate::seatable::team::{TeamAdmin, hyphenated};
 
@@ -100,80 +99,87 @@ pub async fn revoke_planned(
     let timeout = ctx.profile.timeout;
     let mut done = Vec::new();
     let mut pending = plan.revoke.clone();
-    let mut backoff = Backoff::default();
-    let until = Instant::now() + timeout;
-    loop {
-        let held = ctx.holders(sources).await;
-        if let Some(first) = held.problems.first() {
-            for row in pending {
-                done.push(Revocation {
-                    row,
-                    outcome: Outcome::Failed(format!(
-                        "kept: Vault could not be read again ({first})"
-                    )),
+    let mut last = String::new();
+    // A round reads Vault again, then deletes what no secret holds; the
+    // deletes that failed for a moment are the next round's, after a wait.
+    let rounds = Policy::NETWORK
+        .run(
+            Instant::now() + timeout,
+            "",
+            |failed: Option<String>| match failed {
+                None => Verdict::Done(()),
+                Some(said) => Verdict::Again(Failure::unavailable(said).into(), None),
+            },
+            async || {
+                let held = ctx.holders(sources).await;
+                if let Some(first) = held.problems.first() {
+                    for row in pending.drain(..) {
+                        done.push(Revocation {
+                            row,
+                            outcome: Outcome::Failed(format!(
+                                "kept: Vault could not be read again ({first})"
+                            )),
+                        });
+                    }
+                    return None;
+                }
+                pending.retain(|&row| match held.holder(&audit.rows[row].digest) {
+                    Some(path) => {
+                        done.push(Revocation {
+                            row,
+                            outcome: Outcome::NowHeld(path.to_string()),
+                        });
+                        false
+                    }
+                    None => true,
                 });
-            }
-            break;
-        }
-        pending.retain(|&row| match held.holder(&audit.rows[row].digest) {
-            Some(path) => {
-                done.push(Revocation {
-                    row,
-                    outcome: Outcome::NowHeld(path.to_string()),
-                });
-                false
-            }
-            None => true,
-        });
-        let tried: Vec<(usize, Result<Deleted>)> = futures_util::stream::iter(pending)
-            .map(|row| {
-                let r = &audit.rows[row];
-                let team = &team;
-                async move {
-                    let uuid = hyphenated(&r.base_uuid).unwrap_or_else(|| r.base_uuid.clone());
-                    let deleted = team
-                        .delete_token(&uuid, &r.app_name, Instant::now() + timeout)
+                let tried: Vec<(usize, Result<Deleted>)> =
+                    futures_util::stream::iter(std::mem::take(&mut pending))
+                        .map(|row| {
+                            let r = &audit.rows[row];
+                            let team = &team;
+                            async move {
+                                let uuid =
+                                    hyphenated(&r.base_uuid).unwrap_or_else(|| r.base_uuid.clone());
+                                let deleted = team
+                                    .delete_token(&uuid, &r.app_name, Instant::now() + timeout)
+                                    .await;
+                                (row, deleted)
+                            }
+                        })
+                        .buffer_unordered(DELETES_IN_FLIGHT)
+                        .collect()
                         .await;
-                    (row, deleted)
+                for (row, deleted) in tried {
+                    let outcome = match deleted {
+                        Ok(Deleted::Deleted) => Outcome::Revoked,
+                        Ok(Deleted::Missing) => Outcome::AlreadyGone,
+                        Err(e) if is_transient(&e) => {
+                            last = one_line(&e);
+                            pending.push(row);
+                            continue;
+                        }
+                        Err(e) => Outcome::Failed(one_line(&e)),
+                    };
+                    done.push(Revocation { row, outcome });
                 }
-            })
-            .buffer_unordered(DELETES_IN_FLIGHT)
-            .collect()
-            .await;
-        let mut again = Vec::new();
-        let mut last = String::new();
-        for (row, deleted) in tried {
-            let outcome = match deleted {
-                Ok(Deleted::Deleted) => Outcome::Revoked,
-                Ok(Deleted::Missing) => Outcome::AlreadyGone,
-                Err(e) if is_transient(&e) => {
-                    last = one_line(&e);
-                    again.push(row);
-                    continue;
-                }
-                Err(e) => Outcome::Failed(one_line(&e)),
-            };
-            done.push(Revocation { row, outcome });
+                (!pending.is_empty()).then(|| {
+                    format!(
+                        "{} delete(s) failed ({last}); reading Vault again before the next try",
+                        pending.len()
+                    )
+                })
+            },
+        )
+        .await;
+    // Out of time with deletes still failing (nothing here is final).
+    if rounds.is_err() {
+        for row in pending {
+            done.push(Revocation {
+                row,
+                outcome: Outcome::Failed(format!("{last}; run the audit again later")),
+            });
         }
-        if again.is_empty() {
-            break;
-        }
-        let delay = backoff.next_delay();
-        if Instant::now() + delay >= until {
-            for row in again {
-                done.push(Revocation {
-                    row,
-                    outcome: Outcome::Failed(format!("{last}; run the audit again later")),
-                });
-            }
-            break;
-        }
-        warn!(
-            "{} delete(s) failed ({last}); reading Vault again, then retrying",
-            again.len()
-        );
-        tokio::time::sleep(delay).await;
-        pending = again;
     }
     done.sort_by_key(|d| d.row);
     Ok(done)
@@ -219,46 +225,56 @@ pub async fn revoke_in_team(
         ))
         .into());
     };
-    let mut backoff = Backoff::default();
-    let until = ctx.deadline();
-    loop {
-        let held = ctx.holders(sources).await;
-        let holder = held.holder(&target.digest).map(str::to_string);
-        if !force {
-            if let Some(path) = &holder {
-                return Err(Failure::usage(format!(
-                    "'{app}' of base {base_uuid} is the token {path} holds: revoking it breaks every program that reads it; rotate it instead, or pass --force"
-                ))
-                .into());
-            }
-            if let Some(first) = held.problems.first() {
-                return Err(Failure::vault(format!(
-                    "'{app}' of base {base_uuid} was not revoked: Vault was not read completely ({} place(s), e.g. {first}), so whether a secret holds it is unknown; give the Vault identity list and read there, or pass --force",
-                    held.problems.len()
-                ))
-                .into());
-            }
-        }
-        match team.delete_token(base_uuid, app, ctx.deadline()).await {
-            Err(e) if is_transient(&e) => {
-                let delay = backoff.next_delay();
-                if Instant::now() + delay >= until {
-                    return Err(e);
-                }
-                warn!("{}; reading Vault again, then retrying", one_line(&e));
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e),
-            Ok(deleted) => {
-                return Ok(TeamRevoked {
-                    app_name: app.to_string(),
-                    base_uuid: base_uuid.to_string(),
-                    held_by: holder,
-                    deleted,
-                });
-            }
-        }
+    // Each try reads Vault first; only a delete that failed for a moment
+    // is tried again.
+    enum Tried {
+        Kept(anyhow::Error),
+        Deleted(Option<String>, Result<Deleted>),
     }
+    let mut tries = 0;
+    let (holder, deleted) = Policy::NETWORK
+        .run(
+            ctx.deadline(),
+            "",
+            |tried: Tried| match tried {
+                Tried::Kept(e) => Verdict::Final(e),
+                Tried::Deleted(_, Err(e)) if is_transient(&e) => Verdict::Again(e, None),
+                Tried::Deleted(_, Err(e)) => Verdict::Final(e),
+                Tried::Deleted(holder, Ok(deleted)) => Verdict::Done((holder, deleted)),
+            },
+            async || {
+                tries += 1;
+                if tries > 1 {
+                    debug!("reading Vault again before deleting '{app}' of base {base_uuid}");
+                }
+                let held = ctx.holders(sources).await;
+                let holder = held.holder(&target.digest).map(str::to_string);
+                if !force {
+                    if let Some(path) = &holder {
+                        return Tried::Kept(Failure::usage(format!(
+                            "'{app}' of base {base_uuid} is the token {path} holds: revoking it breaks every program that reads it; rotate it instead, or pass --force"
+                        ))
+                        .into());
+                    }
+                    if let Some(first) = held.problems.first() {
+                        return Tried::Kept(Failure::vault(format!(
+                            "'{app}' of base {base_uuid} was not revoked: Vault was not read completely ({} place(s), e.g. {first}), so whether a secret holds it is unknown; give the Vault identity list and read there, or pass --force",
+                            held.problems.len()
+                        ))
+                        .into());
+                    }
+                }
+                let deleted = team.delete_token(base_uuid, app, ctx.deadline()).await;
+                Tried::Deleted(holder, deleted)
+            },
+        )
+        .await?;
+    Ok(TeamRevoked {
+        app_name: app.to_string(),
+        base_uuid: base_uuid.to_string(),
+        held_by: holder,
+        deleted,
+    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,41 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::cli::Finding;
 use crate::lifecycle::naming;
+
+/// What `token audit` finds wrong with an API token (SPEC §12); the names
+/// are stable: scripts and `--fail-on` use them.
+#[derive(
+    clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Finding {
+    /// No Vault secret the audit reads holds it: its value lives somewhere else.
+    NotInVault,
+    /// No access for --unused-after.
+    Unused,
+    /// Never used since it was made.
+    NeverUsed,
+    /// Older than --token-max-age.
+    Old,
+    /// Read-write and unused.
+    ReadWriteUnused,
+    /// The base has another token of the same app family, outside a running rotation.
+    DuplicateApp,
+}
+
+impl Finding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Finding::NotInVault => "not-in-vault",
+            Finding::Unused => "unused",
+            Finding::NeverUsed => "never-used",
+            Finding::Old => "old",
+            Finding::ReadWriteUnused => "read-write-unused",
+            Finding::DuplicateApp => "duplicate-app",
+        }
+    }
+}
 
 /// How long after its successor was made a rotation's predecessor may
 /// still be there without being a duplicate: rotations keep it for

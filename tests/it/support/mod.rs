@@ -474,6 +474,39 @@ impl Case {
     }
 }
 
+/// Fails the test if any file under `root` holds one of `secrets` — the
+/// directory `skip` aside, the cache, where tokens belong. The heart of the
+/// hygiene tests: whatever a command wrote (a config file, a temp file, a
+/// log), no secret is in it.
+#[track_caller]
+pub fn assert_no_secret_in_files(root: &Path, skip: &Path, secrets: &[String]) {
+    fn files(dir: &Path, skip: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.starts_with(skip) {
+                continue;
+            }
+            if path.is_dir() {
+                files(&path, skip, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    files(root, skip, &mut found);
+    for file in found {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        for secret in secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in {}",
+                file.display()
+            );
+        }
+    }
+}
+
 pub fn run_with_input(mut cmd: Command, stdin: &str) -> Out {
     use std::io::Write;
     cmd.stdin(Stdio::piped())
@@ -518,7 +551,7 @@ pub fn cache_key(env: &BTreeMap<String, String>) -> String {
             self.0.get(name).cloned().filter(|v| !v.is_empty())
         }
     }
-    let args = seatable_cred::cli::GlobalArgs {
+    let args = seatable_cred::config::GlobalArgs {
         server_url: env.get("SEATABLE_SERVER_URL").cloned(),
         secret: env.get("SEATABLE_CRED_SECRET").cloned(),
         ..Default::default()

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use serde_json::Value;
+
 pub const PYTHON_PACKAGES: [&str; 2] = ["seatable-api==4.0.0", "prometheus-client==0.21.1"];
 pub const NPM_PACKAGE: &str = "seatable-api@1.0.46";
 
@@ -89,4 +91,55 @@ pub fn node_modules() -> PathBuf {
         root.join("node_modules")
     })
     .clone()
+}
+
+/// The language of an SDK script.
+#[derive(Clone, Copy, Debug)]
+pub enum Lang {
+    /// The venv's python, the PyPI SDK importable.
+    Python,
+    /// node, the npm SDK on `NODE_PATH`.
+    Node,
+}
+
+/// A script run with one of the SDKs — `python -c` or `node -e` — with only
+/// `env` in its environment (node also gets `PATH`).
+pub fn script(lang: Lang, code: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = match lang {
+        Lang::Python => {
+            let mut cmd = Command::new(python());
+            cmd.arg("-c").arg(code).env_clear();
+            cmd
+        }
+        Lang::Node => {
+            let mut cmd = Command::new("node");
+            cmd.arg("-e")
+                .arg(code)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("NODE_PATH", node_modules());
+            cmd
+        }
+    };
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+/// Runs an SDK script to its end; what it printed on stdout, as JSON. A
+/// failed script, or one that printed no JSON, fails the test with what it
+/// said.
+pub fn json(lang: Lang, code: &str, env: &[(&str, &str)]) -> Value {
+    let out = script(lang, code, env).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{lang:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{lang:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

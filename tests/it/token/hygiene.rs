@@ -5,29 +5,10 @@
 //! account token, password, code or Vault token on stdout or stderr
 //! ([`TokenCase::run`] checks each run) nor in any file outside the cache.
 
-use std::path::{Path, PathBuf};
-
 use super::{PASSWORD, TokenCase, fresh_secret};
 use crate::support::Out;
 
 const OTP: &str = "552211";
-
-fn files(root: &Path, skip: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.starts_with(skip) {
-            continue;
-        }
-        if path.is_dir() {
-            files(&path, skip, found);
-        } else {
-            found.push(path);
-        }
-    }
-}
 
 fn every_token_command(t: &mut TokenCase) -> Vec<Out> {
     let tmp = t.case.dir.path().join("tmp");
@@ -85,18 +66,7 @@ fn check_world(t: &TokenCase, outs: &[Out]) {
     let mut secrets = t.case.standin.issued_api_tokens();
     secrets.extend(t.case.secrets.iter().cloned());
     assert!(secrets.len() > 4, "{secrets:?}");
-    let mut found = Vec::new();
-    files(t.case.dir.path(), &t.case.cache_dir(), &mut found);
-    for file in found {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "a secret in {}",
-                file.display()
-            );
-        }
-    }
+    crate::support::assert_no_secret_in_files(t.case.dir.path(), &t.case.cache_dir(), &secrets);
 }
 
 #[test]

@@ -13,140 +13,31 @@
 //!   `PUT|DELETE …/api-tokens/{app_name}/`, with the account token as
 //!   `Authorization: Token …`.
 //!
-//! The wire types are plain serde types, parsed leniently: unknown fields
-//! are ignored and ids that some proxies send as strings are accepted. The
-//! list endpoint returns every token's *value*; a listed value is hashed
-//! while it is parsed and dropped — all the helper needs to know is whether
-//! Vault holds the same token.
+//! The wire types are plain serde types ([`wire`]). The list endpoint
+//! returns every token's *value*; a listed value is hashed while it is
+//! parsed and dropped — all the helper needs to know is whether Vault holds
+//! the same token.
+
+mod wire;
 
 use anyhow::Result;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 use zeroize::Zeroizing;
 
-use crate::error::{Failure, root_cause};
-use crate::retry::{Backoff, server_hint};
+use super::request::Sent;
+use crate::error::{Failure, one_line, root_cause};
+use crate::retry::{Policy, Stop, Verdict};
+use wire::LoginError;
 
-/// The SHA-256 of an API token: enough to tell whether two tokens are the
-/// same, useless for opening a base.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Digest([u8; 32]);
-
-impl Digest {
-    pub fn of(token: &SecretString) -> Digest {
-        Self::of_str(token.expose_secret())
-    }
-
-    pub(crate) fn of_str(token: &str) -> Digest {
-        let d = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        Digest(out)
-    }
-}
-
-impl std::fmt::Debug for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Digest(…)")
-    }
-}
-
-/// A base as the API-token endpoints name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BaseRef {
-    pub workspace_id: i64,
-    #[serde(rename = "dtable_name")]
-    pub name: String,
-}
-
-impl std::fmt::Display for BaseRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "'{}' (workspace {})", self.name, self.workspace_id)
-    }
-}
-
-/// `POST /api2/auth-token/` → 200.
-#[derive(Deserialize)]
-pub struct AuthTokenResponse {
-    pub token: SecretString,
-}
-
-/// `POST /api2/auth-token/` → 400.
-#[derive(Deserialize, Default)]
-struct LoginError {
-    #[serde(default)]
-    non_field_errors: Vec<String>,
-    #[serde(default)]
-    detail: Option<String>,
-}
-
-/// `GET /api/v2.1/workspaces/`.
-#[derive(Deserialize, Debug, PartialEq)]
-pub struct WorkspaceList {
-    #[serde(default)]
-    pub workspace_list: Vec<Workspace>,
-}
-
-#[derive(Deserialize, Debug, PartialEq)]
-pub struct Workspace {
-    /// `None` for the "starred" and "shared" pseudo-workspaces (`""`).
-    #[serde(default, deserialize_with = "lenient_id")]
-    pub id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub name: String,
-    #[serde(default, rename = "type", deserialize_with = "lenient_text")]
-    pub kind: String,
-    #[serde(default)]
-    pub table_list: Vec<Table>,
-}
-
-/// A base in a workspace's `table_list`.
-#[derive(Deserialize, Debug, PartialEq)]
-pub struct Table {
-    pub name: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub uuid: String,
-    /// The workspace the base lives in (a starred base's own).
-    #[serde(default, deserialize_with = "lenient_id")]
-    pub workspace_id: Option<i64>,
-}
-
-/// `GET …/api-tokens/`.
-#[derive(Deserialize)]
-pub struct ApiTokenList {
-    pub api_tokens: Vec<ListedToken>,
-}
-
-/// One token of a list: its value reduced to a [`Digest`].
-#[derive(Deserialize, Debug)]
-pub struct ListedToken {
-    pub app_name: String,
-    #[serde(rename = "api_token", deserialize_with = "digest_of")]
-    pub digest: Digest,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub generated_by: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub generated_at: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub last_access: Option<String>,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub permission: String,
-}
-
-/// `POST …/api-tokens/` → 201, and `PUT …/api-tokens/{app_name}/` → 200.
-#[derive(Deserialize)]
-pub struct NewToken {
-    pub app_name: String,
-    pub api_token: SecretString,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub permission: String,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub generated_at: Option<String>,
-}
+pub use wire::{
+    ApiTokenList, AuthTokenResponse, BaseRef, Digest, ListedToken, NewToken, Table, Workspace,
+    WorkspaceList, unix_seconds,
+};
+pub(super) use wire::{digest_of, lenient_id, lenient_string, lenient_text};
 
 /// What a create answered.
 pub enum Created {
@@ -173,46 +64,6 @@ pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
     Zeroizing::new(form.finish())
 }
 
-pub(crate) fn digest_of<'de, D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
-    let value = Zeroizing::new(String::deserialize(d)?);
-    Ok(Digest::of_str(&value))
-}
-
-pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s),
-        _ => None,
-    })
-}
-
-pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(lenient_string(d)?.unwrap_or_default())
-}
-
-pub(crate) fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_i64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// SeaTable's `{"error_msg": …}` (or Django REST framework's `detail`),
-/// short and printable.
-pub fn error_msg(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        #[serde(default)]
-        error_msg: Option<String>,
-        #[serde(default)]
-        detail: Option<String>,
-    }
-    let body: ErrorBody = serde_json::from_slice(body).ok()?;
-    let msg = body.error_msg.or(body.detail)?;
-    let msg: String = msg.chars().filter(|c| !c.is_control()).take(200).collect();
-    (!msg.is_empty()).then_some(msg)
-}
-
 /// Whether `name` can be one path segment of SeaTable's URLs: not empty,
 /// not `.` or `..` (which URLs resolve away: `…/api-tokens/..` would name
 /// the collection — or another endpoint), no `/`. Everything else is
@@ -227,13 +78,10 @@ pub fn check_segment(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A time as SeaTable writes it (RFC 3339 with an offset: `+00:00`, or the
-/// server's zone) as Unix seconds.
-pub fn unix_seconds(text: &str) -> Option<u64> {
-    let at =
-        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-            .ok()?;
-    u64::try_from(at.unix_timestamp()).ok()
+/// SeaTable's error text of an answer: `error_msg`, else `detail`
+/// ([`super::ErrorBody`]).
+fn error_msg(body: &[u8]) -> Option<String> {
+    super::ErrorBody::parse(body).message()
 }
 
 /// How a login went.
@@ -250,7 +98,7 @@ pub enum LoginAnswer {
 /// Whether a request may be sent again when its answer was lost: a create
 /// that may have landed must not be repeated.
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Idempotent {
+pub(super) enum Idempotent {
     Yes,
     No,
     /// Safe to repeat, but the caller checks something before each try (a
@@ -259,101 +107,107 @@ pub(crate) enum Idempotent {
     CallerRetries,
 }
 
+/// What one try of a request came to.
+enum Tried {
+    /// An answer to act on (neither 429 nor 5xx).
+    Answer(StatusCode, Zeroizing<Vec<u8>>),
+    /// Something went wrong: what, the server's requested wait, and whether
+    /// the request surely was not acted on (not sent, or rate limited).
+    Failed(String, Option<std::time::Duration>, bool),
+    /// Not worth another try, whatever the request.
+    Refused(anyhow::Error),
+}
+
 /// One request with the retry policy of the exchange: 429 and (for
 /// idempotent requests) 5xx, resets and timeouts are retried with backoff
 /// until `deadline`. Returns the status and the (capped) body of the
 /// final answer.
-pub(crate) async fn send(
+async fn send(
     request: impl Fn() -> reqwest::RequestBuilder,
     server_url: &str,
     what: &str,
     idempotent: Idempotent,
     deadline: Instant,
 ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
-    let mut backoff = Backoff::default();
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Failure::unavailable(format!(
-                "SeaTable at {server_url} did not answer in time while {what}: try again later or raise --timeout"
-            ))
-            .into());
+    let classify = |tried: Tried| match tried {
+        Tried::Answer(status, body) => Verdict::Done((status, body)),
+        Tried::Refused(e) => Verdict::Final(e),
+        Tried::Failed(failure, _, not_acted_on)
+            if idempotent == Idempotent::No && !not_acted_on =>
+        {
+            Verdict::Final(
+                Failure::unavailable(format!("{failure}; it may or may not have been done"))
+                    .permanent()
+                    .into(),
+            )
         }
-        // What went wrong, the server's requested wait, and whether the
-        // request surely was not acted on (not sent, or rate limited).
-        let (failure, hint, not_acted_on) = match request().timeout(remaining).send().await {
-            Err(e) if crate::http::is_certificate_problem(&e) => {
-                return Err(Failure::unavailable(format!(
-                    "TLS to SeaTable at {server_url} failed: {}; for a private CA set SEATABLE_CA_CERT or ca_cert",
+        Tried::Failed(failure, _, _) if idempotent == Idempotent::CallerRetries => {
+            Verdict::Final(Failure::unavailable(failure).into())
+        }
+        Tried::Failed(failure, hint, _) => {
+            Verdict::Again(Failure::unavailable(failure).into(), hint)
+        }
+    };
+    let sent = Policy::NETWORK
+        .run(deadline, "", classify, async || {
+            let sent = super::request::send_once(request(), server_url, what, deadline).await;
+            tried(sent, server_url, what)
+        })
+        .await;
+    match sent {
+        Ok(answer) => Ok(answer),
+        Err(Stop::Final(e)) => Err(e),
+        Err(Stop::OutOfTime(failure)) => {
+            Err(Failure::unavailable(format!("{}: try again later", one_line(&failure))).into())
+        }
+    }
+}
+
+/// What one request of the account API came to.
+fn tried(sent: Sent, server_url: &str, what: &str) -> Tried {
+    match sent {
+        Sent::Refused(failure) => Tried::Refused(failure.into()),
+        Sent::Unanswered(e) if e.is_connect() => Tried::Failed(
+            format!(
+                "SeaTable at {server_url} unreachable while {what}: {}",
+                root_cause(&e)
+            ),
+            None,
+            true,
+        ),
+        Sent::Unanswered(e) => Tried::Failed(
+            format!(
+                "SeaTable at {server_url} failed while {what}: {}",
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
                     root_cause(&e)
-                ))
-                .permanent()
-                .into());
-            }
-            Err(e) if e.is_connect() => (
-                format!(
-                    "SeaTable at {server_url} unreachable while {what}: {}",
-                    root_cause(&e)
-                ),
-                None,
+                }
+            ),
+            None,
+            false,
+        ),
+        Sent::Answered { status, hint, body } => match body {
+            Ok(_) if status == StatusCode::TOO_MANY_REQUESTS => Tried::Failed(
+                format!("SeaTable at {server_url} is rate limiting this client (429) while {what}"),
+                hint,
                 true,
             ),
-            Err(e) => (
+            Ok(body) if !status.is_server_error() => Tried::Answer(status, body),
+            Ok(_) => Tried::Failed(
                 format!(
-                    "SeaTable at {server_url} failed while {what}: {}",
-                    if e.is_timeout() {
-                        "timed out".to_string()
-                    } else {
-                        root_cause(&e)
-                    }
+                    "SeaTable at {server_url} failed ({}) while {what}",
+                    status.as_u16()
                 ),
+                hint.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
+                false,
+            ),
+            Err(_) => Tried::Failed(
+                format!("SeaTable at {server_url} dropped the connection while {what}"),
                 None,
                 false,
             ),
-            Ok(response) => {
-                let status = response.status();
-                let hint = server_hint(response.headers(), crate::time::now());
-                match crate::http::read_capped(response).await {
-                    Ok(_) if status == StatusCode::TOO_MANY_REQUESTS => (
-                        format!(
-                            "SeaTable at {server_url} is rate limiting this client (429) while {what}"
-                        ),
-                        hint,
-                        true,
-                    ),
-                    Ok(body) if !status.is_server_error() => return Ok((status, body)),
-                    Ok(_) => (
-                        format!(
-                            "SeaTable at {server_url} failed ({}) while {what}",
-                            status.as_u16()
-                        ),
-                        hint.filter(|_| status == StatusCode::SERVICE_UNAVAILABLE),
-                        false,
-                    ),
-                    Err(_) => (
-                        format!("SeaTable at {server_url} dropped the connection while {what}"),
-                        None,
-                        false,
-                    ),
-                }
-            }
-        };
-        if idempotent == Idempotent::No && !not_acted_on {
-            return Err(Failure::unavailable(format!(
-                "{failure}; it may or may not have been done"
-            ))
-            .permanent()
-            .into());
-        }
-        if idempotent == Idempotent::CallerRetries {
-            return Err(Failure::unavailable(failure).into());
-        }
-        let delay = hint.unwrap_or_else(|| backoff.next_delay());
-        if delay >= deadline.saturating_duration_since(Instant::now()) {
-            return Err(Failure::unavailable(format!("{failure}: try again later")).into());
-        }
-        warn!("{failure}; retrying in {} ms", delay.as_millis());
-        tokio::time::sleep(delay).await;
+        },
     }
 }
 
@@ -458,16 +312,6 @@ fn quotes(text: &str, secret: &str) -> bool {
         .any(|piece| text.contains(&piece.iter().collect::<String>()))
 }
 
-/// `Authorization: Token <account token>`, marked sensitive (never logged).
-pub(crate) fn authorization(token: &SecretString) -> Result<HeaderValue> {
-    let value = Zeroizing::new(format!("Token {}", token.expose_secret().trim()));
-    let mut auth = HeaderValue::from_str(&value).map_err(|_| {
-        Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
-    })?;
-    auth.set_sensitive(true);
-    Ok(auth)
-}
-
 /// The account API, authenticated by an account token.
 pub struct Account<'a> {
     client: &'a reqwest::Client,
@@ -481,14 +325,22 @@ impl<'a> Account<'a> {
         server_url: &'a str,
         token: &SecretString,
     ) -> Result<Account<'a>> {
+        let auth = super::request::authorization(token.expose_secret().trim()).ok_or_else(|| {
+            Failure::vault("the account token holds characters that cannot be sent in an HTTP header: store it exactly as SeaTable gave it")
+        })?;
         Ok(Account {
             client,
             server_url,
-            auth: authorization(token)?,
+            auth,
         })
     }
 
-    fn url(&self, segments: &[&str]) -> Result<url::Url> {
+    pub(super) fn server_url(&self) -> &'a str {
+        self.server_url
+    }
+
+    /// `{server_url}/{segments…}/`, each segment encoded.
+    pub(super) fn url(&self, segments: &[&str]) -> Result<url::Url> {
         let mut url = url::Url::parse(self.server_url)
             .map_err(|e| Failure::usage(format!("server_url: {e}")))?;
         url.path_segments_mut()
@@ -527,7 +379,10 @@ impl<'a> Account<'a> {
         self.url(&segments)
     }
 
-    async fn call(
+    /// One request with the account token ([`send`]): the status and the
+    /// capped body of the answer, whatever it is — the caller says what a
+    /// status means (the team-admin API in its own words, [`super::team`]).
+    pub(super) async fn request(
         &self,
         method: Method,
         url: url::Url,
@@ -537,7 +392,7 @@ impl<'a> Account<'a> {
         deadline: Instant,
     ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
         debug!(%method, url = %url, "{what}");
-        let (status, body) = send(
+        send(
             || {
                 let mut request = self
                     .client
@@ -556,7 +411,23 @@ impl<'a> Account<'a> {
             idempotent,
             deadline,
         )
-        .await?;
+        .await
+    }
+
+    /// [`Account::request`], with a refused account token or a refused
+    /// right an error in the account API's words.
+    async fn call(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&str>,
+        what: &str,
+        idempotent: Idempotent,
+        deadline: Instant,
+    ) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
+        let (status, body) = self
+            .request(method, url, body, what, idempotent, deadline)
+            .await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(Failure::seatable(format!(
                 "SeaTable at {} refused the account while {what} ({}{}): check the account token (account_secret) or the login (account), and that the account may manage the base's API tokens",
@@ -589,7 +460,13 @@ impl<'a> Account<'a> {
         failure.with_status(status.as_u16()).into()
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self, body: &[u8], what: &str) -> Result<T> {
+    /// The answer as `T`; anything else is SeaTable not answering as
+    /// itself (a maintenance page?).
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        body: &[u8],
+        what: &str,
+    ) -> Result<T> {
         serde_json::from_slice(body).map_err(|_| {
             Failure::unavailable(format!(
                 "SeaTable at {} answered with something unexpected while {what} (a maintenance page?): try again later",
@@ -727,142 +604,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_token_list_and_keeps_only_digests() {
-        // As in SeaTable's API reference, plus a field it may add one day.
-        let body = br#"{"api_tokens":[
-            {"app_name":"Google","api_token":"d66f83fccd0299f0dfe70e1ca807f05921f2de5f","generated_by":"12345cfaf1154efba122f92359f4e580@auth.local","generated_at":"2019-09-19T02:41:53+00:00","last_access":"2019-09-19T03:56:13+00:00","permission":"rw","future":1},
-            {"app_name":"Postman","api_token":"4351cacae2c504e6a8ce5a75e95ae769629a70a2","generated_by":"x@auth.local","generated_at":"2019-09-19T03:01:58+00:00","last_access":null,"permission":"r"}
-        ]}"#;
-        let list: ApiTokenList = serde_json::from_slice(body).unwrap();
-        let [google, postman] = &list.api_tokens[..] else {
-            panic!("two tokens")
-        };
-        assert_eq!(google.app_name, "Google");
-        assert_eq!(
-            google.digest,
-            Digest::of(&SecretString::from(
-                "d66f83fccd0299f0dfe70e1ca807f05921f2de5f"
-            ))
-        );
-        assert_ne!(google.digest, postman.digest);
-        assert_eq!(
-            google.generated_by.as_deref(),
-            Some("12345cfaf1154efba122f92359f4e580@auth.local")
-        );
-        assert_eq!(
-            google.generated_at.as_deref(),
-            Some("2019-09-19T02:41:53+00:00")
-        );
-        assert_eq!(
-            google.last_access.as_deref(),
-            Some("2019-09-19T03:56:13+00:00")
-        );
-        assert_eq!(google.permission, "rw");
-        assert_eq!(postman.last_access, None);
-        assert_eq!(postman.permission, "r");
-        // Debug never shows a value, nor its digest.
-        let shown = format!("{list:?}", list = list.api_tokens);
-        assert!(!shown.contains("d66f83"), "{shown}");
-    }
-
-    #[test]
-    fn parses_a_created_token() {
-        let body = br#"{"app_name":"Google","api_token":"d66f83fccd0299f0dfe70e1ca807f05921f2de5f","generated_by":"a@auth.local","generated_at":"2019-09-19T02:41:53+00:00","last_access":"2019-09-19T03:56:13+00:00","permission":"rw"}"#;
-        let t: NewToken = serde_json::from_slice(body).unwrap();
-        assert_eq!(t.app_name, "Google");
-        assert_eq!(
-            t.api_token.expose_secret(),
-            "d66f83fccd0299f0dfe70e1ca807f05921f2de5f"
-        );
-        assert_eq!(t.permission, "rw");
-        assert_eq!(t.generated_at.as_deref(), Some("2019-09-19T02:41:53+00:00"));
-        assert!(serde_json::from_slice::<NewToken>(br#"{"app_name":"x"}"#).is_err());
-    }
-
-    #[test]
-    fn parses_workspaces_with_pseudo_workspaces_and_string_ids() {
-        // Shaped as SeaTable's reference answers (detail=true), trimmed.
-        let body = br##"{"workspace_list":[
-            {"id":"","name":"starred","type":"starred","table_list":[{"id":3,"workspace_id":5,"uuid":"64155cad","name":"nice","starred":true}]},
-            {"id":"","name":"shared","type":"shared","shared_table_list":[{"id":2,"workspace_id":2,"uuid":"3af8","name":"good"}]},
-            {"id":1,"name":"personal","type":"personal","table_list":[{"id":1,"workspace_id":1,"uuid":"4662","name":"hello","color":"#FF8000"}]},
-            {"id":"5","name":"my group","type":"group","group_id":22,"table_list":[{"id":3,"workspace_id":"5","uuid":"64155cad","name":"nice"}]}
-        ]}"##;
-        let list: WorkspaceList = serde_json::from_slice(body).unwrap();
-        assert_eq!(
-            list,
-            WorkspaceList {
-                workspace_list: vec![
-                    Workspace {
-                        id: None,
-                        name: "starred".into(),
-                        kind: "starred".into(),
-                        table_list: vec![Table {
-                            name: "nice".into(),
-                            uuid: "64155cad".into(),
-                            workspace_id: Some(5)
-                        }],
-                    },
-                    Workspace {
-                        id: None,
-                        name: "shared".into(),
-                        kind: "shared".into(),
-                        table_list: vec![],
-                    },
-                    Workspace {
-                        id: Some(1),
-                        name: "personal".into(),
-                        kind: "personal".into(),
-                        table_list: vec![Table {
-                            name: "hello".into(),
-                            uuid: "4662".into(),
-                            workspace_id: Some(1)
-                        }],
-                    },
-                    Workspace {
-                        id: Some(5),
-                        name: "my group".into(),
-                        kind: "group".into(),
-                        table_list: vec![Table {
-                            name: "nice".into(),
-                            uuid: "64155cad".into(),
-                            workspace_id: Some(5)
-                        }],
-                    },
-                ]
-            }
-        );
-    }
-
-    #[test]
-    fn login_answer_and_errors() {
-        let ok: AuthTokenResponse =
-            serde_json::from_slice(br#"{"token":"24fd3c026886e3121b2ca630805ed425c272cb96"}"#)
-                .unwrap();
-        assert_eq!(
-            ok.token.expose_secret(),
-            "24fd3c026886e3121b2ca630805ed425c272cb96"
-        );
-        let refused: LoginError = serde_json::from_slice(
-            br#"{"non_field_errors":["Unable to login with provided credentials."]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            refused.non_field_errors,
-            ["Unable to login with provided credentials."]
-        );
-        assert_eq!(
-            error_msg(br#"{"error_msg":"api token already exist."}"#).as_deref(),
-            Some("api token already exist.")
-        );
-        assert_eq!(
-            error_msg(br#"{"detail":"Invalid token"}"#).as_deref(),
-            Some("Invalid token")
-        );
-        assert_eq!(error_msg(b"<html>"), None);
-    }
-
-    #[test]
     fn a_refusal_quoting_a_secret_or_a_piece_of_it_is_caught() {
         let password = "correct-horse-battery";
         assert!(quotes("bad password correct-horse-battery", password));
@@ -938,15 +679,15 @@ mod tests {
     }
 
     #[test]
-    fn base_ref_serialises_as_the_list_output_names_it() {
-        let base = BaseRef {
-            workspace_id: 7,
-            name: "CRM".into(),
-        };
+    fn error_text_reads_error_msg_or_detail() {
         assert_eq!(
-            serde_json::to_string(&base).unwrap(),
-            r#"{"workspace_id":7,"dtable_name":"CRM"}"#
+            error_msg(br#"{"error_msg":"api token already exist."}"#).as_deref(),
+            Some("api token already exist.")
         );
-        assert_eq!(base.to_string(), "'CRM' (workspace 7)");
+        assert_eq!(
+            error_msg(br#"{"detail":"Invalid token"}"#).as_deref(),
+            Some("Invalid token")
+        );
+        assert_eq!(error_msg(b"<html>"), None);
     }
 }
