@@ -25,7 +25,6 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
@@ -355,12 +354,12 @@ fn passed_on(mut head: hyper::http::response::Parts, body: Out) -> Response<Out>
     Response::from_parts(head, body)
 }
 
+/// Whether SeaTable's answer is its "Token expired." refusal (read by the
+/// one parser of its error text, [`crate::seatable::ErrorBody`]).
 fn token_expired(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error_msg: String,
-    }
-    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| b.error_msg.trim() == "Token expired.")
+    crate::seatable::ErrorBody::parse(body)
+        .error_msg()
+        .is_some_and(|msg| msg.trim() == "Token expired.")
 }
 
 #[cfg(test)]

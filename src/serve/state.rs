@@ -13,7 +13,6 @@ use hyper::header::HeaderValue;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 use tracing::{debug, info};
-use zeroize::Zeroizing;
 
 use super::metrics::{Metrics, ProfileMetrics};
 use super::session::{LocalKey, Presented, Verdict, Verified};
@@ -244,16 +243,16 @@ impl Served {
     }
 
     fn install(&self, token: &BaseToken, cached: bool) -> Arc<Current> {
-        // Built in a buffer zeroed when dropped, as the exchange builds its
-        // own header: the header value is the only copy that lives on.
-        let text = Zeroizing::new(format!("Token {}", token.token.expose_secret()));
-        let mut authorization = match HeaderValue::from_str(&text) {
-            Ok(v) => v,
+        // Built by the request primitive, as the exchange builds its own
+        // header (a zeroed buffer, marked sensitive): the header value is
+        // the only copy that lives on.
+        let authorization = crate::seatable::request::authorization(token.token.expose_secret())
             // The broker checked the token's characters; unreachable in practice.
-            Err(_) => HeaderValue::from_static("Token invalid"),
-        };
-        drop(text);
-        authorization.set_sensitive(true);
+            .unwrap_or_else(|| {
+                let mut v = HeaderValue::from_static("Token invalid");
+                v.set_sensitive(true);
+                v
+            });
         let refresh_at = token.refresh_at(self.profile.refresh_before);
         let same = self
             .current()
