@@ -273,6 +273,12 @@ async fn refresh_shared(
     }
 }
 
+/// Whether two profiles share one cached base token — the same cache key
+/// (the agent's reload carries a profile's current token over only then).
+pub fn same_token(a: &Profile, b: &Profile) -> bool {
+    Key::for_profile(a) == Key::for_profile(b)
+}
+
 /// What is cached for a profile, without refreshing it (`status`).
 pub struct Peeked {
     /// The backend as `--cache` names it.

@@ -44,7 +44,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::cache::Key;
 use crate::cli::{ListenAddr, ServeArgs};
 use crate::config::{self, Auth, GlobalArgs, ProcessEnv, Profile, SecretInput};
 use crate::error::Failure;
@@ -286,7 +285,7 @@ fn prepare_all(
             let upstream = Upstream::for_profile(&profile)?;
             let carried = previous
                 .and_then(|p| p.by_name(&profile.name))
-                .filter(|p| Key::for_profile(&p.profile) == Key::for_profile(&profile))
+                .filter(|p| crate::broker::same_token(&p.profile, &profile))
                 .and_then(|p| p.current());
             let counters = metrics.profile(&profile.name);
             Ok(Arc::new(Served::new(
