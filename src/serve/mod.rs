@@ -5,13 +5,16 @@
 //!   tokens through the broker (never reaching into cache or Vault);
 //! * sinks, where results go: the local cache (the broker writes it) and
 //!   the [`env_file`] with the agent's URL and the profile's local key;
-//! * the HTTP front: [`listener`] (connections and their limits),
+//! * the HTTP front: [`listen`] (TCP, a Unix socket, or systemd's socket),
+//!   [`listener`] (connections and their limits: the peer's user checked
+//!   by [`peer`], keyless and keyed connections by [`budget`]),
 //!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
 //!   locally), [`proxy`] (base operations, forwarded with the real token,
 //!   [`headers`] and paths cleaned) through [`upstream`] (the client for a
 //!   profile's SeaTable origin), [`health`] and [`metrics`]; all answer
 //!   through [`reply`], a leaf;
-//! * [`session`]: local keys and session tokens; [`state`]: what is shared.
+//! * [`session`]: local keys and session tokens; [`state`]: what is shared;
+//!   [`notify`]: systemd's readiness protocol.
 //!
 //! The agent runs on a multi-thread tokio runtime of its own; nothing of it
 //! is on the path of `get`, which stays runtime-free on a cache hit.
