@@ -577,6 +577,24 @@ lifetime = "1h"
     }
 
     #[test]
+    fn auth_none_reads_no_token() {
+        let args = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            auth: Some(AuthMethod::None),
+            ..GlobalArgs::default()
+        };
+        let p = resolve(&args, &env(&[("VAULT_TOKEN", "t"), ("HOME", "/h")])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
+        assert_eq!(p.vault.auth_method.name(), "none");
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nauth = \"none\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
+    }
+
+    #[test]
     fn plain_http_beyond_loopback_needs_allow_http() {
         let args = |url: &str| GlobalArgs {
             server_url: Some(url.into()),

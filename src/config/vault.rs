@@ -79,6 +79,9 @@ pub enum Auth {
     Cert {
         role: Option<String>,
     },
+    /// No token at all: a Vault or OpenBao Proxy or Agent at `vault_addr`
+    /// adds its own to every request (`use_auto_auth_token`).
+    None,
 }
 
 /// Everything needed to talk to Vault.
@@ -241,6 +244,7 @@ pub(super) fn resolve_vault(
             Auth::Userpass { username, password }
         }
         AuthMethod::Cert => Auth::Cert { role },
+        AuthMethod::None => Auth::None,
     };
 
     let client_cert = o.pick(

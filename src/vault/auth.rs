@@ -78,6 +78,8 @@ pub enum Login {
     Cert {
         role: Option<String>,
     },
+    /// No token: the proxy at the address adds its own.
+    None,
 }
 
 fn required(value: Option<SecretString>) -> SecretString {
@@ -88,6 +90,7 @@ fn required(value: Option<SecretString>) -> SecretString {
 pub fn prepare(auth: &Auth) -> Result<Login> {
     Ok(match auth {
         Auth::Token(input) => Login::Token(required(input.read("the Vault token")?)),
+        Auth::None => Login::None,
         Auth::AppRole { role_id, secret_id } => Login::AppRole {
             role_id: role_id.clone(),
             secret_id: secret_id.read("the AppRole secret-id")?,
@@ -127,6 +130,10 @@ pub async fn login(
     let info = match login {
         Login::Token(token) => {
             client.set_token(token.expose_secret());
+            return Ok(None);
+        }
+        Login::None => {
+            client.set_token("");
             return Ok(None);
         }
         Login::AppRole { role_id, secret_id } => {

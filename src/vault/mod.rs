@@ -7,6 +7,7 @@
 pub mod api;
 mod auth;
 pub mod kv;
+pub mod proxied;
 pub mod scan;
 mod session;
 pub mod versioned;
@@ -71,6 +72,19 @@ pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
         },
         settings,
     })
+}
+
+/// Whose policy decides what the helper may do, for hints: the identity it
+/// logs in as — or, with `--auth none`, the token a proxy at the address
+/// adds.
+pub(crate) fn identity(v: &VaultSettings) -> String {
+    match v.auth {
+        crate::config::Auth::None => format!(
+            "the token the Vault Proxy or Agent at {} adds (--auth none sends none: is that address such a proxy, with use_auto_auth_token = \"force\"?)",
+            v.addr
+        ),
+        _ => format!("the {} identity", v.auth_method.name()),
+    }
 }
 
 /// What `sys/health` says of a server.

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bao;
+pub mod bao_agent;
 pub mod fake;
 pub mod mountns;
 pub mod proxy;
