@@ -195,6 +195,14 @@ pub struct GlobalArgs {
         value_name = "METHOD"
     )]
     pub auth: Option<AuthMethod>,
+    /// File holding the Vault token for --auth token, e.g. an agent's sink: read on every use, never kept [default: VAULT_TOKEN, BAO_TOKEN, else ~/.vault-token].
+    #[arg(
+        long,
+        global = true,
+        env = "SEATABLE_CRED_VAULT_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub vault_token_file: Option<PathBuf>,
     /// Mount path of the auth method [default: the method's name].
     #[arg(
         long,

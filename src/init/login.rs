@@ -55,6 +55,12 @@ impl Init<'_> {
             a.secret_id_file = None;
             a.jwt_file = None;
             a.username = None;
+            // An agent's token file (--vault-token-file, or its variable)
+            // belongs to token auth only.
+            a.vault_token_file = g
+                .vault_token_file
+                .clone()
+                .filter(|_| method == AuthMethod::Token);
             // A file that is not there: asked again.
             if let Err(e) = self.login_settings(method, &mut previous, was_again)? {
                 self.asker.failed("login", e)?;
@@ -244,6 +250,11 @@ impl Init<'_> {
             }
             AuthMethod::Jwt if a.jwt_file.is_none() => ("JWT", "SEATABLE_CRED_JWT"),
             AuthMethod::Userpass => ("password", "SEATABLE_CRED_PASSWORD"),
+            AuthMethod::Token if a.vault_token_file.is_some() => {
+                return Some(
+                    "note      the Vault token is not written: the helper reads it from vault_token_file, afresh for every login".into(),
+                );
+            }
             AuthMethod::Token => {
                 return Some(
                     "note      the Vault token is not written: the helper reads VAULT_TOKEN, BAO_TOKEN or ~/.vault-token where it runs".into(),

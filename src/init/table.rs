@@ -53,6 +53,9 @@ pub(super) fn of(p: &Profile) -> Result<Table> {
         t.insert("auth_mount", value(&p.vault.auth_mount));
     }
     match &p.vault.auth {
+        Auth::Token(SecretInput::TokenFile(file, _)) => {
+            t.insert("vault_token_file", path("vault_token_file", file)?);
+        }
         Auth::Token(_) | Auth::None => {}
         Auth::AppRole { role_id, secret_id } => {
             t.insert("role_id", value(role_id));

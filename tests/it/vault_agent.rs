@@ -1,14 +1,20 @@
 //! Vault as deployments run it (README "Behind a Vault Agent or Proxy"):
 //! the helper with no Vault token of its own behind a real `bao proxy` that
-//! adds its auto-auth token (`--auth none`), run with README's own
-//! configuration block ([`BaoAgent`]).
+//! adds its auto-auth token (`--auth none`), and with the token a real `bao
+//! agent` keeps in its sink file (`vault_token_file`) — replaced by the
+//! agent after the old one was revoked. Proxy and agent run README's own
+//! configuration blocks ([`BaoAgent`]).
 
-use seatable_standin::random_hex;
-use serde_json::json;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::support::agent::Agent;
+use seatable_standin::{Fault, random_hex};
+use serde_json::json;
+
+use crate::support::agent::{Agent, wait_for};
+use crate::support::bao::{READER_POLICY, ROOT_TOKEN};
 use crate::support::bao_agent::BaoAgent;
+use crate::support::vault_faults::VaultFaults;
 use crate::support::{Case, shared};
 use crate::token::{MANAGER_POLICY, TokenCase};
 
@@ -33,6 +39,28 @@ fn approle(policies: &[&str], ttl: &str) -> (String, String, String) {
             .unwrap()
             .to_string();
     (name, role_id, secret_id)
+}
+
+/// Whether OpenBao refuses `token` now (revoked or expired).
+fn refused(token: &str) -> bool {
+    shared()
+        .bao
+        .api_as(token, "GET", "auth/token/lookup-self", None)
+        .is_err_and(|e| e.starts_with("403"))
+}
+
+/// Revokes `token` as an operator would.
+fn revoke(token: &str) {
+    shared()
+        .bao
+        .api_as(
+            ROOT_TOKEN,
+            "POST",
+            "auth/token/revoke",
+            Some(json!({ "token": token })),
+        )
+        .unwrap();
+    assert!(refused(token), "OpenBao refuses the revoked token");
 }
 
 /// The one line of `doctor`'s report for `step`.
@@ -174,4 +202,144 @@ fn auth_none_at_vault_itself_says_that_no_proxy_added_a_token() {
         out.stdout
     );
     case.run(&["get"]).fails(3, "--auth none sends none");
+}
+
+/// A real `bao agent` keeps its token in a sink file. The operator revokes
+/// it; the agent logs in again and replaces the file; the next `get
+/// --refresh` — and `serve`'s next refresh — read the new token, never the
+/// revoked one.
+#[test]
+fn an_agents_sink_replaced_after_a_revocation_is_read_again() {
+    let mut case = Case::new();
+    // Short-lived, renewable tokens: the agent renews every few seconds,
+    // so it notices the revocation soon and logs in again.
+    let (_, role_id, secret_id) = approle(&[READER_POLICY], "4s");
+    case.secrets.push(secret_id.clone());
+    let agent = BaoAgent::agent(&shared().bao.addr, &role_id, &secret_id);
+    let sink = agent.sink_path().display().to_string();
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_VAULT_TOKEN_FILE", sink.as_str());
+    let old = agent.sink_token();
+    case.secrets.push(old.clone());
+    case.run(&["get", "-o", "token"]).ok();
+    let mut served = case.on_another_host("sink-serve");
+    served.secrets.push(old.clone());
+    let serve = Agent::start(&served, &[]);
+    let session = serve.exchange()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // init takes the file and writes its path, never the token.
+    let out = case.run(&["init", "--yes", "-v", "-p", "sink"]).ok();
+    assert!(
+        out.stderr.contains(&format!(
+            "ok    login     token auth, from {sink} (set by SEATABLE_CRED_VAULT_TOKEN_FILE)"
+        )),
+        "{}",
+        out.stderr
+    );
+    let config = Path::new(&case.env["XDG_CONFIG_HOME"]).join("seatable-cred/config.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains(&format!(
+            "auth = \"token\"\nvault_token_file = \"{sink}\"\n"
+        )),
+        "{written}"
+    );
+    assert!(!written.contains(old.as_str()));
+
+    revoke(&old);
+    wait_for(
+        "the agent replacing its revoked token",
+        Duration::from_secs(60),
+        || agent.sink_token() != old,
+    );
+    let new = agent.sink_token();
+    case.secrets.push(new.clone());
+    let before = case.standin.exchanges();
+    let token = case
+        .run(&["get", "--refresh", "-o", "token", "-vvvv"])
+        .ok()
+        .stdout;
+    assert!(case.standin.accepts(token.trim(), &case.base.dtable_uuid));
+    assert_eq!(case.standin.exchanges(), before + 1);
+    // So does the profile init wrote, with nothing else set.
+    case.unset("SEATABLE_CRED_VAULT_TOKEN_FILE");
+    case.run(&["get", "-p", "sink", "--refresh"]).ok();
+
+    // serve: SeaTable says the base token expired; the refresh it forces
+    // reads the sink again.
+    let rows = format!(
+        "/api-gateway/api/v2/dtables/{}/rows/?table_name=Table1",
+        case.base.dtable_uuid
+    );
+    let before = case.standin.exchanges();
+    case.standin.push_gateway_faults([Fault::TokenExpired]);
+    let (status, body) = serve.get(&rows, &session);
+    assert_eq!(status, 200, "{body}\n{}", serve.stderr());
+    assert_eq!(case.standin.exchanges(), before + 1, "one refresh");
+    let log = serve.stderr();
+    for secret in [&old, &new, &secret_id] {
+        assert!(!log.contains(secret.as_str()), "a secret in serve's log");
+    }
+}
+
+/// The agent replaces its token in the middle of a call: `get` has read the
+/// sink, its first request to Vault is held on the way, the operator
+/// revokes that token and the agent writes a new one. Vault refuses the
+/// old token; the helper sees that the file changed since it read it and
+/// reads it again, instead of failing.
+#[test]
+fn a_token_replaced_in_the_middle_of_a_call_is_read_again() {
+    let mut case = Case::new();
+    let (_, role_id, secret_id) = approle(&[READER_POLICY], "4s");
+    case.secrets.push(secret_id.clone());
+    let agent = BaoAgent::agent(&shared().bao.addr, &role_id, &secret_id);
+    let old = agent.sink_token();
+    case.secrets.push(old.clone());
+    let vault = VaultFaults::start(&shared().bao.addr);
+    case.unset("VAULT_TOKEN")
+        .set("VAULT_ADDR", vault.url.as_str())
+        .set(
+            "SEATABLE_CRED_VAULT_TOKEN_FILE",
+            agent.sink_path().display().to_string(),
+        )
+        .set("SEATABLE_CRED_TIMEOUT", "90s")
+        .set("SEATABLE_CRED_LOG", "info");
+    let gate = vault.hold_next();
+    let get = case
+        .command(&["get", "-o", "token"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    gate.wait_arrived(Duration::from_secs(60));
+    revoke(&old);
+    wait_for(
+        "the agent replacing its revoked token",
+        Duration::from_secs(60),
+        || agent.sink_token() != old,
+    );
+    case.secrets.push(agent.sink_token());
+    gate.release();
+    let out = crate::support::wait_bounded(get, Duration::from_secs(120));
+    let out = crate::support::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    case.assert_no_secrets(&out);
+    let out = out.ok();
+    assert!(
+        case.standin
+            .accepts(out.stdout.trim(), &case.base.dtable_uuid)
+    );
+    assert!(
+        out.stderr
+            .contains("the Vault token file has changed since its token was read"),
+        "{}",
+        out.stderr
+    );
 }

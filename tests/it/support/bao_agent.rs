@@ -1,4 +1,4 @@
-//! A real `bao proxy` (the same OpenBao binary as the dev
+//! A real `bao proxy` or `bao agent` (the same OpenBao binary as the dev
 //! server) in front of the tests' OpenBao, configured with README's own
 //! blocks — the HCL under "Behind a Vault Agent or Proxy", with the
 //! example's address, files and port replaced by the test's — so that what
@@ -9,7 +9,7 @@
 //! passing a request on with its auto-auth token, the agent's sink file
 //! holding a token.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ pub const README_VAULT_ADDR: &str = "https://vault.example.com:8200";
 pub const README_ROLE_ID_FILE: &str = "/etc/openbao/role-id";
 pub const README_SECRET_ID_FILE: &str = "/etc/openbao/secret-id";
 pub const README_LISTENER: &str = "127.0.0.1:8100";
+pub const README_SINK: &str = "/run/user/1000/vault-token";
 
 /// The fenced block of README.md whose first line starts with `first`
 /// (e.g. `# proxy.hcl`), without its fences.
@@ -45,6 +46,8 @@ pub fn readme_block(first: &str) -> String {
 pub struct BaoAgent {
     /// The proxy's listener (`http://127.0.0.1:PORT`), if it has one.
     pub url: Option<String>,
+    /// The agent's sink file, if it has one.
+    pub sink: Option<PathBuf>,
     pid: u32,
     log: PathBuf,
     _dir: TempDir,
@@ -99,6 +102,32 @@ impl BaoAgent {
         panic!("bao proxy did not start: {last}")
     }
 
+    /// `bao agent` with README's `# agent.hcl`, logging in with this AppRole
+    /// to the OpenBao at `vault`; returns once its sink file holds a token.
+    pub fn agent(vault: &str, role_id: &str, secret_id: &str) -> BaoAgent {
+        let sink_dir = TempDir::new("bao-sink");
+        let sink = sink_dir.path().join("vault-token");
+        let mut started = Self::start(
+            "agent",
+            &readme_block("# agent.hcl"),
+            vault,
+            role_id,
+            secret_id,
+            &[(README_SINK, sink.to_str().unwrap())],
+            Some(sink_dir),
+        );
+        wait_for("the agent's sink file", Duration::from_secs(60), || {
+            assert!(
+                super::alive(started.pid),
+                "bao agent exited: {}",
+                started.log()
+            );
+            std::fs::read_to_string(&sink).is_ok_and(|t| !t.trim().is_empty())
+        });
+        started.sink = Some(sink);
+        started
+    }
+
     fn start(
         kind: &str,
         readme: &str,
@@ -137,6 +166,7 @@ impl BaoAgent {
         let pid = super::spawn_tied_to_process(cmd, &log);
         BaoAgent {
             url: None,
+            sink: None,
             pid,
             log,
             _dir: dir,
@@ -148,6 +178,18 @@ impl BaoAgent {
     /// What the process logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The token in the agent's sink file now.
+    pub fn sink_token(&self) -> String {
+        std::fs::read_to_string(self.sink.as_deref().unwrap())
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    pub fn sink_path(&self) -> &Path {
+        self.sink.as_deref().unwrap()
     }
 }
 
