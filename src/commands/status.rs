@@ -65,7 +65,7 @@ fn describe(
         Some(Freshness::Expired) => "expired",
     };
     let vault_login = match &profile.vault.auth {
-        Auth::Token(_) => None,
+        Auth::Token(_) | Auth::None => None,
         _ => {
             let login = cache
                 .load_login(&profile.vault)

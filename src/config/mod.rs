@@ -55,8 +55,8 @@ use vault::resolve_vault;
 
 pub use account::{AccountAuth, AccountSettings, DEFAULT_TOKEN_MAX_AGE, resolve_account};
 pub use cache::{CacheSettings, resolve_cache};
-pub(crate) use file::read_trusted;
 pub use file::{check, default_config_path, profile_names};
+pub(crate) use file::{modified, read_token_file, read_trusted};
 pub use flags::{AuthMethod, CacheBackend, GlobalArgs, LocalCache};
 pub use origin::{Origin, Sources};
 pub use profiles::{resolve_named, resolve_settings};
@@ -611,6 +611,73 @@ lifetime = "1h"
         assert!(
             matches!(p.vault.auth, Auth::Token(SecretInput::FileOr(ref f, _)) if f == Path::new("/h/.vault-token"))
         );
+    }
+
+    #[test]
+    fn a_vault_token_file_is_where_the_token_comes_from_and_names_its_origin() {
+        let base = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            ..GlobalArgs::default()
+        };
+        let sink = Path::new("/run/agent/token");
+        // The flag (or its variable, which clap folds into it) — VAULT_TOKEN
+        // and BAO_TOKEN are then not looked at.
+        let mut args = base.clone();
+        args.vault_token_file = Some(sink.into());
+        let p = resolve(&args, &env(&[("VAULT_TOKEN", "t"), ("HOME", "/h")])).unwrap();
+        match &p.vault.auth {
+            Auth::Token(input @ SecretInput::TokenFile(path, origin)) => {
+                assert_eq!(path, sink);
+                assert_eq!(origin, &Origin::Flag("--vault-token-file".into()));
+                assert_eq!(
+                    input.origin(),
+                    "from /run/agent/token (set by --vault-token-file)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The profile's key, named with its file.
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nvault_token_file = \"/run/agent/token\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[("BAO_TOKEN", "b")])).unwrap();
+        match &p.vault.auth {
+            Auth::Token(input @ SecretInput::TokenFile(..)) => assert_eq!(
+                input.origin(),
+                format!(
+                    "from /run/agent/token (set by vault_token_file in [profiles.default] of {})",
+                    path.display()
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A token file for another login is a mistake, said with both origins.
+        let mut args = args.clone();
+        args.auth = Some(AuthMethod::None);
+        let text = err_text(resolve(&args, &env(&[])));
+        assert_eq!(
+            text,
+            "--vault-token-file: a Vault token file is for --auth token, not --auth none (set by --auth): drop one of them"
+        );
+    }
+
+    #[test]
+    fn auth_none_reads_no_token() {
+        let args = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            auth: Some(AuthMethod::None),
+            ..GlobalArgs::default()
+        };
+        let p = resolve(&args, &env(&[("VAULT_TOKEN", "t"), ("HOME", "/h")])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
+        assert_eq!(p.vault.auth_method.name(), "none");
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nauth = \"none\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
     }
 
     #[test]

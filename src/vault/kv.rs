@@ -77,12 +77,22 @@ pub async fn mount_of(
         return Ok(None);
     }
     if status != 200 {
+        let denied = match v.auth {
+            crate::config::Auth::None => format!(
+                "give {} read access to the secret, or pass --kv-version to skip the lookup",
+                super::identity(v)
+            ),
+            _ => {
+                "give the token read access to the secret, or pass --kv-version to skip the lookup"
+                    .to_string()
+            }
+        };
         return Err(classify_status(
             status,
             "",
             &v.addr,
             &format!("looking up the mount of {secret}"),
-            "give the token read access to the secret, or pass --kv-version to skip the lookup",
+            &denied,
             &format!("no secrets engine is mounted for {secret}"),
         )
         .into());
@@ -169,8 +179,8 @@ async fn read_data(
 ) -> Result<HashMap<String, Value>> {
     let doing = format!("reading {secret}");
     let hint = format!(
-        "check the policy of the {} identity: it needs read on {}",
-        v.auth_method.name(),
+        "check the policy of {}: it needs read on {}",
+        super::identity(v),
         policy_path(secret, version)
     );
     let missing = format!(

@@ -4,14 +4,16 @@
 //! is kept in the same memory-only cache as base tokens until its TTL, so a
 //! refresh does not log in again; a renewable token is renewed (past two
 //! thirds of its TTL) rather than replaced. Token auth keeps nothing: the
-//! token is the user's own.
+//! token is the user's own — and one from a file that an agent keeps (its
+//! sink) is read afresh for every session, and again when Vault refuses it
+//! and the file has changed since: the agent has replaced it.
 
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, info};
 use vaultrs::client::{Client, VaultClient};
 
-use super::auth::{self, Login};
+use super::auth::{self, FileStamp, Login};
 use crate::config::{SecretRef, VaultSettings};
 use crate::error::Failure;
 
@@ -81,6 +83,9 @@ pub struct Session<'a> {
     cache: &'a dyn LoginCache,
     /// The token came from the cache (it may have been revoked since).
     reused: bool,
+    /// Token auth from a file: when the file was last changed as the token
+    /// in use was read from it.
+    token_file: Option<FileStamp>,
     /// Transient Vault failures are retried until then.
     deadline: tokio::time::Instant,
 }
@@ -97,6 +102,7 @@ impl<'a> Session<'a> {
             settings: v,
             cache,
             reused: false,
+            token_file: None,
             deadline,
         };
         match prepared {
@@ -122,7 +128,39 @@ impl<'a> Session<'a> {
             self.remember(&fresh);
         }
         self.reused = false;
+        if let Login::Token(_, stamp) = login {
+            self.token_file = *stamp;
+        }
         Ok(())
+    }
+
+    /// Token auth from a file an agent keeps: when the file has changed
+    /// since its token was read (its modification time, then its content),
+    /// takes the new token and says `true` — the agent replaced the token
+    /// Vault just refused. An unchanged file leaves the refusal standing.
+    fn reread_token_file(&mut self) -> Result<bool> {
+        let (Some(stamp), crate::config::Auth::Token(input)) =
+            (self.token_file, &self.settings.auth)
+        else {
+            return Ok(false);
+        };
+        let Some(path) = input.token_file() else {
+            return Ok(false);
+        };
+        if !stamp.changed(path) {
+            return Ok(false);
+        }
+        let (token, stamp) = auth::read_token(input)?;
+        self.token_file = stamp;
+        if token.expose_secret() == self.client.settings.token {
+            return Ok(false);
+        }
+        info!(
+            file = %path.display(),
+            "the Vault token file has changed since its token was read; using its new token"
+        );
+        self.client.set_token(token.expose_secret());
+        Ok(true)
     }
 
     /// Renews the reused token; if Vault will not, logs in afresh.
@@ -180,7 +218,8 @@ impl<'a> Session<'a> {
     /// Reads the API token: `field` of `secret`, detecting the KV version
     /// unless given. A reused Vault token that Vault now refuses (revoked,
     /// or its policy changed) is dropped, and the read retried once after a
-    /// fresh login.
+    /// fresh login; a token from a file that has changed since it was read
+    /// is replaced by the file's new one, and the read retried once.
     pub async fn read_api_token(
         &mut self,
         secret: &SecretRef,
@@ -192,6 +231,13 @@ impl<'a> Session<'a> {
                 info!("Vault refused the cached Vault token; logging in again");
                 self.relogin().await?;
                 self.read_once(secret, field, kv_version).await
+            }
+            Err(e) if crate::error::status_of(&e) == Some(403) => {
+                if self.reread_token_file()? {
+                    self.read_once(secret, field, kv_version).await
+                } else {
+                    Err(e)
+                }
             }
             other => other,
         }

@@ -27,5 +27,6 @@ mod shared_policy;
 mod speed;
 mod token;
 mod tools;
+mod vault_agent;
 mod vault_index;
 mod vault_tls;

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bao;
+pub mod bao_agent;
 pub mod fake;
 pub mod hostile;
 pub mod mountns;
