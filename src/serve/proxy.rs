@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use super::headers::{self, MAX_CONNECTION_NAMES};
 use super::reply::{self, Out, error};
 use super::session::{self, Verdict};
-use super::state::{Agent, Current, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
+use super::state::{Agent, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
 use super::upstream;
 
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
@@ -124,7 +124,16 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
 
     let body = &held.bytes;
-    let response = match send(&served, &method, &target, &outgoing, body, &current).await {
+    let response = match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(failed) => return failed,
     };
@@ -173,7 +182,16 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
     served.metrics.replays.fetch_add(1, Ordering::Relaxed);
     info!(profile = %served.name, "SeaTable said the base token expired; replaying the request with a new one");
-    match send(&served, &method, &target, &outgoing, body, &current).await {
+    match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => streamed(response),
         Err(failed) => failed,
     }
@@ -301,18 +319,19 @@ async fn read_body(
     }
 }
 
-/// One attempt: the client's headers (hop-by-hop ones gone) with the base
-/// token, to the profile's origin only.
-async fn send(
+/// One attempt: the client's headers (hop-by-hop ones gone) with
+/// `authorization` (the base token's; for the file endpoints the API
+/// token's), to the profile's origin only.
+pub(super) async fn send(
     served: &Served,
     method: &Method,
     target: &PathAndQuery,
     headers: &HeaderMap,
     body: &Bytes,
-    current: &Current,
+    authorization: &HeaderValue,
 ) -> Result<Response<upstream::Body>, Response<Out>> {
     let mut headers = headers.clone();
-    headers.insert(header::AUTHORIZATION, current.authorization.clone());
+    headers.insert(header::AUTHORIZATION, authorization.clone());
     let sent = served
         .upstream
         .send(method.clone(), target, headers, body.clone());
@@ -338,7 +357,7 @@ async fn send(
 }
 
 /// SeaTable's answer, its body streamed through as it arrives.
-fn streamed(response: Response<upstream::Body>) -> Response<Out> {
+pub(super) fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     let (parts, body) = response.into_parts();
     passed_on(parts, Either::Right(body))
 }
