@@ -300,3 +300,66 @@ fn each_key_forwards_its_own_profiles_api_token() {
         format!("/asset/{}", other.dtable_uuid)
     );
 }
+
+/// A script written for SeaTable's own Python runner reads the server and
+/// the API token from `seatable_api.context` (`dtable_web_url`,
+/// `api_token` in its environment). Run unchanged in a shell that loaded
+/// the agent's env file, it works through the agent, holding the local key.
+#[test]
+fn a_script_for_seatables_runner_runs_unchanged_with_the_env_file() {
+    let case = Case::new();
+    let agent = Agent::start(&case, &[]);
+    let env_text = std::fs::read_to_string(&agent.env_file).unwrap();
+    assert!(
+        env_text
+            .lines()
+            .any(|l| l == format!("dtable_web_url={}", agent.url)),
+        "{env_text}"
+    );
+    assert!(
+        env_text
+            .lines()
+            .any(|l| l == format!("api_token={}", agent.key)),
+        "the key in the runner's name"
+    );
+    let script = r#"
+import json
+from seatable_api import Base, context
+base = Base(context.api_token, context.server_url)
+base.auth()
+base.append_row("Table1", {"Name": "from the runner"})
+rows = base.list_rows("Table1")
+info = base.upload_bytes_file("runner.txt", b"ran")
+print(json.dumps({"names": [r.get("Name") for r in rows], "file": info["name"]}))
+"#;
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("set -a; . \"$1\"; set +a; exec \"$2\" -c \"$3\"")
+        .arg("sh")
+        .arg(&agent.env_file)
+        .arg(sdk::python())
+        .arg(script)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        got["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "from the runner"),
+        "{got}"
+    );
+    assert_eq!(got["file"], "runner.txt");
+    let stored = case.standin.rows(&case.base.dtable_uuid, "Table1");
+    assert!(stored.iter().any(|r| r["Name"] == "from the runner"));
+    api_token_went_only_where_it_may(&case);
+}
