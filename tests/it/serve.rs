@@ -567,6 +567,8 @@ fn env_file_is_private_and_its_key_survives_a_restart() {
             format!("SEATABLE_SERVER_URL={}", agent.url),
             format!("SEATABLE_API_TOKEN={}", agent.key),
             format!("SEATABLE_CRED_AGENT_URL={}", agent.url),
+            format!("dtable_web_url={}", agent.url),
+            format!("api_token={}", agent.key),
         ]
     );
     assert_eq!(agent.key.len(), 40);
