@@ -304,7 +304,8 @@ fn each_key_forwards_its_own_profiles_api_token() {
 /// A script written for SeaTable's own Python runner reads the server and
 /// the API token from `seatable_api.context` (`dtable_web_url`,
 /// `api_token` in its environment). Run unchanged in a shell that loaded
-/// the agent's env file, it works through the agent, holding the local key.
+/// the agent's env file — README's example, and more — it works through
+/// the agent, holding the local key.
 #[test]
 fn a_script_for_seatables_runner_runs_unchanged_with_the_env_file() {
     let case = Case::new();
@@ -322,23 +323,28 @@ fn a_script_for_seatables_runner_runs_unchanged_with_the_env_file() {
             .any(|l| l == format!("api_token={}", agent.key)),
         "the key in the runner's name"
     );
-    let script = r#"
+    // README's example as README prints it, then a little more.
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("from seatable_api import Base, context\n")
+        .expect("README shows a script for SeaTable's runner");
+    let example = &readme[start..start + readme[start..].find("```").unwrap()];
+    let script = format!(
+        r#"{example}
 import json
-from seatable_api import Base, context
-base = Base(context.api_token, context.server_url)
-base.auth()
-base.append_row("Table1", {"Name": "from the runner"})
+base.append_row("Table1", {{"Name": "from the runner"}})
 rows = base.list_rows("Table1")
 info = base.upload_bytes_file("runner.txt", b"ran")
-print(json.dumps({"names": [r.get("Name") for r in rows], "file": info["name"]}))
-"#;
+print(json.dumps({{"names": [r.get("Name") for r in rows], "file": info["name"]}}))
+"#
+    );
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg("set -a; . \"$1\"; set +a; exec \"$2\" -c \"$3\"")
         .arg("sh")
         .arg(&agent.env_file)
         .arg(sdk::python())
-        .arg(script)
+        .arg(&script)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .output()
@@ -359,6 +365,14 @@ print(json.dumps({"names": [r.get("Name") for r in rows], "file": info["name"]})
         "{got}"
     );
     assert_eq!(got["file"], "runner.txt");
+    let month = &seatable_standin::iso(crate::support::now())[..7];
+    assert_eq!(
+        case.standin
+            .file(&case.base.dtable_uuid, &format!("files/{month}/report.csv"))
+            .as_deref(),
+        Some(&b"a,b\n1,2\n"[..]),
+        "README's upload reached SeaTable"
+    );
     let stored = case.standin.rows(&case.base.dtable_uuid, "Table1");
     assert!(stored.iter().any(|r| r["Name"] == "from the runner"));
     api_token_went_only_where_it_may(&case);
