@@ -1,7 +1,8 @@
 //! The env file, the agent's sink for clients (as Vault Agent's file sink):
 //! `<cache dir>/serve/<profile>.env`, the agent's URL and the profile's
-//! local key as `SEATABLE_SERVER_URL=…` and `SEATABLE_API_TOKEN=…` — what an
-//! unmodified SDK reads, and what systemd (`EnvironmentFile=`) and docker
+//! local key as `SEATABLE_SERVER_URL=…` and `SEATABLE_API_TOKEN=…` (and as
+//! `dtable_web_url=…`, `api_token=…` for SeaTable's Python runner's
+//! scripts) — what an unmodified SDK reads, and what systemd (`EnvironmentFile=`) and docker
 //! (`--env-file`) load as they are: no quotes, one `NAME=value` a line.
 //! Directory 0700, file 0600, owner checked, written atomically. The key is
 //! reused while the file is intact, so restarting the agent does not break
@@ -143,15 +144,21 @@ impl EnvFile {
 /// The file's text. `SEATABLE_CRED_AGENT_URL` repeats the agent's address
 /// under a name of the helper's own: where a shell loaded the file, the
 /// helper sees that `SEATABLE_SERVER_URL` is the agent and never sends an
-/// API token there ([`crate::config::AGENT_URL`]).
+/// API token there ([`crate::config::AGENT_URL`]). `dtable_web_url` and
+/// `api_token` are the same two values in the names SeaTable's own Python
+/// runner gives a script (`seatable_api.context`), so that such a script
+/// runs unchanged through the agent; the helper reads neither.
 pub fn render(url: &str, key: &SecretString, profile: &str) -> Zeroizing<String> {
     Zeroizing::new(format!(
         "# seatable-cred serve, profile {profile}: for systemd EnvironmentFile= and docker --env-file\n\
          SEATABLE_SERVER_URL={url}\n\
-         SEATABLE_API_TOKEN={}\n\
-         {}={url}\n",
-        key.expose_secret(),
+         SEATABLE_API_TOKEN={key}\n\
+         {}={url}\n\
+         # the same for scripts written for SeaTable's Python runner (seatable_api.context)\n\
+         dtable_web_url={url}\n\
+         api_token={key}\n",
         crate::config::AGENT_URL,
+        key = key.expose_secret(),
     ))
 }
 
@@ -220,7 +227,10 @@ mod tests {
             "# seatable-cred serve, profile crm: for systemd EnvironmentFile= and docker --env-file\n\
              SEATABLE_SERVER_URL=http://127.0.0.1:8799\n\
              SEATABLE_API_TOKEN=0123456789abcdef0123456789abcdef01234567\n\
-             SEATABLE_CRED_AGENT_URL=http://127.0.0.1:8799\n"
+             SEATABLE_CRED_AGENT_URL=http://127.0.0.1:8799\n\
+             # the same for scripts written for SeaTable's Python runner (seatable_api.context)\n\
+             dtable_web_url=http://127.0.0.1:8799\n\
+             api_token=0123456789abcdef0123456789abcdef01234567\n"
         );
         let back = parse_key(&text).unwrap();
         assert_eq!(back.secret().expose_secret(), key.expose_secret());

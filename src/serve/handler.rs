@@ -1,5 +1,6 @@
-//! The HTTP front's router: the local exchange, the API proxy, `/health`
-//! and `/metrics`; everything else is SeaTable's 404. Requests in absolute
+//! The HTTP front's router: the local exchange, the API proxy, SeaTable's
+//! file endpoints (by their exact paths), `/health` and `/metrics`;
+//! everything else is SeaTable's 404. Requests in absolute
 //! or authority form (`GET http://elsewhere/…`, `CONNECT host:port`) are
 //! refused before routing: the agent is never an open proxy.
 
@@ -58,6 +59,9 @@ async fn route(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
     }
     if PROXIED.iter().any(|p| path.starts_with(p)) {
         return super::proxy::forward(req, agent).await;
+    }
+    if let Some(endpoint) = super::files::endpoint(path) {
+        return super::files::forward(req, agent, endpoint).await;
     }
     let now = crate::time::now();
     match (req.method(), path) {

@@ -19,7 +19,7 @@ pub struct ProfileMetrics {
     /// Base tokens obtained through the broker.
     pub refreshes: AtomicU64,
     pub refresh_failures: AtomicU64,
-    /// Requests replayed after SeaTable said "Token expired.".
+    /// Requests replayed after SeaTable said the base token expired (403 "Token expired." or 401).
     pub replays: AtomicU64,
     /// Unix seconds; 0 before the first token.
     pub expires_at: AtomicU64,
@@ -137,7 +137,7 @@ impl Metrics {
             &mut out,
             "seatable_cred_replays_total",
             "counter",
-            "Requests replayed once after SeaTable answered \"Token expired.\".",
+            "Requests replayed once after SeaTable said the base token expired (403 \"Token expired.\" or 401).",
             &|m| count(&m.replays),
         );
         let served_names: Vec<String> = served.iter().map(|s| s.to_string()).collect();
@@ -162,7 +162,7 @@ impl Metrics {
             &mut out,
             "seatable_cred_proxied_requests_total",
             "counter",
-            "Requests forwarded to SeaTable, by the status code answered to the client.",
+            "Requests forwarded to SeaTable (file requests too), by the status code answered to the client.",
         );
         for (code, counter) in self.proxied.iter().enumerate() {
             let n = counter.load(Ordering::Relaxed);
@@ -261,13 +261,13 @@ seatable_cred_refreshes_total{profile=\"crm\"} 1
 # HELP seatable_cred_refresh_failures_total Refreshes that failed or left only a token inside its refresh window.
 # TYPE seatable_cred_refresh_failures_total counter
 seatable_cred_refresh_failures_total{profile=\"crm\"} 0
-# HELP seatable_cred_replays_total Requests replayed once after SeaTable answered \"Token expired.\".
+# HELP seatable_cred_replays_total Requests replayed once after SeaTable said the base token expired (403 \"Token expired.\" or 401).
 # TYPE seatable_cred_replays_total counter
 seatable_cred_replays_total{profile=\"crm\"} 0
 # HELP seatable_cred_token_expiry_seconds Seconds until the profile's base token expires (negative once expired).
 # TYPE seatable_cred_token_expiry_seconds gauge
 seatable_cred_token_expiry_seconds{profile=\"crm\"} 300
-# HELP seatable_cred_proxied_requests_total Requests forwarded to SeaTable, by the status code answered to the client.
+# HELP seatable_cred_proxied_requests_total Requests forwarded to SeaTable (file requests too), by the status code answered to the client.
 # TYPE seatable_cred_proxied_requests_total counter
 seatable_cred_proxied_requests_total{code=\"200\"} 2
 seatable_cred_proxied_requests_total{code=\"403\"} 1

@@ -10,7 +10,9 @@
 //!   by [`peer`], keyless and keyed connections by [`budget`]),
 //!   [`handler`] (routes), [`exchange`] (SeaTable's token endpoint, answered
 //!   locally), [`proxy`] (base operations, forwarded with the real token,
-//!   [`headers`] and paths cleaned) through [`upstream`] (the client for a
+//!   [`headers`] and paths cleaned), [`files`] (SeaTable's file endpoints,
+//!   forwarded with the API token in place of a valid local key) through
+//!   [`upstream`] (the client for a
 //!   profile's SeaTable origin), [`health`] and [`metrics`]; all answer
 //!   through [`reply`], a leaf;
 //! * [`session`]: local keys and session tokens; [`state`]: what is shared;
@@ -22,6 +24,7 @@
 mod budget;
 mod env_file;
 mod exchange;
+mod files;
 mod handler;
 mod headers;
 mod health;

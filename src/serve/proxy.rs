@@ -5,7 +5,8 @@
 //!
 //! Request bodies are read whole first (up to [`MAX_REQUEST_BODY`]) so that
 //! a request can be sent twice: when SeaTable answers 403 `Token expired.`
-//! (the token was revoked, or clocks disagree), the profile's token is
+//! (the token was revoked, or clocks disagree) — or 401, as other servers
+//! and proxies in front of SeaTable say it — the profile's token is
 //! refreshed once — one refresh however many requests saw that answer — and
 //! the request replayed once. Clients never see that expiry, and never hold
 //! the base token or the API token.
@@ -31,7 +32,7 @@ use tracing::{info, warn};
 use super::headers::{self, MAX_CONNECTION_NAMES};
 use super::reply::{self, Out, error};
 use super::session::{self, Verdict};
-use super::state::{Agent, Current, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
+use super::state::{Agent, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
 use super::upstream;
 
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
@@ -123,14 +124,25 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
     };
 
     let body = &held.bytes;
-    let response = match send(&served, &method, &target, &outgoing, body, &current).await {
+    let response = match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(failed) => return failed,
     };
-    if response.status() != StatusCode::FORBIDDEN {
+    let status = response.status();
+    if status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED {
         return streamed(response);
     }
-    // A 403: small; read it to see whether SeaTable says the token expired.
+    // A 403 or 401: small; read it to see whether SeaTable says the token
+    // expired (a 401 always does: it is how other servers and proxies say it).
     let (head, answer) = response.into_parts();
     let read = tokio::time::timeout(
         UPSTREAM_TIMEOUT,
@@ -143,7 +155,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         );
     };
     let text = text.to_bytes();
-    if !token_expired(&text) {
+    if !says_expired(status, &text) {
         return passed_on(head, Either::Left(Full::new(text)));
     }
     let current = match served.refresh_after(current.generation).await {
@@ -164,13 +176,22 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
                 .metrics
                 .refresh_failures
                 .fetch_add(1, Ordering::Relaxed);
-            warn!(profile = %served.name, "refresh after \"Token expired.\" failed: {}", crate::error::one_line(&err));
+            warn!(profile = %served.name, "refresh after SeaTable said the base token expired failed: {}", crate::error::one_line(&err));
             return reply::unavailable(&served.name);
         }
     };
     served.metrics.replays.fetch_add(1, Ordering::Relaxed);
     info!(profile = %served.name, "SeaTable said the base token expired; replaying the request with a new one");
-    match send(&served, &method, &target, &outgoing, body, &current).await {
+    match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => streamed(response),
         Err(failed) => failed,
     }
@@ -298,18 +319,19 @@ async fn read_body(
     }
 }
 
-/// One attempt: the client's headers (hop-by-hop ones gone) with the base
-/// token, to the profile's origin only.
-async fn send(
+/// One attempt: the client's headers (hop-by-hop ones gone) with
+/// `authorization` (the base token's; for the file endpoints the API
+/// token's), to the profile's origin only.
+pub(super) async fn send(
     served: &Served,
     method: &Method,
     target: &PathAndQuery,
     headers: &HeaderMap,
     body: &Bytes,
-    current: &Current,
+    authorization: &HeaderValue,
 ) -> Result<Response<upstream::Body>, Response<Out>> {
     let mut headers = headers.clone();
-    headers.insert(header::AUTHORIZATION, current.authorization.clone());
+    headers.insert(header::AUTHORIZATION, authorization.clone());
     let sent = served
         .upstream
         .send(method.clone(), target, headers, body.clone());
@@ -335,7 +357,7 @@ async fn send(
 }
 
 /// SeaTable's answer, its body streamed through as it arrives.
-fn streamed(response: Response<upstream::Body>) -> Response<Out> {
+pub(super) fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     let (parts, body) = response.into_parts();
     passed_on(parts, Either::Right(body))
 }
@@ -352,6 +374,12 @@ fn passed_on(mut head: hyper::http::response::Parts, body: Out) -> Response<Out>
         );
     }
     Response::from_parts(head, body)
+}
+
+/// Whether SeaTable's refusal says the base token expired: any 401, or a
+/// 403 whose text is SeaTable's "Token expired.".
+fn says_expired(status: StatusCode, body: &[u8]) -> bool {
+    status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && token_expired(body))
 }
 
 /// Whether SeaTable's answer is its "Token expired." refusal (read by the
@@ -375,5 +403,22 @@ mod tests {
         assert!(!token_expired(br#"{"error_msg":"Permission denied."}"#));
         assert!(!token_expired(b"Token expired."));
         assert!(!token_expired(b""));
+    }
+
+    #[test]
+    fn a_401_or_seatables_403_says_the_token_expired() {
+        let expired = br#"{"error_msg":"Token expired."}"#;
+        assert!(says_expired(StatusCode::FORBIDDEN, expired));
+        assert!(says_expired(StatusCode::UNAUTHORIZED, expired));
+        assert!(says_expired(StatusCode::UNAUTHORIZED, b""));
+        assert!(says_expired(
+            StatusCode::UNAUTHORIZED,
+            br#"{"detail":"Invalid token"}"#
+        ));
+        assert!(!says_expired(
+            StatusCode::FORBIDDEN,
+            br#"{"error_msg":"Permission denied."}"#
+        ));
+        assert!(!says_expired(StatusCode::NOT_FOUND, expired));
     }
 }

@@ -1,5 +1,6 @@
 //! What the agent answers itself: JSON in SeaTable's shapes, its error
-//! shape `{"error_msg": …}`, and the 503 of a profile without a token.
+//! shape `{"error_msg": …}`, and the 503s of a profile without a base
+//! token or, for a file request, its API token.
 //! A leaf of the HTTP front: the router, the exchange and the proxy all
 //! answer through it, and it knows none of them.
 
@@ -38,6 +39,19 @@ pub fn unavailable(profile: &str) -> Response<Out> {
         StatusCode::SERVICE_UNAVAILABLE,
         &format!(
             "seatable-cred serve has no base token for profile {profile} yet: see the agent's log; try again later"
+        ),
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+/// 503 when the API token a file request needs cannot be read from Vault.
+pub fn no_api_token(profile: &str) -> Response<Out> {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "seatable-cred serve could not read the API token of profile {profile} from Vault: see the agent's log; try again later"
         ),
     );
     r.headers_mut()

@@ -158,7 +158,14 @@ pub struct Served {
     /// one was and whether it worked.
     refreshing: tokio::sync::Mutex<Option<(Instant, bool)>>,
     generation: AtomicU64,
+    /// Vault reads of the API token in flight for file requests; the rest wait.
+    api_token_reads: tokio::sync::Semaphore,
 }
+
+/// Vault reads of a profile's API token (for SeaTable's file endpoints) at
+/// once: a client uploading many files at once waits its turn rather than
+/// making the agent ask Vault for each of them together.
+pub const MAX_API_TOKEN_READS: usize = 4;
 
 impl Served {
     pub fn new(
@@ -178,6 +185,7 @@ impl Served {
             token: watch::channel(carried).0,
             refreshing: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(generation),
+            api_token_reads: tokio::sync::Semaphore::new(MAX_API_TOKEN_READS),
         }
     }
 
@@ -231,6 +239,29 @@ impl Served {
         let refreshed = self.refresh_locked(true).await;
         *last_forced = Some((Instant::now(), refreshed.is_ok()));
         refreshed.map(Forced::Refreshed)
+    }
+
+    /// `Token <API token>` for one request to SeaTable's file endpoints,
+    /// which take the API token itself: read from Vault for this request
+    /// (the broker's [`crate::broker::read_api_token`], on a blocking
+    /// thread as a refresh is), never kept — a rotation is picked up at
+    /// once. The header is built by the request primitive, as the
+    /// exchange's is: a zeroed buffer, marked sensitive.
+    pub async fn api_token_authorization(&self) -> Result<HeaderValue> {
+        let _turn = self
+            .api_token_reads
+            .acquire()
+            .await
+            .map_err(|e| Failure::internal(format!("the API token's turn failed: {e}")))?;
+        let profile = self.profile.clone();
+        let token = tokio::task::spawn_blocking(move || crate::broker::read_api_token(&profile))
+            .await
+            .map_err(|e| Failure::internal(format!("the Vault read task failed: {e}")))??;
+        let header = crate::seatable::request::authorization(token.expose_secret());
+        drop(token);
+        Ok(header.ok_or_else(|| {
+            Failure::internal("the API token in Vault holds characters a header cannot carry")
+        })?)
     }
 
     async fn refresh_locked(&self, force: bool) -> Result<Arc<Current>> {

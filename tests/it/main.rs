@@ -20,6 +20,7 @@ mod process;
 mod prompts;
 mod readme_examples;
 mod serve;
+mod serve_files;
 mod serve_sockets;
 mod service_account;
 mod shared;
