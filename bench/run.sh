@@ -195,6 +195,9 @@ cat >"$OUT/serve.json" <<JSON
 JSON
 bench serve-get --warmup 50 --runs "$RUNS" -n "get, file cache (warm), beside serve" "$BIN get --cache file"
 
+echo "==> serve: what the peer check costs per new connection"
+bench/peer.sh "$OUT"
+
 echo "==> the shared tier on a three-node Raft cluster (tests/raft.rs, release build)"
 # Counts come from the stand-in and the nodes' audit logs; times are wall
 # clock on this machine, for the whole fleet.

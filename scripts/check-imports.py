@@ -27,13 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 
-# TEMPORARY (issue 19): the rooms inside src/serve/ are being cut by the serve
-# work, which rewrites that folder at the same time; until it lands, a circle
-# whose every module lies inside src/serve/ is reported but does not fail.
-# Remove this (and the line in main() that reads it) when the serve work is
-# merged.
-ALLOWED_CIRCLES_INSIDE = "crate::serve::"
-
 
 def module_of(path: Path) -> str:
     """The module path of a source file: src/cache/dir.rs is crate::cache::dir."""
@@ -257,11 +250,9 @@ def main():
         return 0
     failed = False
     for comp in circles(arrows):
-        allowed = all(m.startswith(ALLOWED_CIRCLES_INSIDE) for m in comp)
-        say = "allowed for now (serve work)" if allowed else "import circle"
         circle = " -> ".join(shortest_cycle(comp, arrows))
-        print(f"{say}: {circle} ({len(comp)} modules tied in all)", file=sys.stderr)
-        failed |= not allowed
+        print(f"import circle: {circle} ({len(comp)} modules tied in all)", file=sys.stderr)
+        failed = True
     for module, targets in sorted(arrows.items()):
         if module in ("crate",) or module == "crate::commands" or module.startswith("crate::commands::"):
             continue

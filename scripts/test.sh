@@ -58,16 +58,17 @@ fi
 "$venv/bin/pip" install --quiet --no-deps --force-reinstall ./plugins/python ./plugins/httpie
 rm -rf plugins/*/build plugins/*/*.egg-info   # setuptools builds in the source tree
 PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pytest" -q -p no:cacheprovider plugins
-echo "==> contrib: the systemd user unit"
+echo "==> contrib: the systemd user units (the agent and its socket)"
 if command -v systemd-analyze >/dev/null 2>&1; then
   # ExecStart names ~/.cargo/bin/seatable-cred: verify against a throwaway
   # home where that is this build.
   vhome="$(mktemp -d)"; trap 'rm -rf "$vhome"' EXIT
   mkdir -p "$vhome/.cargo/bin" "$vhome/run" && chmod 700 "$vhome/run"
   ln -s "$PWD/$(ls -d target/*/debug/seatable-cred | head -1)" "$vhome/.cargo/bin/seatable-cred"
-  HOME="$vhome" XDG_RUNTIME_DIR="$vhome/run" systemd-analyze verify --user contrib/systemd/seatable-cred.service
+  HOME="$vhome" XDG_RUNTIME_DIR="$vhome/run" systemd-analyze verify --user \
+    contrib/systemd/seatable-cred.socket contrib/systemd/seatable-cred.service
 else
-  echo "systemd-analyze not found: the unit is not verified here"
+  echo "systemd-analyze not found: the units are not verified here"
 fi
 echo "==> fuzz (a short run of every target)"
 ./scripts/fuzz.sh

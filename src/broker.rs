@@ -282,6 +282,24 @@ async fn refresh_shared(
     }
 }
 
+/// The profile's API token, read from Vault now and never cached: for the
+/// agent, which forwards SeaTable's file endpoints (they take the API token
+/// itself) with it. A Vault login is reused as for [`get`].
+pub fn read_api_token(profile: &Profile) -> Result<secrecy::SecretString> {
+    let cache = Cache::open(&profile.cache)?;
+    with_vault(profile, &cache, async |session, _| {
+        session
+            .read_api_token(crate::vault::Wanted::api_token(profile))
+            .await
+    })
+}
+
+/// Whether two profiles share one cached base token — the same cache key
+/// (the agent's reload carries a profile's current token over only then).
+pub fn same_token(a: &Profile, b: &Profile) -> bool {
+    Key::for_profile(a) == Key::for_profile(b)
+}
+
 /// What is cached for a profile, without refreshing it (`status`).
 pub struct Peeked {
     /// The backend as `--cache` names it.

@@ -44,7 +44,9 @@ pub fn format_line(mark: Mark, step: &str, text: &str) -> String {
         Mark::Fail => "FAIL",
         Mark::Skip => "skip",
     };
-    format!("{mark}  {step:<9} {text}")
+    // What a step reports quotes servers (base names, versions, their
+    // error messages): shown escaped, one line.
+    format!("{mark}  {step:<9} {}", crate::shown::Shown(text))
 }
 
 impl Report {
@@ -179,7 +181,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault is {} old (generated {at}), past token_max_age {max}: rotate it with `seatable-cred token rotate`",
-                    t.app_name.replace(char::is_control, "?"),
+                    t.app_name,
                     rough(age)
                 ),
             ),
@@ -188,7 +190,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault is {} old (generated {at}; token_max_age {max})",
-                    t.app_name.replace(char::is_control, "?"),
+                    t.app_name,
                     rough(age)
                 ),
             ),
@@ -197,7 +199,7 @@ fn check_token_age(global: &GlobalArgs, profile: &Profile, vault_ok: bool, repor
                 "token",
                 format!(
                     "API token '{}' in Vault; SeaTable does not say when it was generated",
-                    t.app_name.replace(char::is_control, "?")
+                    t.app_name
                 ),
             ),
         },
@@ -335,6 +337,17 @@ pub async fn login<'a>(
     let prepared = Prepared::new(v, cache)?;
     let reused = matches!(prepared, Prepared::Cached(_));
     let session = Session::connect(v, prepared, cache, deadline).await?;
+    if matches!(v.auth, Auth::None) {
+        let text = tokio::time::timeout_at(deadline, proxy_login(&session, v))
+            .await
+            .unwrap_or_else(|_| {
+                Err(
+                    Failure::unavailable(format!("{} did not answer within --timeout", v.addr))
+                        .into(),
+                )
+            })?;
+        return Ok((session, text));
+    }
     let how = match (&v.auth, reused) {
         (Auth::Token(input), _) => format!("token auth, from {}", input.source()),
         (_, true) => format!(
@@ -362,6 +375,32 @@ pub async fn login<'a>(
         None => how,
     };
     Ok((session, text))
+}
+
+/// `--auth none`: the helper sends no token. Which proxy answered, and
+/// that the token Vault saw is the proxy's, whose identity it is — or, when
+/// the address is Vault itself (nothing added a token), a failure that says
+/// so.
+async fn proxy_login(session: &Session<'_>, v: &VaultSettings) -> Result<String> {
+    use crate::vault::proxied::{Whose, whose_token};
+    let addr = &v.addr;
+    match whose_token(&session.client, v).await? {
+        Whose::Token { proxy: true, info } => Ok(format!(
+            "auth none: the Vault Proxy or Agent at {addr} answered with its own token: {}",
+            info.describe()
+        )),
+        Whose::Token { proxy: false, info } => Ok(format!(
+            "auth none: {addr} added a token of its own, though it does not mark its answers as a Vault Proxy or Agent does (X-Cache): {}",
+            info.describe()
+        )),
+        Whose::Refused { proxy: true } => Ok(format!(
+            "auth none: the Vault Proxy or Agent at {addr} answered, but Vault refused lookup-self with its token (403): that token may not look itself up, or the proxy adds none (api_proxy use_auto_auth_token = \"force\"); the secret's read tells"
+        )),
+        Whose::Refused { proxy: false } => Err(Failure::vault(format!(
+            "{addr} answered lookup-self without anyone's token (403): it is not a Vault Proxy or Agent that adds its own, and --auth none sends none; point --vault-addr at the proxy's listener (api_proxy use_auto_auth_token = \"force\"), or choose another --auth"
+        ))
+        .into()),
+    }
 }
 
 /// The secret holds a non-empty string field; says so for people. The

@@ -3,6 +3,7 @@
 //! reads for them, are the settings' flag layer ([`crate::config::flags`]),
 //! flattened in here.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -132,6 +133,7 @@ const HEADINGS: [(&str, &[&str]); 8] = [
         "Vault login",
         &[
             "auth",
+            "vault_token_file",
             "auth_mount",
             "role",
             "role_id",
@@ -222,15 +224,54 @@ pub fn usage_line(text: &str) -> String {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on; anything but loopback is warned about.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8799")]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on: HOST:PORT, or unix:PATH for a Unix socket (0600); anything but loopback is warned about. A socket handed over by systemd (LISTEN_FDS) is used instead [default: 127.0.0.1:8799].
+    #[arg(long, value_name = "ADDR", value_parser = listen_addr)]
+    pub listen: Option<ListenAddr>,
     /// Client connections open at once; more get 503 and are closed.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_connections: u32,
+    /// Also serve processes of this user (a uid; repeat or separate with commas). By default only the agent's own user is served.
+    #[arg(long, value_name = "UID", value_delimiter = ',')]
+    pub allow_uid: Vec<u32>,
+    /// Also serve processes of this group (a gid; repeat or separate with commas).
+    #[arg(long, value_name = "GID", value_delimiter = ',')]
+    pub allow_gid: Vec<u32>,
     /// Profiles to serve [default: the current profile].
     #[arg(value_name = "PROFILE")]
     pub profiles: Vec<String>,
+}
+
+/// Where `serve` listens: a TCP address, or a Unix socket's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    pub const DEFAULT: ListenAddr = ListenAddr::Tcp(std::net::SocketAddr::V4(
+        std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8799),
+    ));
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+fn listen_addr(text: &str) -> Result<ListenAddr, String> {
+    match text.strip_prefix("unix:") {
+        Some(path) if path.starts_with('/') => Ok(ListenAddr::Unix(PathBuf::from(path))),
+        Some(_) => Err("a Unix socket's path must be absolute: unix:/run/…/agent.sock".into()),
+        None => text.parse().map(ListenAddr::Tcp).map_err(|_| {
+            "expected HOST:PORT (an IP address, e.g. 127.0.0.1:8799 or [::1]:8799) or unix:PATH"
+                .to_string()
+        }),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -580,5 +621,24 @@ mod tests {
         assert!(parse_hot("get", &os(&["get", "--bogus"])).is_none());
         assert!(parse_hot("status", &os(&["status"])).is_none());
         assert!(parse_hot("git-credential", &os(&["git-credential"])).is_none());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            listen_addr("127.0.0.1:9000"),
+            Ok(ListenAddr::Tcp("127.0.0.1:9000".parse().unwrap()))
+        );
+        assert_eq!(
+            listen_addr("unix:/run/user/1000/agent.sock"),
+            Ok(ListenAddr::Unix("/run/user/1000/agent.sock".into()))
+        );
+        assert!(listen_addr("unix:agent.sock").is_err());
+        assert!(listen_addr("localhost:8799").is_err());
+        assert_eq!(ListenAddr::DEFAULT.to_string(), "127.0.0.1:8799");
+        assert_eq!(
+            ListenAddr::Unix("/a.sock".into()).to_string(),
+            "unix:/a.sock"
+        );
     }
 }

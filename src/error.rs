@@ -160,7 +160,9 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
 }
 
 /// The single stderr line for an error: its context chain joined by ": ",
-/// with any line breaks (from a server or the OS) folded into spaces.
+/// with any line breaks (from a server or the OS) folded into spaces and
+/// other control characters escaped ([`crate::shown`]): messages quote
+/// what servers said.
 pub fn one_line(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
     let mut line = String::with_capacity(text.len());
@@ -170,7 +172,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         line.push_str(word);
     }
-    line
+    crate::shown::text(&line).into_owned()
 }
 
 /// The innermost cause of a library error, e.g. "Connection refused (os error
@@ -202,6 +204,15 @@ mod tests {
         let err = anyhow::anyhow!("first\nsecond\r\n  third");
         assert_eq!(kind_of(&err), Kind::Internal);
         assert_eq!(one_line(&err), "first second third");
+    }
+
+    #[test]
+    fn escape_sequences_in_messages_are_shown_escaped() {
+        let err = anyhow::anyhow!("Vault said: denied\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{9b}1m");
+        assert_eq!(
+            one_line(&err),
+            r"Vault said: denied\x1b]0;PWNED\x07\x1b[2J\u{9b}1m"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::protocol::git_credential::Request;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what `cargo fuzz run NAME` exercises.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("jwt_claims", jwt_claims),
     ("exchange_response", exchange_response),
     ("vault_response", vault_response),
@@ -26,12 +26,64 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("shared_entry", shared_entry),
     ("serve_session", serve_session),
     ("account_response", account_response),
+    ("shown", shown),
 ];
 
+/// Text from outside on its way to a terminal: the sanitiser, the error
+/// line and the log line. Nothing a terminal acts on comes out raw; text
+/// with nothing to escape comes out as it went in.
+pub fn shown(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let acted_on = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+            )
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    let shown = crate::shown::text(&text);
+    assert!(
+        !shown.chars().any(acted_on),
+        "a control character came out raw"
+    );
+    if !text.chars().any(acted_on) {
+        assert_eq!(shown, text, "text without controls was changed");
+    }
+    let line = crate::error::one_line(&anyhow::anyhow!("{text}"));
+    assert!(
+        !line.chars().any(acted_on),
+        "the error line holds a control character"
+    );
+}
+
 /// What a client of `serve` presents: an `Authorization` header, read as a
-/// local key or a session token.
+/// local key or a session token. Never panics; nothing random verifies.
 pub fn serve_session(data: &[u8]) {
-    crate::serve::fuzz_session(data);
+    use crate::serve::session::{self, LocalKey, Presented, Verdict, Verified};
+    let Ok(header) = hyper::header::HeaderValue::from_bytes(data) else {
+        return;
+    };
+    let Some(credential) = session::credential(Some(&header)) else {
+        return;
+    };
+    let key = LocalKey::from_hex(secrecy::SecretString::from(
+        "0123456789abcdef0123456789abcdef01234567",
+    ))
+    .expect("a valid key");
+    let _ = key.matches(credential.as_bytes());
+    let _ = Presented::read(credential);
+    assert_ne!(
+        key.verify(credential, 0),
+        Verdict::Valid,
+        "a token nobody signed verified"
+    );
+    // What the proxy remembers answers for that very token only.
+    let remembered = Verified::default();
+    assert_eq!(remembered.lookup(credential), None);
+    remembered.remember(credential, 0, 1);
+    assert_eq!(remembered.lookup(credential), Some((0, 1)));
 }
 
 /// The JWT payload of a base token.

@@ -31,6 +31,7 @@ pub mod protocol;
 pub mod retry;
 pub mod seatable;
 pub mod serve;
+pub mod shown;
 pub mod time;
 
 pub mod vault;

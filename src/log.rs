@@ -12,6 +12,8 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
+use crate::shown::Shown;
+
 /// The level for `-q`, `-v…` and `SEATABLE_CRED_LOG` (error, warn, info,
 /// debug, trace, or 0–4). Flags win over the variable; warnings by default.
 pub fn level(verbose: u8, quiet: bool, env: Option<&str>) -> Level {
@@ -85,7 +87,13 @@ fn line(event: &Event<'_>) -> String {
         rest: String::new(),
     };
     event.record(&mut fields);
-    format!("seatable-cred: {level}: {}{}", fields.message, fields.rest)
+    // Messages and fields quote what servers and clients sent: shown
+    // escaped, one line whatever they hold.
+    format!(
+        "seatable-cred: {level}: {}{}",
+        Shown(&fields.message),
+        Shown(&fields.rest)
+    )
 }
 
 /// The message, then ` key=value` for every other field.
@@ -153,12 +161,14 @@ mod tests {
             tracing::info!("plain");
             tracing::debug!("hidden at info");
             tracing::warn!(target: "hyper", "not ours");
+            tracing::warn!(said = %"x\u{1b}[2J", "Vault said\n\u{1b}]0;PWNED\u{7}");
         });
         assert_eq!(
             *lines.lock().unwrap(),
             [
                 "seatable-cred: warning: refresh failed attempt=2 url=https://s",
-                "seatable-cred: info: plain"
+                "seatable-cred: info: plain",
+                r"seatable-cred: warning: Vault said\n\x1b]0;PWNED\x07 said=x\x1b[2J",
             ]
         );
     }

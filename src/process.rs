@@ -69,6 +69,7 @@ pub fn harden() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".to_string());
         let line: String = what.split_whitespace().collect::<Vec<_>>().join(" ");
+        let line = crate::shown::text(&line);
         say(&format!(
             "seatable-cred: internal error: {line}; please report this bug\n"
         ));

@@ -1,7 +1,9 @@
 //! The shared tier on a real three-node OpenBao Raft cluster (SPEC §6,
 //! §11): one exchange per fleet whatever node each host talks to — standbys
 //! answer reads themselves, so a host may read a stale entry — through the
-//! loss of the leader, with each host's local level in front.
+//! loss of the leader, with each host's local level in front. First, a KV
+//! v2 mount enabled on the active node and read at once through a standby,
+//! which answers 400 until it has seen the mount's upgrade finish.
 //!
 //! A test binary of its own: cargo runs test binaries one after another, so
 //! the cluster's elections do not compete with the other tests for the CPU.
@@ -214,11 +216,144 @@ fn all_ok(cluster: &Cluster, outs: &[Out], step: &str) {
     );
 }
 
+/// What a standby answers for a KV v2 mount whose storage upgrade it has
+/// not yet seen finish on the active node.
+const STANDBY_UPGRADING: &str =
+    "Waiting for the primary to upgrade from non-versioned to versioned data";
+
+/// 0. A KV v2 mount enabled on the active node and read at once through a
+///    standby: the standby answers 400 "Waiting for the primary to
+///    upgrade…" until it sees the upgrade done (it looks once a second), and
+///    `get` — then `doctor` — waits that out within `--timeout` instead of
+///    failing at once.
+///
+///    Each attempt takes a fresh mount. The window is about a second; an
+///    attempt counts only when the standby was seen answering that 400
+///    right before the helper started and the helper's log shows that it
+///    met the answer too (on a machine slow enough to miss the window, the
+///    attempt proves nothing and the next one is made). Any attempt whose
+///    helper fails fails the test; so does never meeting the window.
+fn a_fresh_kv_v2_mount_read_through_a_standby(cluster: &Cluster) {
+    let leader_index = cluster.leader().expect("an active node");
+    let leader = cluster.nodes[leader_index].addr.clone();
+    let standby = cluster.nodes[(leader_index + 1) % 3].addr.clone();
+    let standin = Standin::start();
+    let base = standin.add_base(Base::default());
+    let home = TempDir::new("raft-fresh-mount");
+    let mut met = [0, 0];
+    for attempt in 0..8 {
+        if met.iter().all(|&m| m > 0) {
+            break;
+        }
+        let command = if met[0] == 0 { "get" } else { "doctor" };
+        let mount = format!("fresh-{}", seatable_standin::random_hex(4));
+        let policy = format!("{mount}-reader");
+        cluster.api(
+            "PUT",
+            &format!("sys/policies/acl/{policy}"),
+            Some(json!({"policy": format!(r#"path "{mount}/data/*" {{ capabilities = ["read"] }}"#)})),
+        );
+        let token = cluster.api(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": [policy], "ttl": "10m"})),
+        )["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        cluster
+            .request(
+                "POST",
+                &leader,
+                &format!("sys/mounts/{mount}"),
+                Some(&cluster.root_token),
+                Some(json!({"type": "kv", "options": {"version": "2"}})),
+            )
+            .unwrap();
+        // The active node takes the write once its own upgrade is done.
+        wait_for(
+            "the active node taking the write",
+            Duration::from_secs(30),
+            || {
+                cluster
+                    .request(
+                        "POST",
+                        &leader,
+                        &format!("{mount}/data/crm"),
+                        Some(&cluster.root_token),
+                        Some(json!({"data": {"api_token": base.api_token}})),
+                    )
+                    .ok()
+            },
+        );
+        let probe = cluster.request(
+            "GET",
+            &standby,
+            &format!("{mount}/data/crm"),
+            Some(&token),
+            None,
+        );
+        if !matches!(&probe, Err(e) if e.starts_with("400") && e.contains(STANDBY_UPGRADING)) {
+            eprintln!(
+                "attempt {attempt}: the standby was done before the helper started ({probe:?})"
+            );
+            continue;
+        }
+        let mut cmd = Command::new(HELPER);
+        cmd.arg(command)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("VAULT_ADDR", &standby)
+            .env("VAULT_TOKEN", &token)
+            .env("SEATABLE_SERVER_URL", &standin.url)
+            .env("SEATABLE_CRED_SECRET", format!("{mount}/crm"))
+            .env("SEATABLE_CRED_CACHE", "none")
+            .env("SEATABLE_CRED_TIMEOUT", "30s")
+            .env("SEATABLE_CRED_LOG", "debug");
+        if command == "get" {
+            cmd.args(["-o", "token"]);
+        }
+        let out = support::run_with_input(cmd, "");
+        for secret in [&token, &base.api_token, &cluster.root_token] {
+            assert!(!out.stderr.contains(secret.as_str()), "a secret on stderr");
+        }
+        assert_eq!(
+            out.code, 0,
+            "{command} through a standby while the fresh mount {mount} upgrades:\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
+        );
+        if command == "get" {
+            assert!(
+                standin.accepts(out.stdout.trim(), &base.dtable_uuid),
+                "the token opens the base"
+            );
+        } else {
+            assert!(
+                out.stdout.lines().any(|l| l.starts_with("ok    secret")),
+                "{}",
+                out.stdout
+            );
+        }
+        if out.stderr.contains("the KV v2 mount is still upgrading") {
+            met[usize::from(command == "doctor")] += 1;
+        } else {
+            eprintln!("attempt {attempt}: {command} did not meet the upgrading standby");
+        }
+    }
+    assert!(
+        met.iter().all(|&m| m > 0),
+        "get and doctor each met a standby still upgrading a fresh KV v2 mount and waited it out ({met:?} of 8 attempts): the window was never caught; the machine is too slow for it, or OpenBao no longer answers so"
+    );
+}
+
 #[test]
 fn the_shared_tier_on_a_raft_cluster() {
     let cluster = Cluster::start();
     let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.addr.clone()).collect();
     let mut figures = Figures::default();
+
+    a_fresh_kv_v2_mount_read_through_a_standby(&cluster);
 
     // 1. A cold fleet, each host on another node: one exchange, one token.
     let fleet = Fleet::new(&cluster);

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use tracing::{debug, warn};
 
-use super::own::euid;
+use super::own::{euid, in_group};
 use crate::config::{CacheSettings, Origin};
 use crate::error::Failure;
 
@@ -127,13 +127,40 @@ fn explicit(dir: &Path, origin: &Origin) -> Result<PathBuf> {
             dir.display()
         ))
     })?;
-    check(dir).map_err(|why| {
+    let refused = |dir: &Path, why: Unsafe| {
         Failure::usage(format!(
             "cache directory from {origin}: {}",
             why.explain(dir)
         ))
-    })?;
-    Ok(dir.to_path_buf())
+    };
+    match check(dir) {
+        Ok(()) => Ok(dir.to_path_buf()),
+        // Not ours, and open to the pod's group: a private directory of
+        // our own inside it, never the volume itself.
+        Err(_) if is_shared_volume(dir) => {
+            let own = own_in(dir);
+            let _ = create(&own, false);
+            check(&own).map_err(|why| refused(&own, why))?;
+            Ok(own)
+        }
+        Err(why) => Err(refused(dir, why).into()),
+    }
+}
+
+/// A pod's shared volume, as Kubernetes makes an `emptyDir` with
+/// `fsGroup`: a directory of root's, mode 2777, of the pod's group — which
+/// is one of this process's groups. Another container of the pod may write
+/// in it, so the helper never uses it itself: it keeps to a 0700 directory
+/// of its own inside ([`own_in`]), as it does in /dev/shm.
+pub fn is_shared_volume(dir: &Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.file_type().is_dir() && m.uid() == 0 && m.mode() & libc::S_ISGID != 0 && in_group(m.gid())
+    })
+}
+
+/// The helper's own directory in a shared volume: `seatable-cred-<uid>`.
+pub fn own_in(volume: &Path) -> PathBuf {
+    volume.join(format!("seatable-cred-{}", euid()))
 }
 
 /// The default directory if it can be trusted, else the user's private

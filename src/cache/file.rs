@@ -25,23 +25,31 @@ pub struct FileStore {
     dir: PathBuf,
 }
 
+/// The directory of the file backend — and of whatever else must stay
+/// beside the cached tokens, as the agent's env files: the one the settings
+/// name, or the default (see [`super::dir`]), created 0700 if missing,
+/// refused or avoided when others could write it. A directory on a
+/// persistent filesystem is refused unless `allow_disk_cache`.
+pub fn directory(settings: &CacheSettings) -> Result<PathBuf> {
+    // Refused before anything is created there.
+    if let Some(dir) = &settings.dir
+        && !settings.allow_disk
+    {
+        in_memory(dir)?;
+    }
+    let dir = super::dir::resolve(settings)?;
+    if !settings.allow_disk {
+        in_memory(&dir)?;
+    }
+    Ok(dir)
+}
+
 impl FileStore {
-    /// Opens the cache directory the settings name, or the default (see
-    /// [`super::dir`]): created 0700 if missing, refused or avoided when
-    /// others could write it. A directory on a persistent filesystem is
-    /// refused unless `allow_disk_cache`.
+    /// Opens the file backend in [`directory`].
     pub fn open(settings: &CacheSettings) -> Result<FileStore> {
-        // Refused before anything is created there.
-        if let Some(dir) = &settings.dir
-            && !settings.allow_disk
-        {
-            in_memory(dir)?;
-        }
-        let dir = super::dir::resolve(settings)?;
-        if !settings.allow_disk {
-            in_memory(&dir)?;
-        }
-        Ok(FileStore { dir })
+        Ok(FileStore {
+            dir: directory(settings)?,
+        })
     }
 
     fn path(&self, id: &str) -> PathBuf {

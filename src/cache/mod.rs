@@ -94,7 +94,7 @@ impl Key {
     pub fn for_login(v: &VaultSettings) -> Key {
         use crate::config::Auth;
         let who = match &v.auth {
-            Auth::Token(_) => String::new(),
+            Auth::Token(_) | Auth::None => String::new(),
             Auth::AppRole { role_id, .. } => role_id.clone(),
             Auth::Kubernetes { role, .. } => role.clone(),
             Auth::Jwt { role, .. } | Auth::Cert { role } => role.clone().unwrap_or_default(),
@@ -360,7 +360,11 @@ impl crate::vault::LoginCache for Cache {
     }
 
     fn load_login(&self, v: &VaultSettings) -> Option<crate::vault::CachedLogin> {
-        if matches!(v.auth, crate::config::Auth::Token(_)) {
+        // The token of token auth is the user's, that of a proxy the proxy's.
+        if matches!(
+            v.auth,
+            crate::config::Auth::Token(_) | crate::config::Auth::None
+        ) {
             return None;
         }
         let key = Key::for_login(v);

@@ -1,8 +1,10 @@
 //! Is this ours? The checks every file the cache touches goes through —
 //! entries, temp files, lock files — and the directories they live in: owned
 //! by the user, closed to everyone else, never a symlink or a FIFO in
-//! disguise. A leaf: [`super::dir`], [`super::file`] and [`super::lock`] all
-//! ask it, and it asks none of them.
+//! disguise — and who "we" are: the user ([`euid`]) and its groups
+//! ([`in_group`], which a pod's shared volume is judged by). A leaf:
+//! [`super::dir`], [`super::file`] and [`super::lock`] all ask it, and it
+//! asks none of them.
 
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -12,6 +14,19 @@ use std::path::Path;
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Whether `gid` is this process's group, or one of its supplementary groups.
+pub fn in_group(gid: u32) -> bool {
+    // SAFETY: getegid cannot fail; getgroups fills at most the buffer given.
+    unsafe {
+        if libc::getegid() == gid {
+            return true;
+        }
+        let mut groups = [0 as libc::gid_t; 256];
+        let n = libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr());
+        n > 0 && groups[..n as usize].contains(&gid)
+    }
 }
 
 /// Opens a file of ours without following a symlink or blocking on a

@@ -63,7 +63,7 @@ fn describe(
         Some(Freshness::Expired) => "expired",
     };
     let vault_login = match &profile.vault.auth {
-        Auth::Token(_) => None,
+        Auth::Token(_) | Auth::None => None,
         _ => {
             let login = cache
                 .load_login(&profile.vault)
@@ -111,7 +111,10 @@ fn left(secs: u64) -> String {
 
 fn text(s: &Status) -> String {
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
+    // Names and permissions come from SeaTable (through the cache): shown escaped.
+    let mut line = |k: &str, v: String| {
+        out.push_str(&format!("{k:<12} {}\n", crate::shown::Shown(&v)));
+    };
     line("profile", s.profile.clone());
     line("backend", s.backend.to_string());
     line("server", s.server_url.clone());

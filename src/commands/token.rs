@@ -15,6 +15,12 @@ use crate::lifecycle::audit::{self, AuditRequest, Finding, Outcome, Sources, Tea
 use crate::lifecycle::{self, CreateRequest, Created, Listing, Pruned, Revoked, Rotated};
 use crate::process::say;
 use crate::seatable::account::Deleted;
+use crate::shown::Shown;
+
+/// A table cell from SeaTable, shown escaped.
+fn shown(text: &str) -> String {
+    crate::shown::text(text).into_owned()
+}
 
 pub fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<u8> {
     // A team admin's commands read no API token of their own.
@@ -196,11 +202,7 @@ fn team_revoked(r: &TeamRevoked) -> String {
     line(
         &mut out,
         "revoked",
-        format!(
-            "API token '{}' of base {} {what}",
-            clean(&r.app_name),
-            r.base_uuid
-        ),
+        format!("API token '{}' of base {} {what}", r.app_name, r.base_uuid),
     );
     if r.deleted == Deleted::Deleted {
         still_valid(&mut out, &r.app_name, None);
@@ -208,15 +210,10 @@ fn team_revoked(r: &TeamRevoked) -> String {
     out
 }
 
-/// Names from SeaTable, safe to put on a terminal.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
+/// One line of a report. Names, permissions and bases come from SeaTable:
+/// shown escaped.
 fn line(out: &mut String, key: &str, value: impl AsRef<str>) {
-    let _ = writeln!(out, "{key:<9} {}", value.as_ref());
+    let _ = writeln!(out, "{key:<9} {}", Shown(value.as_ref()));
 }
 
 fn created(c: &Created) -> String {
@@ -226,9 +223,7 @@ fn created(c: &Created) -> String {
         "created",
         format!(
             "API token '{}' ({}) for base {}",
-            clean(&c.app_name),
-            c.permission,
-            clean(&c.base.to_string())
+            c.app_name, c.permission, c.base
         ),
     );
     line(
@@ -242,7 +237,7 @@ fn created(c: &Created) -> String {
             "note",
             format!(
                 "the token the secret held before ('{0}') still works: revoke it with `seatable-cred token revoke --app {0}`",
-                clean(app)
+                app
             ),
         ),
         (None, true) => line(
@@ -262,10 +257,7 @@ fn rotated(r: &Rotated) -> String {
         "rotated",
         format!(
             "'{}' -> '{}' ({}) on base {}",
-            clean(&r.predecessor),
-            clean(&r.successor),
-            r.permission,
-            clean(&r.base.to_string())
+            r.predecessor, r.successor, r.permission, r.base
         ),
     );
     line(
@@ -273,12 +265,12 @@ fn rotated(r: &Rotated) -> String {
         "stored",
         format!("{} field {}, version {}", r.secret, r.field, r.version),
     );
-    line(&mut out, "deleted", clean(&r.predecessor));
+    line(&mut out, "deleted", &r.predecessor);
     for leftover in &r.leftovers {
         line(
             &mut out,
             "deleted",
-            format!("{} (left by an interrupted rotation)", clean(leftover)),
+            format!("{} (left by an interrupted rotation)", leftover),
         );
     }
     still_valid(&mut out, &r.predecessor, r.old_base_tokens_until);
@@ -291,12 +283,12 @@ fn still_valid(out: &mut String, app: &str, until: Option<u64>) {
     let text = match until {
         Some(at) => format!(
             "base tokens of '{}' may still work until {} (the latest expiry this cache has seen; SeaTable cannot revoke them, and its cached copies were dropped)",
-            clean(app),
+            app,
             crate::time::rfc3339(at)
         ),
         None => format!(
             "base tokens of '{}' that others obtained still work until they expire (3 days after issue by default); this cache held none",
-            clean(app)
+            app
         ),
     };
     line(out, "note", text);
@@ -311,11 +303,7 @@ fn revoked(r: &Revoked) -> String {
     line(
         &mut out,
         "revoked",
-        format!(
-            "API token '{}' of base {} {what}",
-            clean(&r.app_name),
-            clean(&r.base.to_string())
-        ),
+        format!("API token '{}' of base {} {what}", r.app_name, r.base),
     );
     if r.deleted == Deleted::Deleted {
         still_valid(&mut out, &r.app_name, r.old_base_tokens_until);
@@ -328,21 +316,17 @@ fn pruned(p: &Pruned) -> String {
     line(
         &mut out,
         "kept",
-        format!(
-            "'{}' (the token Vault holds) of base {}",
-            clean(&p.kept),
-            clean(&p.base.to_string())
-        ),
+        format!("'{}' (the token Vault holds) of base {}", p.kept, p.base),
     );
     if p.deleted.is_empty() && p.in_flight.is_empty() {
         line(
             &mut out,
             "deleted",
-            format!("nothing: family '{}' has no other tokens", clean(&p.family)),
+            format!("nothing: family '{}' has no other tokens", p.family),
         );
     }
     for app in &p.deleted {
-        line(&mut out, "deleted", clean(app));
+        line(&mut out, "deleted", app);
     }
     for app in &p.in_flight {
         line(
@@ -350,7 +334,7 @@ fn pruned(p: &Pruned) -> String {
             "kept",
             format!(
                 "'{}' for now: made moments ago, maybe by a rotation still running; prune again later",
-                clean(app)
+                app
             ),
         );
     }
@@ -370,10 +354,10 @@ fn listed(l: &Listing) -> String {
         .api_tokens
         .iter()
         .map(|t| {
-            let opt = |v: &Option<String>| v.as_deref().map_or("-".to_string(), clean);
+            let opt = |v: &Option<String>| v.as_deref().map_or("-".to_string(), shown);
             [
-                clean(&t.app_name),
-                t.permission.clone(),
+                shown(&t.app_name),
+                shown(&t.permission),
                 opt(&t.generated_by),
                 opt(&t.generated_at),
                 opt(&t.last_access),
@@ -389,7 +373,7 @@ fn listed(l: &Listing) -> String {
     }
     let mut out = format!(
         "base {}: {} API token(s)\n",
-        clean(&l.base.to_string()),
+        Shown(&l.base.to_string()),
         rows.len()
     );
     let mut put = |cells: &[&str]| {

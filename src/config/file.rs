@@ -93,7 +93,7 @@ pub(crate) fn read_trusted(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(None),
         Err(e) => return Err(cannot(e)),
     };
-    let meta = check_trusted(&file, path)?;
+    let meta = check_trusted(&file, path, &CONFIG)?;
     if !meta.is_file() {
         if regular_only {
             return Err(Failure::usage(format!(
@@ -134,17 +134,101 @@ fn blocking(file: &std::fs::File) -> std::io::Result<()> {
 /// Config files are small; anything larger is not one.
 const MAX_CONFIG: u64 = 1024 * 1024;
 
-/// Refuses a config file that someone else could have written, as ssh does:
-/// its `server_url` or `vault_addr` decides where the API token is sent. The
-/// owner must be the user (or root) and group and others must not write it.
-fn check_trusted(file: &std::fs::File, path: &Path) -> Result<std::fs::Metadata, Failure> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let meta = file.metadata().map_err(|e| {
+/// A file whose writer decides something for the user, named in messages
+/// with what is at stake.
+struct Trusted {
+    /// "config file"
+    name: &'static str,
+    /// What whoever can write it decides.
+    stake: &'static str,
+}
+
+const CONFIG: Trusted = Trusted {
+    name: "config file",
+    stake: "decides where your tokens go",
+};
+
+const TOKEN_FILE: Trusted = Trusted {
+    name: "Vault token file",
+    stake: "chooses the Vault identity the helper acts as",
+};
+
+/// The largest Vault token file read (a token is under a few hundred bytes).
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+/// A token file as it was read: its text (zeroed when dropped) and when it
+/// was last changed, so that a change since can be seen.
+pub(crate) struct TokenFileText {
+    pub(crate) text: zeroize::Zeroizing<String>,
+    pub(crate) modified: Option<std::time::SystemTime>,
+}
+
+/// The content of a file holding a Vault token (an agent's sink,
+/// `~/.vault-token`), read with the config file's rules: the user's own (or
+/// root's), written by nobody else, a regular file, opened without
+/// blocking on a FIFO, capped. `Ok(None)` when there is no such file.
+pub(crate) fn read_token_file(path: &Path) -> Result<Option<TokenFileText>, Failure> {
+    let cannot = |e: std::io::Error| {
         Failure::usage(format!(
-            "cannot inspect config file {}: {e}",
+            "cannot read the Vault token file {}: {e}",
             path.display()
         ))
-    })?;
+    };
+    let file = match std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::File::options().read(true),
+        libc::O_NONBLOCK | libc::O_CLOEXEC,
+    )
+    .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    let meta = check_trusted(&file, path, &TOKEN_FILE)?;
+    if !meta.is_file() {
+        return Err(Failure::usage(format!(
+            "Vault token file {} is not a regular file: name the file the agent's sink writes",
+            path.display()
+        )));
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(&file, MAX_TOKEN_FILE + 1),
+        &mut text,
+    )
+    .map_err(cannot)?;
+    if text.len() as u64 > MAX_TOKEN_FILE {
+        return Err(Failure::usage(format!(
+            "Vault token file {} is larger than {} KiB: not a Vault token",
+            path.display(),
+            MAX_TOKEN_FILE / 1024
+        )));
+    }
+    Ok(Some(TokenFileText {
+        text,
+        modified: meta.modified().ok(),
+    }))
+}
+
+/// When the file at `path` was last changed, if it can be seen.
+pub(crate) fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Refuses a file that someone else could have written, as ssh does with
+/// its config: a config file's `server_url` or `vault_addr` decides where
+/// the API token is sent, a token file whose identity reads it. The owner
+/// must be the user (or root) and group and others must not write it.
+fn check_trusted(
+    file: &std::fs::File,
+    path: &Path,
+    what: &Trusted,
+) -> Result<std::fs::Metadata, Failure> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Trusted { name, stake } = what;
+    let meta = file
+        .metadata()
+        .map_err(|e| Failure::usage(format!("cannot inspect {name} {}: {e}", path.display())))?;
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     // A device of root's (`/dev/null`) holds no one's settings.
@@ -153,14 +237,14 @@ fn check_trusted(file: &std::fs::File, path: &Path) -> Result<std::fs::Metadata,
     }
     if meta.uid() != me && meta.uid() != 0 {
         return Err(Failure::usage(format!(
-            "config file {} belongs to uid {}, not to you: whoever can write it decides where your tokens go; use a file of your own",
+            "{name} {} belongs to uid {}, not to you: whoever can write it {stake}; use a file of your own",
             path.display(),
             meta.uid()
         )));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(Failure::usage(format!(
-            "config file {} is writable by others (mode {:03o}): whoever can write it decides where your tokens go; run chmod go-w {}",
+            "{name} {} is writable by others (mode {:03o}): whoever can write it {stake}; run chmod go-w {}",
             path.display(),
             meta.mode() & 0o777,
             path.display()

@@ -20,7 +20,9 @@ use clap::{Args, ValueEnum};
 
 use super::origin::Sources;
 
-/// Where the API token is read with: the Vault auth methods of SPEC §4.
+/// Where the API token is read with: the Vault auth methods of SPEC §4, and
+/// `none` — no token at all, for a Vault or OpenBao Proxy or Agent whose API
+/// proxy adds its own (`use_auto_auth_token`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
@@ -30,6 +32,7 @@ pub enum AuthMethod {
     Jwt,
     Userpass,
     Cert,
+    None,
 }
 
 impl AuthMethod {
@@ -42,6 +45,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::Userpass => "userpass",
             AuthMethod::Cert => "cert",
+            AuthMethod::None => "none",
         }
     }
 }
@@ -182,7 +186,7 @@ pub struct GlobalArgs {
     /// KV engine version [default: detected from the mount].
     #[arg(long, global = true, env = "SEATABLE_CRED_KV_VERSION", value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub kv_version: Option<u8>,
-    /// Vault auth method [default: token].
+    /// Vault auth method [default: token]; none sends no Vault token, for a Vault or OpenBao Proxy or Agent that adds its own.
     #[arg(
         long,
         global = true,
@@ -191,6 +195,14 @@ pub struct GlobalArgs {
         value_name = "METHOD"
     )]
     pub auth: Option<AuthMethod>,
+    /// File holding the Vault token for --auth token, e.g. an agent's sink: read on every use, never kept [default: VAULT_TOKEN, BAO_TOKEN, else ~/.vault-token].
+    #[arg(
+        long,
+        global = true,
+        env = "SEATABLE_CRED_VAULT_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub vault_token_file: Option<PathBuf>,
     /// Mount path of the auth method [default: the method's name].
     #[arg(
         long,

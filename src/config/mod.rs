@@ -54,8 +54,8 @@ use vault::resolve_vault;
 
 pub use account::{AccountAuth, AccountSettings, DEFAULT_TOKEN_MAX_AGE, resolve_account};
 pub use cache::{CacheSettings, resolve_cache};
-pub(crate) use file::read_trusted;
 pub use file::{check, default_config_path, profile_names};
+pub(crate) use file::{modified, read_token_file, read_trusted};
 pub use flags::{AuthMethod, CacheBackend, GlobalArgs, LocalCache};
 pub use origin::{Origin, SecretSource, Sources, name_origin};
 pub use profiles::{resolve_named, resolve_settings};
@@ -241,6 +241,22 @@ fn pick_allow_http(args: &GlobalArgs, o: &mut Origins<'_>, file: &GlobalArgs) ->
     .then(|| o.of("allow_http"))
 }
 
+/// The variable in `serve`'s env files that names the agent's own address.
+pub const AGENT_URL: &str = "SEATABLE_CRED_AGENT_URL";
+
+/// Whether the server URL came from `SEATABLE_SERVER_URL` and is the
+/// address [`AGENT_URL`] names: put there by an env file of `serve`. Looked
+/// at only when the URL came from the environment, so that a profile whose
+/// server is in its file pays nothing for it.
+fn names_an_agent(args: &GlobalArgs, env: &dyn Env) -> bool {
+    let Some(url) = &args.server_url else {
+        return false;
+    };
+    let same = |a: &str, b: &str| a.trim().trim_end_matches('/') == b.trim().trim_end_matches('/');
+    matches!(args.sources.get("server_url"), Some(Origin::Env(_)))
+        && env.var(AGENT_URL).is_some_and(|agent| same(&agent, url))
+}
+
 fn resolve_table(
     args: &GlobalArgs,
     env: &dyn Env,
@@ -255,14 +271,35 @@ fn resolve_table(
     };
     let allow_http = pick_allow_http(args, &mut o, file);
 
-    let server_url = setting!(o, args, file, server_url).ok_or_else(|| {
-        place.missing(
-            "no SeaTable server",
-            "server-url",
-            "SEATABLE_SERVER_URL",
+    // A shell (or unit) that loaded an env file of `serve` has the agent's
+    // address in SEATABLE_SERVER_URL, for its SeaTable clients; the helper
+    // never sends an API token there, nor to whoever holds that port.
+    let agent = names_an_agent(args, env);
+    let server_url = o
+        .pick(
             "server_url",
+            args.server_url.clone().filter(|_| !agent),
+            vec![],
+            file.server_url.clone(),
         )
-    })?;
+        .ok_or_else(|| {
+            if agent {
+                return crate::error::Failure::usage(format!(
+                    "SEATABLE_SERVER_URL is the address of a seatable-cred agent (its env file says so in {AGENT_URL}), where the API token must never go: {}",
+                    place.hint(
+                        "server-url",
+                        "SEATABLE_SERVER_URL (to SeaTable's own address)",
+                        "server_url"
+                    )
+                ));
+            }
+            place.missing(
+                "no SeaTable server",
+                "server-url",
+                "SEATABLE_SERVER_URL",
+                "server_url",
+            )
+        })?;
     let server_url = crate::address::check_seatable_address(
         &server_url,
         &o.of("server_url"),
@@ -687,6 +724,73 @@ lifetime = "1h"
         assert!(
             matches!(p.vault.auth, Auth::Token(SecretInput::FileOr(ref f, _)) if f == Path::new("/h/.vault-token"))
         );
+    }
+
+    #[test]
+    fn a_vault_token_file_is_where_the_token_comes_from_and_names_its_origin() {
+        let base = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            ..GlobalArgs::default()
+        };
+        let sink = Path::new("/run/agent/token");
+        // The flag (or its variable, which clap folds into it) — VAULT_TOKEN
+        // and BAO_TOKEN are then not looked at.
+        let mut args = base.clone();
+        args.vault_token_file = Some(sink.into());
+        let p = resolve(&args, &env(&[("VAULT_TOKEN", "t"), ("HOME", "/h")])).unwrap();
+        match &p.vault.auth {
+            Auth::Token(input @ SecretInput::TokenFile(path, origin)) => {
+                assert_eq!(path, sink);
+                assert_eq!(origin, &Origin::Flag("--vault-token-file".into()));
+                assert_eq!(
+                    format!("from {}", input.source()),
+                    "from /run/agent/token (set by --vault-token-file)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The profile's key, named with its file.
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nvault_token_file = \"/run/agent/token\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[("BAO_TOKEN", "b")])).unwrap();
+        match &p.vault.auth {
+            Auth::Token(input @ SecretInput::TokenFile(..)) => assert_eq!(
+                format!("from {}", input.source()),
+                format!(
+                    "from /run/agent/token (set by vault_token_file in [profiles.default] of {}, line 4)",
+                    path.display()
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A token file for another login is a mistake, said with both origins.
+        let mut args = args.clone();
+        args.auth = Some(AuthMethod::None);
+        let text = err_text(resolve(&args, &env(&[])));
+        assert_eq!(
+            text,
+            "--vault-token-file: a Vault token file is for --auth token, not --auth none (set by --auth): drop one of them"
+        );
+    }
+
+    #[test]
+    fn auth_none_reads_no_token() {
+        let args = GlobalArgs {
+            server_url: Some("https://s".into()),
+            secret: Some("secret/x".into()),
+            auth: Some(AuthMethod::None),
+            ..GlobalArgs::default()
+        };
+        let p = resolve(&args, &env(&[("VAULT_TOKEN", "t"), ("HOME", "/h")])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
+        assert_eq!(p.vault.auth_method.name(), "none");
+        let (_d, path) = write_config(
+            "[profiles.default]\nserver_url = \"https://s\"\nsecret = \"secret/x\"\nauth = \"none\"\n",
+        );
+        let p = resolve(&args_with(&path), &env(&[])).unwrap();
+        assert!(matches!(p.vault.auth, Auth::None));
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl std::fmt::Display for SecretSource {
                 named_by: Origin::Default,
             } => write!(f, "{}", path.display()),
             SecretSource::File { path, named_by } => {
-                write!(f, "{} (named by {named_by})", path.display())
+                write!(f, "{} (set by {named_by})", path.display())
             }
             SecretSource::Prompt => f.write_str("the terminal"),
             SecretSource::Absent => f.write_str("nowhere"),

@@ -22,6 +22,12 @@ pub enum SecretInput {
     File(PathBuf),
     /// A file that may not exist; then this hint says what to do.
     FileOr(PathBuf, String),
+    /// The Vault token in a file that someone else keeps current — an
+    /// agent's sink (`vault_token_file`, set where the origin says). Read
+    /// afresh for every login and again when Vault refuses the token in the
+    /// middle of a call; refused unless the user (or root) owns it and
+    /// only they may write it, as the config file is.
+    TokenFile(PathBuf, Origin),
     /// Ask on the terminal with this prompt.
     Prompt(String),
     /// Not configured; the method proceeds without it (e.g. AppRole with
@@ -33,7 +39,9 @@ impl std::fmt::Debug for SecretInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretInput::Env(name, _) => write!(f, "Env({name})"),
-            SecretInput::File(path) | SecretInput::FileOr(path, _) => {
+            SecretInput::File(path)
+            | SecretInput::FileOr(path, _)
+            | SecretInput::TokenFile(path, _) => {
                 write!(f, "File({})", path.display())
             }
             SecretInput::Prompt(_) => f.write_str("Prompt"),
@@ -50,6 +58,10 @@ impl SecretInput {
             SecretInput::File(path) | SecretInput::FileOr(path, _) => SecretSource::File {
                 path: path.clone(),
                 named_by: Origin::Default,
+            },
+            SecretInput::TokenFile(path, origin) => SecretSource::File {
+                path: path.clone(),
+                named_by: origin.clone(),
             },
             SecretInput::Prompt(_) => SecretSource::Prompt,
             SecretInput::Absent(_) => SecretSource::Absent,
@@ -80,6 +92,9 @@ pub enum Auth {
     Cert {
         role: Option<String>,
     },
+    /// No token at all: a Vault or OpenBao Proxy or Agent at `vault_addr`
+    /// adds its own to every request (`use_auto_auth_token`).
+    None,
 }
 
 /// Everything needed to talk to Vault.
@@ -188,9 +203,25 @@ pub(super) fn resolve_vault(
         })
     };
 
+    // A file named for the token (an agent's sink) is where this profile's
+    // token comes from, as `auth` says how it logs in: VAULT_TOKEN and
+    // BAO_TOKEN are then not looked at.
+    let token_file = setting!(o, args, file, vault_token_file);
+    if method != AuthMethod::Token && token_file.is_some() {
+        return Err(super::origin::bad(
+            &o.of("vault_token_file"),
+            format!(
+                "a Vault token file is for --auth token, not --auth {} (set by {}): drop one of them",
+                method.name(),
+                o.of("auth")
+            ),
+        ));
+    }
     let auth = match method {
         AuthMethod::Token => Auth::Token(
-            if let Some(v) = env.var("VAULT_TOKEN") {
+            if let Some(path) = token_file {
+                SecretInput::TokenFile(path, o.of("vault_token_file"))
+            } else if let Some(v) = env.var("VAULT_TOKEN") {
                 SecretInput::Env("VAULT_TOKEN", SecretString::from(v))
             } else if let Some(v) = env.var("BAO_TOKEN") {
                 SecretInput::Env("BAO_TOKEN", SecretString::from(v))
@@ -242,6 +273,7 @@ pub(super) fn resolve_vault(
             Auth::Userpass { username, password }
         }
         AuthMethod::Cert => Auth::Cert { role },
+        AuthMethod::None => Auth::None,
     };
 
     let client_cert = o.pick(

@@ -22,7 +22,7 @@ impl Init<'_> {
         let g = self.global;
         let (flag, env) = split(g, "auth", &g.auth);
         let method_q = Question::new(
-            "Vault auth method: token, approle, kubernetes, jwt, userpass or cert",
+            "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none",
             "--auth or SEATABLE_CRED_AUTH",
         )
         .given(flag.map(|m| m.name().to_string()), "--auth")
@@ -47,7 +47,7 @@ impl Init<'_> {
                 self.asker.failed(
                     "login",
                     Failure::usage(format!(
-                        "{}: '{}' is not one of token, approle, kubernetes, jwt, userpass, cert",
+                        "{}: '{}' is not one of token, approle, kubernetes, jwt, userpass, cert, none",
                         answer.from, answer.value
                     ))
                     .into(),
@@ -63,6 +63,12 @@ impl Init<'_> {
             a.secret_id_file = None;
             a.jwt_file = None;
             a.username = None;
+            // An agent's token file (--vault-token-file, or its variable)
+            // belongs to token auth only.
+            a.vault_token_file = g
+                .vault_token_file
+                .clone()
+                .filter(|_| method == AuthMethod::Token);
             // A file that is not there: asked again.
             if let Err(e) = self.login_settings(method, &mut previous, was_again)? {
                 self.asker.failed("login", e)?;
@@ -115,7 +121,7 @@ impl Init<'_> {
             };
             Ok(answer.map(|a| a.value))
         };
-        if method != AuthMethod::Token {
+        if !matches!(method, AuthMethod::Token | AuthMethod::None) {
             let (flag, env) = split(g, "auth_mount", &g.auth_mount);
             let mount = ask(
                 self,
@@ -142,7 +148,7 @@ impl Init<'_> {
         };
         let secret_env = |name: &str| ProcessEnv.var(name).is_some();
         match method {
-            AuthMethod::Token => {}
+            AuthMethod::Token | AuthMethod::None => {}
             AuthMethod::Approle => {
                 let (flag, env) = split(g, "role_id", &g.role_id);
                 self.answers.role_id = ask(
@@ -282,9 +288,19 @@ impl Init<'_> {
             }
             AuthMethod::Jwt if a.jwt_file.is_none() => ("JWT", "SEATABLE_CRED_JWT"),
             AuthMethod::Userpass => ("password", "SEATABLE_CRED_PASSWORD"),
+            AuthMethod::Token if a.vault_token_file.is_some() => {
+                return Some(
+                    "note      the Vault token is not written: the helper reads it from vault_token_file, afresh for every login".into(),
+                );
+            }
             AuthMethod::Token => {
                 return Some(
                     "note      the Vault token is not written: the helper reads VAULT_TOKEN, BAO_TOKEN or ~/.vault-token where it runs".into(),
+                );
+            }
+            AuthMethod::None => {
+                return Some(
+                    "note      no Vault token is written or sent: the Vault Proxy or Agent at the Vault address adds its own".into(),
                 );
             }
             _ => return None,

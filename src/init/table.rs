@@ -53,7 +53,10 @@ pub(super) fn of(p: &Profile) -> Result<Table> {
         t.insert("auth_mount", value(&p.vault.auth_mount));
     }
     match &p.vault.auth {
-        Auth::Token(_) => {}
+        Auth::Token(SecretInput::TokenFile(file, _)) => {
+            t.insert("vault_token_file", path("vault_token_file", file)?);
+        }
+        Auth::Token(_) | Auth::None => {}
         Auth::AppRole { role_id, secret_id } => {
             t.insert("role_id", value(role_id));
             if let SecretInput::File(file) = secret_id {

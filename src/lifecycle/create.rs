@@ -42,6 +42,9 @@ pub struct Created {
 
 pub async fn create(ctx: &mut Ctx<'_>, req: Request<'_>) -> Result<Created> {
     naming::check_app_name(req.app).map_err(Failure::usage)?;
+    if let Some(name) = req.base {
+        crate::seatable::account::check_segment("--base", name).map_err(Failure::usage)?;
+    }
     let profile = ctx.profile;
     let held = ctx.held("token create").await?;
     if held.state.data.is_some() && !req.force {

@@ -336,23 +336,27 @@ impl Ctx<'_> {
     ///
     /// Vault is read again before every try: a delete retried after a
     /// failure must not remove a token that a concurrent rotation has
-    /// written to Vault in the meantime.
+    /// written to Vault in the meantime. And SeaTable deletes by name: the
+    /// base's tokens are listed again too, so that a token made anew under
+    /// that name since the caller's list (and perhaps stored in Vault by
+    /// now) is not the one deleted — a refusal, not a guess.
     pub async fn delete_unless_held(
         &mut self,
         base: &BaseRef,
         app: &str,
         digest: Digest,
     ) -> Result<Option<Deleted>> {
-        // Each try reads Vault first; only a transient failure of the delete
-        // itself is tried again — a failed read is final.
+        // Each try reads Vault and lists the base first; only a transient
+        // failure of the delete itself is tried again — a failed read, or a
+        // token replaced since the caller's list, is final.
         enum Tried {
             Held,
             Deleted(Result<Deleted>),
-            Unread(anyhow::Error),
+            Stopped(anyhow::Error),
         }
         let classify = |tried: Tried| match tried {
             Tried::Held => Verdict::Done(None),
-            Tried::Unread(e) => Verdict::Final(e),
+            Tried::Stopped(e) => Verdict::Final(e),
             Tried::Deleted(Err(e)) if crate::error::is_transient(&e) => Verdict::Again(e, None),
             Tried::Deleted(Err(e)) => Verdict::Final(e),
             Tried::Deleted(Ok(deleted)) => Verdict::Done(Some(deleted)),
@@ -368,7 +372,7 @@ impl Ctx<'_> {
                 let now = match self.vault_digest().await {
                     Ok(now) => now,
                     Err(e) => {
-                        return Tried::Unread(e.context(format!(
+                        return Tried::Stopped(e.context(format!(
                             "reading Vault before deleting '{app}' (kept; run `seatable-cred token prune` later)"
                         )));
                     }
@@ -379,6 +383,20 @@ impl Ctx<'_> {
                         self.profile.secret
                     );
                     return Tried::Held;
+                }
+                let listed = match self.tokens(base).await {
+                    Ok(listed) => listed,
+                    Err(e) => return Tried::Stopped(e),
+                };
+                match listed.iter().find(|t| t.app_name == app) {
+                    None => return Tried::Deleted(Ok(Deleted::Missing)),
+                    Some(t) if t.digest != digest => {
+                        return Tried::Stopped(Failure::usage(format!(
+                            "API token '{app}' of base {base} was replaced since it was listed (by another run, or in the web interface); nothing was deleted: look with `seatable-cred token list`, then try again"
+                        ))
+                        .into());
+                    }
+                    Some(_) => {}
                 }
                 Tried::Deleted(self.delete(base, app).await)
             })

@@ -50,6 +50,7 @@ pub fn check_app_name(name: &str) -> Result<(), String> {
     if name.chars().any(|c| c.is_control() || c == '/') {
         return Err("--app must not contain '/' or control characters".to_string());
     }
+    crate::seatable::account::check_segment("--app", name)?;
     if name.len() > 200 {
         return Err("--app must be at most 200 bytes".to_string());
     }
@@ -96,6 +97,9 @@ mod tests {
         assert!(check_app_name(" crm").is_err());
         assert!(check_app_name("a/b").is_err());
         assert!(check_app_name("a\nb").is_err());
+        assert!(check_app_name(".").is_err());
+        assert!(check_app_name("..").is_err());
+        assert!(check_app_name("...").is_ok());
         assert!(check_app_name(&"x".repeat(201)).is_err());
     }
 }

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use super::handler::{Out, error, json};
+use super::reply::{Out, error, json};
 use super::session::{self, Claims};
 use super::state::Agent;
 use crate::seatable::BaseContext;
@@ -94,12 +94,14 @@ pub async fn answer(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
         debug!("refused a local exchange: missing or wrong key");
         return error(StatusCode::FORBIDDEN, "Permission denied.");
     };
+    // A client with the key: its connection leaves the keyless budget.
+    super::budget::promote(req.extensions());
     let lifetime = match query_exp(req.uri().query()) {
         Ok(asked) => asked.map_or(SESSION_LIFETIME, |d| d.min(SESSION_LIFETIME)),
         Err(()) => return error(StatusCode::BAD_REQUEST, "exp invalid."),
     };
     let Some(current) = served.wait_current(served.profile.timeout).await else {
-        return unavailable(&served.name);
+        return super::reply::unavailable(&served.name);
     };
     let now = crate::time::now();
     let claims = Claims {
@@ -126,21 +128,6 @@ pub async fn answer(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
         hyper::header::HeaderValue::from_static("no-store"),
     );
     response
-}
-
-/// 503 while a profile has no base token (Vault or SeaTable unreachable).
-pub fn unavailable(profile: &str) -> Response<Out> {
-    let mut r = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &format!(
-            "seatable-cred serve has no base token for profile {profile} yet: see the agent's log; try again later"
-        ),
-    );
-    r.headers_mut().insert(
-        hyper::header::RETRY_AFTER,
-        hyper::header::HeaderValue::from_static("5"),
-    );
-    r
 }
 
 /// `?exp=1h` as SeaTable reads it; `Ok(None)` when absent.

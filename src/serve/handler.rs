@@ -1,5 +1,6 @@
-//! The HTTP front's router: the local exchange, the API proxy, `/health`
-//! and `/metrics`; everything else is SeaTable's 404. Requests in absolute
+//! The HTTP front's router: the local exchange, the API proxy, SeaTable's
+//! file endpoints (by their exact paths), `/health` and `/metrics`;
+//! everything else is SeaTable's 404. Requests in absolute
 //! or authority form (`GET http://elsewhere/…`, `CONNECT host:port`) are
 //! refused before routing: the agent is never an open proxy.
 
@@ -7,44 +8,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::debug;
 
+use super::reply::{Out, error};
 use super::state::Agent;
 
 /// Paths forwarded to SeaTable.
 pub const PROXIED: [&str; 3] = ["/api-gateway/", "/dtable-server/", "/dtable-db/"];
 const EXCHANGE: &str = "/api/v2.1/dtable/app-access-token/";
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A response body: one the agent made (`Left`), or SeaTable's, streamed
-/// through (`Right`).
-pub type Out = Either<Full<Bytes>, super::upstream::Body>;
-
-/// A JSON answer.
-pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Out> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    bytes(status, "application/json", body.into())
-}
-
-/// SeaTable's error shape: `{"error_msg": "…"}`.
-pub fn error(status: StatusCode, message: &str) -> Response<Out> {
-    json(status, &serde_json::json!({ "error_msg": message }))
-}
-
-pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Out> {
-    let mut response = Response::new(Either::Left(Full::new(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
 
 pub async fn handle(
     req: Request<Incoming>,
@@ -87,25 +60,16 @@ async fn route(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
     if PROXIED.iter().any(|p| path.starts_with(p)) {
         return super::proxy::forward(req, agent).await;
     }
+    if let Some(endpoint) = super::files::endpoint(path) {
+        return super::files::forward(req, agent, endpoint).await;
+    }
+    let now = crate::time::now();
     match (req.method(), path) {
-        (&Method::GET, "/health") => {
-            let health = super::health::check(&agent.profiles(), crate::time::now());
-            let status = if health.status == "ok" {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            json(status, &health)
-        }
+        (&Method::GET, "/health") => super::health::answer(&agent.profiles(), now),
         (&Method::GET, "/metrics") => {
             let profiles = agent.profiles();
             let names: Vec<&str> = profiles.list.iter().map(|s| s.name.as_str()).collect();
-            let text = agent.metrics.render(&names, crate::time::now());
-            bytes(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                text.into(),
-            )
+            agent.metrics.answer(&names, now)
         }
         _ => error(StatusCode::NOT_FOUND, "Not found."),
     }

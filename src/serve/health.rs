@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use hyper::{Response, StatusCode};
+
+use super::reply::{Out, json};
 use super::state::Profiles;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -24,7 +27,18 @@ pub struct ProfileHealth {
     pub expires_in: Option<i64>,
 }
 
-pub fn check(profiles: &Profiles, now: u64) -> Health {
+/// The answer to `GET /health`: 200 `ok`, else 503 `degraded`.
+pub fn answer(profiles: &Profiles, now: u64) -> Response<Out> {
+    let health = check(profiles, now);
+    let status = if health.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &health)
+}
+
+fn check(profiles: &Profiles, now: u64) -> Health {
     let profiles: BTreeMap<String, ProfileHealth> = profiles
         .list
         .iter()

@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hyper::{Response, StatusCode};
+
+use super::reply::{Out, bytes};
+
 /// Counters of one profile; kept across reloads by profile name.
 #[derive(Default)]
 pub struct ProfileMetrics {
@@ -15,7 +19,7 @@ pub struct ProfileMetrics {
     /// Base tokens obtained through the broker.
     pub refreshes: AtomicU64,
     pub refresh_failures: AtomicU64,
-    /// Requests replayed after SeaTable said "Token expired.".
+    /// Requests replayed after SeaTable said the base token expired (403 "Token expired." or 401).
     pub replays: AtomicU64,
     /// Unix seconds; 0 before the first token.
     pub expires_at: AtomicU64,
@@ -32,6 +36,10 @@ pub struct Metrics {
     proxied: Box<[AtomicU64]>,
     pub connections_refused: AtomicU64,
     pub connections_open: AtomicU64,
+    /// Connections closed at accept: from a user the agent does not serve.
+    pub peers_refused: AtomicU64,
+    /// Connections that never showed a key, closed idle or to make room.
+    pub keyless_closed: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -42,6 +50,8 @@ impl Default for Metrics {
             proxied: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
             connections_refused: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
+            peers_refused: AtomicU64::new(0),
+            keyless_closed: AtomicU64::new(0),
         }
     }
 }
@@ -61,6 +71,15 @@ impl Metrics {
         if let Some(counter) = self.proxied.get(usize::from(status)) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The answer to `GET /metrics`.
+    pub fn answer(&self, served: &[&str], now: u64) -> Response<Out> {
+        bytes(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            self.render(served, now).into(),
+        )
     }
 
     /// The exposition text; `served` lists the profiles served now (others
@@ -93,16 +112,12 @@ impl Metrics {
             "Session tokens issued by the local exchange.",
             &|m| count(&m.exchanges),
         );
-        family(
+        single(
             &mut out,
             "seatable_cred_exchanges_refused_total",
             "counter",
             "Local exchanges refused for a missing or wrong key.",
-        );
-        let _ = writeln!(
-            out,
-            "seatable_cred_exchanges_refused_total {}",
-            self.exchanges_refused.load(Ordering::Relaxed)
+            &self.exchanges_refused,
         );
         per_profile(
             &mut out,
@@ -122,7 +137,7 @@ impl Metrics {
             &mut out,
             "seatable_cred_replays_total",
             "counter",
-            "Requests replayed once after SeaTable answered \"Token expired.\".",
+            "Requests replayed once after SeaTable said the base token expired (403 \"Token expired.\" or 401).",
             &|m| count(&m.replays),
         );
         let served_names: Vec<String> = served.iter().map(|s| s.to_string()).collect();
@@ -147,7 +162,7 @@ impl Metrics {
             &mut out,
             "seatable_cred_proxied_requests_total",
             "counter",
-            "Requests forwarded to SeaTable, by the status code answered to the client.",
+            "Requests forwarded to SeaTable (file requests too), by the status code answered to the client.",
         );
         for (code, counter) in self.proxied.iter().enumerate() {
             let n = counter.load(Ordering::Relaxed);
@@ -158,30 +173,42 @@ impl Metrics {
                 );
             }
         }
-        family(
+        single(
             &mut out,
             "seatable_cred_connections_open",
             "gauge",
             "Client connections open now.",
+            &self.connections_open,
         );
-        let _ = writeln!(
-            out,
-            "seatable_cred_connections_open {}",
-            self.connections_open.load(Ordering::Relaxed)
-        );
-        family(
+        single(
             &mut out,
             "seatable_cred_connections_refused_total",
             "counter",
             "Connections refused at the connection cap (--max-connections).",
+            &self.connections_refused,
         );
-        let _ = writeln!(
-            out,
-            "seatable_cred_connections_refused_total {}",
-            self.connections_refused.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "seatable_cred_peers_refused_total",
+            "counter",
+            "Connections closed at accept: from a user the agent does not serve.",
+            &self.peers_refused,
+        );
+        single(
+            &mut out,
+            "seatable_cred_keyless_closed_total",
+            "counter",
+            "Connections that never showed a key, closed when idle or to make room.",
+            &self.keyless_closed,
         );
         out
     }
+}
+
+/// A family of one sample without labels.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: &AtomicU64) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -234,13 +261,13 @@ seatable_cred_refreshes_total{profile=\"crm\"} 1
 # HELP seatable_cred_refresh_failures_total Refreshes that failed or left only a token inside its refresh window.
 # TYPE seatable_cred_refresh_failures_total counter
 seatable_cred_refresh_failures_total{profile=\"crm\"} 0
-# HELP seatable_cred_replays_total Requests replayed once after SeaTable answered \"Token expired.\".
+# HELP seatable_cred_replays_total Requests replayed once after SeaTable said the base token expired (403 \"Token expired.\" or 401).
 # TYPE seatable_cred_replays_total counter
 seatable_cred_replays_total{profile=\"crm\"} 0
 # HELP seatable_cred_token_expiry_seconds Seconds until the profile's base token expires (negative once expired).
 # TYPE seatable_cred_token_expiry_seconds gauge
 seatable_cred_token_expiry_seconds{profile=\"crm\"} 300
-# HELP seatable_cred_proxied_requests_total Requests forwarded to SeaTable, by the status code answered to the client.
+# HELP seatable_cred_proxied_requests_total Requests forwarded to SeaTable (file requests too), by the status code answered to the client.
 # TYPE seatable_cred_proxied_requests_total counter
 seatable_cred_proxied_requests_total{code=\"200\"} 2
 seatable_cred_proxied_requests_total{code=\"403\"} 1
@@ -250,6 +277,12 @@ seatable_cred_connections_open 0
 # HELP seatable_cred_connections_refused_total Connections refused at the connection cap (--max-connections).
 # TYPE seatable_cred_connections_refused_total counter
 seatable_cred_connections_refused_total 0
+# HELP seatable_cred_peers_refused_total Connections closed at accept: from a user the agent does not serve.
+# TYPE seatable_cred_peers_refused_total counter
+seatable_cred_peers_refused_total 0
+# HELP seatable_cred_keyless_closed_total Connections that never showed a key, closed when idle or to make room.
+# TYPE seatable_cred_keyless_closed_total counter
+seatable_cred_keyless_closed_total 0
 "
         );
         // A profile no longer served keeps its counters but shows no expiry.

@@ -5,7 +5,8 @@
 //!
 //! Request bodies are read whole first (up to [`MAX_REQUEST_BODY`]) so that
 //! a request can be sent twice: when SeaTable answers 403 `Token expired.`
-//! (the token was revoked, or clocks disagree), the profile's token is
+//! (the token was revoked, or clocks disagree) — or 401, as other servers
+//! and proxies in front of SeaTable say it — the profile's token is
 //! refreshed once — one refresh however many requests saw that answer — and
 //! the request replayed once. Clients never see that expiry, and never hold
 //! the base token or the API token.
@@ -19,22 +20,28 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use bytes::BytesMut;
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
-use super::handler::{Out, error};
+use super::headers::{self, MAX_CONNECTION_NAMES};
+use super::reply::{self, Out, error};
 use super::session::{self, Verdict};
-use super::state::{Agent, Current, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
+use super::state::{Agent, Forced, MIN_FORCED_INTERVAL, Profiles, Served};
 use super::upstream;
 
 /// Request bodies beyond this are refused with 413. SeaTable's own limits
 /// (1000 rows a call) stay well under it.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+/// Request bodies held at once, all requests together: two of the largest
+/// and some. The agent's memory stays within a sidecar's small limit
+/// however many clients send big bodies at once; past it, 503.
+pub const MAX_BODIES_HELD: usize = 2 * MAX_REQUEST_BODY + 4 * 1024 * 1024;
 /// A client has this long to send its request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// SeaTable has this long to start answering (big SQL queries are slow).
@@ -55,10 +62,6 @@ const FORWARDED_METHODS: [Method; 7] = [
 /// [`FORWARDED_METHODS`] as the `Allow` header and the refusal name them.
 const ALLOWED: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-/// A `Connection` header naming more headers than this is refused: no
-/// client needs many, and each is looked for among the message's headers.
-const MAX_CONNECTION_NAMES: usize = 32;
-
 pub async fn forward(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
     let response = forward_once_or_twice(req, agent).await;
     agent.metrics.proxied(response.status().as_u16());
@@ -67,7 +70,7 @@ pub async fn forward(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
 
 async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Response<Out> {
     let (parts, body) = req.into_parts();
-    if !clean_path(parts.uri.path()) {
+    if !headers::clean_path(parts.uri.path()) {
         return error(
             StatusCode::BAD_REQUEST,
             "paths with '.' or '..' segments or encoded slashes and dots are not forwarded",
@@ -91,8 +94,10 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         Ok(served) => served.clone(),
         Err(refusal) => return refusal,
     };
-    let body = match read_body(body, &parts.headers).await {
-        Ok(body) => body,
+    // A client with a session: its connection leaves the keyless budget.
+    super::budget::promote(&parts.extensions);
+    let held = match read_body(body, &parts.headers, &agent.bodies).await {
+        Ok(held) => held,
         // The rest of the body may still be on its way: the connection
         // cannot carry another request, and the client is told so — else
         // it may send its next one on a connection about to close.
@@ -107,25 +112,37 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         Some(current) => current,
         None => match served.wait_current(served.profile.timeout).await {
             Some(current) => current,
-            None => return super::exchange::unavailable(&served.name),
+            None => return reply::unavailable(&served.name),
         },
     };
     let method = parts.method;
-    let Some(headers) = forwarded_headers(parts.headers) else {
+    let Some(outgoing) = headers::forwarded_headers(parts.headers) else {
         return error(
             StatusCode::BAD_REQUEST,
             &format!("the Connection header names more than {MAX_CONNECTION_NAMES} headers"),
         );
     };
 
-    let response = match send(&served, &method, &target, &headers, &body, &current).await {
+    let body = &held.bytes;
+    let response = match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(failed) => return failed,
     };
-    if response.status() != StatusCode::FORBIDDEN {
+    let status = response.status();
+    if status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED {
         return streamed(response);
     }
-    // A 403: small; read it to see whether SeaTable says the token expired.
+    // A 403 or 401: small; read it to see whether SeaTable says the token
+    // expired (a 401 always does: it is how other servers and proxies say it).
     let (head, answer) = response.into_parts();
     let read = tokio::time::timeout(
         UPSTREAM_TIMEOUT,
@@ -138,7 +155,7 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
         );
     };
     let text = text.to_bytes();
-    if !token_expired(&text) {
+    if !says_expired(status, &text) {
         return passed_on(head, Either::Left(Full::new(text)));
     }
     let current = match served.refresh_after(current.generation).await {
@@ -152,20 +169,29 @@ async fn forward_once_or_twice(req: Request<Incoming>, agent: &Agent) -> Respons
             return passed_on(head, Either::Left(Full::new(text)));
         }
         Ok(Forced::TooSoonAfterFailure) => {
-            return super::exchange::unavailable(&served.name);
+            return reply::unavailable(&served.name);
         }
         Err(err) => {
             served
                 .metrics
                 .refresh_failures
                 .fetch_add(1, Ordering::Relaxed);
-            warn!(profile = %served.name, "refresh after \"Token expired.\" failed: {}", crate::error::one_line(&err));
-            return super::exchange::unavailable(&served.name);
+            warn!(profile = %served.name, "refresh after SeaTable said the base token expired failed: {}", crate::error::one_line(&err));
+            return reply::unavailable(&served.name);
         }
     };
     served.metrics.replays.fetch_add(1, Ordering::Relaxed);
     info!(profile = %served.name, "SeaTable said the base token expired; replaying the request with a new one");
-    match send(&served, &method, &target, &headers, &body, &current).await {
+    match send(
+        &served,
+        &method,
+        &target,
+        &outgoing,
+        body,
+        &current.authorization,
+    )
+    .await
+    {
         Ok(response) => streamed(response),
         Err(failed) => failed,
     }
@@ -187,10 +213,25 @@ fn session_of<'a>(
     }
 }
 
-/// The whole request body, bounded in size and time.
-async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Response<Out>> {
+/// A request body read whole, and its share of the bytes that bodies may
+/// hold at once ([`MAX_BODIES_HELD`]), given back when the request is done.
+struct Held {
+    bytes: Bytes,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+/// The whole request body, bounded in size and time, and in what all
+/// bodies held at once may take: past that, 503 and the client tries again.
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    held: &Arc<Semaphore>,
+) -> Result<Held, Response<Out>> {
     if body.is_end_stream() {
-        return Ok(Bytes::new());
+        return Ok(Held {
+            bytes: Bytes::new(),
+            _share: None,
+        });
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -205,24 +246,69 @@ async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Respons
             ),
         )
     };
+    let busy = || {
+        info!("refused a request body: bodies held for other requests fill the agent's share");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "seatable-cred serve holds as many request bodies as it may; try again in a moment",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    };
     if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
         info!("refused a request body of {} bytes", declared.unwrap_or(0));
         return Err(too_large());
     }
-    let read = Limited::new(body, MAX_REQUEST_BODY).collect();
+    // A declared length is reserved at once; a chunked body as it comes.
+    let mut share = match declared {
+        Some(n) => Some(
+            held.clone()
+                .try_acquire_many_owned(n as u32)
+                .map_err(|_| busy())?,
+        ),
+        None => None,
+    };
+    let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let read = async {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                info!("a client's request body broke off: {e}");
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > MAX_REQUEST_BODY
+                || declared.is_some_and(|n| (bytes.len() + data.len()) as u64 > n)
+            {
+                info!("refused a request body over the limit");
+                return Err(too_large());
+            }
+            if declared.is_none() {
+                let more = held
+                    .clone()
+                    .try_acquire_many_owned(data.len() as u32)
+                    .map_err(|_| busy())?;
+                match &mut share {
+                    Some(share) => share.merge(more),
+                    None => share = Some(more),
+                }
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok(())
+    };
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            info!("refused a request body over the limit");
-            Err(too_large())
-        }
-        Ok(Err(e)) => {
-            info!("a client's request body broke off: {e}");
-            Err(error(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            ))
-        }
+        Ok(Ok(())) => Ok(Held {
+            bytes: bytes.freeze(),
+            _share: share,
+        }),
+        Ok(Err(refusal)) => Err(refusal),
         Err(_) => {
             info!("a client took too long to send its request body");
             Err(error(
@@ -233,18 +319,19 @@ async fn read_body(body: Incoming, headers: &HeaderMap) -> Result<Bytes, Respons
     }
 }
 
-/// One attempt: the client's headers (hop-by-hop ones gone) with the base
-/// token, to the profile's origin only.
-async fn send(
+/// One attempt: the client's headers (hop-by-hop ones gone) with
+/// `authorization` (the base token's; for the file endpoints the API
+/// token's), to the profile's origin only.
+pub(super) async fn send(
     served: &Served,
     method: &Method,
     target: &PathAndQuery,
     headers: &HeaderMap,
     body: &Bytes,
-    current: &Current,
+    authorization: &HeaderValue,
 ) -> Result<Response<upstream::Body>, Response<Out>> {
     let mut headers = headers.clone();
-    headers.insert(header::AUTHORIZATION, current.authorization.clone());
+    headers.insert(header::AUTHORIZATION, authorization.clone());
     let sent = served
         .upstream
         .send(method.clone(), target, headers, body.clone());
@@ -270,14 +357,14 @@ async fn send(
 }
 
 /// SeaTable's answer, its body streamed through as it arrives.
-fn streamed(response: Response<upstream::Body>) -> Response<Out> {
+pub(super) fn streamed(response: Response<upstream::Body>) -> Response<Out> {
     let (parts, body) = response.into_parts();
     passed_on(parts, Either::Right(body))
 }
 
 /// SeaTable's answer with `body`, without its hop-by-hop headers.
 fn passed_on(mut head: hyper::http::response::Parts, body: Out) -> Response<Out> {
-    if strip_hop_by_hop(&mut head.headers).is_err() {
+    if headers::strip_hop_by_hop(&mut head.headers).is_err() {
         warn!(
             "SeaTable's answer had a Connection header naming more than {MAX_CONNECTION_NAMES} headers"
         );
@@ -289,225 +376,23 @@ fn passed_on(mut head: hyper::http::response::Parts, body: Out) -> Response<Out>
     Response::from_parts(head, body)
 }
 
+/// Whether SeaTable's refusal says the base token expired: any 401, or a
+/// 403 whose text is SeaTable's "Token expired.".
+fn says_expired(status: StatusCode, body: &[u8]) -> bool {
+    status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && token_expired(body))
+}
+
+/// Whether SeaTable's answer is its "Token expired." refusal (read by the
+/// one parser of its error text, [`crate::seatable::ErrorBody`]).
 fn token_expired(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error_msg: String,
-    }
-    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| b.error_msg.trim() == "Token expired.")
-}
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
-/// Removes hop-by-hop headers, those the `Connection` header names,
-/// `Upgrade` (the agent does not tunnel protocols) and `Set-Cookie` (the
-/// agent's clients hold no session of SeaTable's web interface). `Err` when
-/// `Connection` names more than [`MAX_CONNECTION_NAMES`].
-fn strip_hop_by_hop(headers: &mut HeaderMap) -> Result<(), TooManyNames> {
-    strip(headers, &[header::SET_COOKIE])
-}
-
-/// The client's headers as they go to SeaTable: without hop-by-hop headers,
-/// without its `Authorization` (replaced by the base token), `Host` (that of
-/// the upstream), what the client set for its own connection, and its
-/// cookies (cookies for 127.0.0.1 are not SeaTable's). In place: the
-/// request's own map, not a copy. `None` when `Connection` names more than
-/// [`MAX_CONNECTION_NAMES`].
-fn forwarded_headers(mut headers: HeaderMap) -> Option<HeaderMap> {
-    strip(
-        &mut headers,
-        &[
-            header::AUTHORIZATION,
-            header::HOST,
-            header::CONTENT_LENGTH,
-            header::EXPECT,
-            header::COOKIE,
-            header::MAX_FORWARDS,
-        ],
-    )
-    .ok()?;
-    Some(headers)
-}
-
-#[derive(Debug)]
-struct TooManyNames;
-
-/// [`strip_hop_by_hop`]'s list, and the headers `also` names. The names
-/// present are found in one pass over the few a message has, and only they
-/// are removed: a removal by name hashes the name, and most messages carry
-/// none of these but `Connection` and `Host`.
-fn strip(headers: &mut HeaderMap, also: &[HeaderName]) -> Result<(), TooManyNames> {
-    let mut named: Vec<HeaderName> = Vec::new();
-    let listed = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    for name in listed {
-        if named.len() == MAX_CONNECTION_NAMES {
-            return Err(TooManyNames);
-        }
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            named.push(name);
-        }
-    }
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            HOP_BY_HOP.contains(name)
-                || *name == header::UPGRADE
-                || also.contains(name)
-                || named.contains(name)
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
-    }
-    Ok(())
-}
-
-/// No `.`/`..` segments, encoded dots or slashes, or backslashes: what
-/// reaches SeaTable is the path the client named, under the same prefix.
-/// Most paths have no `%`, `\` or `/.` at all, which two quick scans tell.
-fn clean_path(path: &str) -> bool {
-    let encoded = |w: &[u8]| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'e' | b'f') | (b'5', b'c')
-            )
-    };
-    let smuggled = path.contains(['%', '\\'])
-        && (path.contains('\\') || path.as_bytes().windows(3).any(encoded));
-    let dotted = (path.starts_with('.') || path.contains("/."))
-        && path.split('/').any(|seg| seg == "." || seg == "..");
-    !smuggled && !dotted
+    crate::seatable::ErrorBody::parse(body)
+        .error_msg()
+        .is_some_and(|msg| msg.trim() == "Token expired.")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn traversal_is_not_forwarded() {
-        assert!(clean_path("/api-gateway/api/v2/dtables/u/rows/"));
-        assert!(clean_path("/dtable-server/api/v1/dtables/u/metadata/"));
-        assert!(clean_path("/api-gateway/api/v2/dtables/u/rows/My%20Table"));
-        assert!(clean_path("/api-gateway/a.b/..c/"));
-        for bad in [
-            "/api-gateway/../api/v2.1/admin/",
-            "/api-gateway/./x",
-            "/api-gateway/%2e%2e/x",
-            "/api-gateway/%2E%2E/x",
-            "/api-gateway/a%2fb",
-            "/api-gateway/a\\..\\b",
-            "/api-gateway/a%5cb",
-            "/api-gateway/a%2Fb",
-            "/api-gateway/%2e./x",
-            "/api-gateway/..",
-            "..",
-            "./api-gateway/",
-        ] {
-            assert!(!clean_path(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn hop_by_hop_and_credentials_do_not_travel() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
-            ("connection", "keep-alive, x-private"),
-            ("keep-alive", "timeout=5"),
-            ("x-private", "1"),
-            ("transfer-encoding", "chunked"),
-            ("upgrade", "websocket"),
-            ("te", "trailers"),
-            ("proxy-authorization", "Basic abc"),
-            ("authorization", "Token session"),
-            ("host", "127.0.0.1:8799"),
-            ("content-length", "5"),
-            ("content-type", "application/json"),
-            ("user-agent", "python-requests/2"),
-            ("accept-encoding", "gzip"),
-            ("cookie", "sessionid=for-127.0.0.1"),
-            ("max-forwards", "0"),
-        ] {
-            h.append(k, HeaderValue::from_static(v));
-        }
-        let f = forwarded_headers(h).unwrap();
-        let mut names: Vec<&str> = f.keys().map(|k| k.as_str()).collect();
-        names.sort();
-        assert_eq!(names, ["accept-encoding", "content-type", "user-agent"]);
-    }
-
-    #[test]
-    fn a_connection_header_naming_too_many_is_refused() {
-        let listing = |n: usize| {
-            let names: Vec<String> = (0..n).map(|i| format!("x-{i}")).collect();
-            let mut h = HeaderMap::new();
-            h.insert(
-                "connection",
-                HeaderValue::from_str(&names.join(", ")).unwrap(),
-            );
-            h.insert("x-0", HeaderValue::from_static("1"));
-            h.insert("x-keep", HeaderValue::from_static("1"));
-            h
-        };
-        let kept = forwarded_headers(listing(MAX_CONNECTION_NAMES)).unwrap();
-        assert_eq!(
-            kept.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            ["x-keep"]
-        );
-        assert!(forwarded_headers(listing(MAX_CONNECTION_NAMES + 1)).is_none());
-        assert!(strip_hop_by_hop(&mut listing(MAX_CONNECTION_NAMES + 1)).is_err());
-        // Empty list items (`a,,b`, a trailing comma) are not names.
-        let mut h = listing(0);
-        let commas = ",".repeat(MAX_CONNECTION_NAMES * 2);
-        h.insert(
-            "connection",
-            HeaderValue::from_str(&format!("x-0{commas}")).unwrap(),
-        );
-        assert!(strip_hop_by_hop(&mut h).is_ok());
-        assert!(!h.contains_key("x-0"));
-    }
-
-    #[test]
-    fn answers_lose_hop_by_hop_headers_and_cookies() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
-            ("Connection", "Keep-Alive, X-Trace"),
-            ("x-trace", "1"),
-            ("keep-alive", "timeout=5"),
-            ("transfer-encoding", "chunked"),
-            ("content-type", "application/json"),
-            ("set-cookie", "a=1"),
-            ("set-cookie", "b=2"),
-        ] {
-            h.append(k, HeaderValue::from_static(v));
-        }
-        strip_hop_by_hop(&mut h).unwrap();
-        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
-        names.sort();
-        // Cookies of SeaTable's are not for the agent's clients.
-        assert_eq!(names, ["content-type"]);
-        // Nothing to strip: nothing changes.
-        let before = h.clone();
-        strip_hop_by_hop(&mut h).unwrap();
-        assert_eq!(h, before);
-    }
 
     #[test]
     fn only_seatables_expiry_answer_triggers_a_replay() {
@@ -518,5 +403,22 @@ mod tests {
         assert!(!token_expired(br#"{"error_msg":"Permission denied."}"#));
         assert!(!token_expired(b"Token expired."));
         assert!(!token_expired(b""));
+    }
+
+    #[test]
+    fn a_401_or_seatables_403_says_the_token_expired() {
+        let expired = br#"{"error_msg":"Token expired."}"#;
+        assert!(says_expired(StatusCode::FORBIDDEN, expired));
+        assert!(says_expired(StatusCode::UNAUTHORIZED, expired));
+        assert!(says_expired(StatusCode::UNAUTHORIZED, b""));
+        assert!(says_expired(
+            StatusCode::UNAUTHORIZED,
+            br#"{"detail":"Invalid token"}"#
+        ));
+        assert!(!says_expired(
+            StatusCode::FORBIDDEN,
+            br#"{"error_msg":"Permission denied."}"#
+        ));
+        assert!(!says_expired(StatusCode::NOT_FOUND, expired));
     }
 }

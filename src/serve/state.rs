@@ -27,14 +27,18 @@ pub struct Agent {
     pub url: String,
     profiles: RwLock<Arc<Profiles>>,
     pub metrics: Metrics,
+    /// Bytes of request bodies the proxy may hold at once.
+    pub bodies: Arc<tokio::sync::Semaphore>,
 }
 
 impl Agent {
-    pub fn new(url: String, profiles: Profiles, metrics: Metrics) -> Agent {
+    /// `bodies`: the bytes of request bodies the proxy may hold at once.
+    pub fn new(url: String, profiles: Profiles, metrics: Metrics, bodies: usize) -> Agent {
         Agent {
             url,
             profiles: RwLock::new(Arc::new(profiles)),
             metrics,
+            bodies: Arc::new(tokio::sync::Semaphore::new(bodies)),
         }
     }
 
@@ -154,7 +158,14 @@ pub struct Served {
     /// one was and whether it worked.
     refreshing: tokio::sync::Mutex<Option<(Instant, bool)>>,
     generation: AtomicU64,
+    /// Vault reads of the API token in flight for file requests; the rest wait.
+    api_token_reads: tokio::sync::Semaphore,
 }
+
+/// Vault reads of a profile's API token (for SeaTable's file endpoints) at
+/// once: a client uploading many files at once waits its turn rather than
+/// making the agent ask Vault for each of them together.
+pub const MAX_API_TOKEN_READS: usize = 4;
 
 impl Served {
     pub fn new(
@@ -174,6 +185,7 @@ impl Served {
             token: watch::channel(carried).0,
             refreshing: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(generation),
+            api_token_reads: tokio::sync::Semaphore::new(MAX_API_TOKEN_READS),
         }
     }
 
@@ -229,6 +241,29 @@ impl Served {
         refreshed.map(Forced::Refreshed)
     }
 
+    /// `Token <API token>` for one request to SeaTable's file endpoints,
+    /// which take the API token itself: read from Vault for this request
+    /// (the broker's [`crate::broker::read_api_token`], on a blocking
+    /// thread as a refresh is), never kept — a rotation is picked up at
+    /// once. The header is built by the request primitive, as the
+    /// exchange's is: a zeroed buffer, marked sensitive.
+    pub async fn api_token_authorization(&self) -> Result<HeaderValue> {
+        let _turn = self
+            .api_token_reads
+            .acquire()
+            .await
+            .map_err(|e| Failure::internal(format!("the API token's turn failed: {e}")))?;
+        let profile = self.profile.clone();
+        let token = tokio::task::spawn_blocking(move || crate::broker::read_api_token(&profile))
+            .await
+            .map_err(|e| Failure::internal(format!("the Vault read task failed: {e}")))??;
+        let header = crate::seatable::request::authorization(token.expose_secret());
+        drop(token);
+        Ok(header.ok_or_else(|| {
+            Failure::internal("the API token in Vault holds characters a header cannot carry")
+        })?)
+    }
+
     async fn refresh_locked(&self, force: bool) -> Result<Arc<Current>> {
         let profile = self.profile.clone();
         let outcome = tokio::task::spawn_blocking(move || crate::broker::get(&profile, force))
@@ -239,13 +274,16 @@ impl Served {
     }
 
     fn install(&self, token: &BaseToken, cached: bool) -> Arc<Current> {
-        let mut authorization =
-            match HeaderValue::from_str(&format!("Token {}", token.token.expose_secret())) {
-                Ok(v) => v,
-                // The broker checked the token's characters; unreachable in practice.
-                Err(_) => HeaderValue::from_static("Token invalid"),
-            };
-        authorization.set_sensitive(true);
+        // Built by the request primitive, as the exchange builds its own
+        // header (a zeroed buffer, marked sensitive): the header value is
+        // the only copy that lives on.
+        let authorization = crate::seatable::request::authorization(token.token.expose_secret())
+            // The broker checked the token's characters; unreachable in practice.
+            .unwrap_or_else(|| {
+                let mut v = HeaderValue::from_static("Token invalid");
+                v.set_sensitive(true);
+                v
+            });
         let refresh_at = token.refresh_at(self.profile.refresh_before);
         let same = self
             .current()

@@ -38,7 +38,6 @@ use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::handler::BoxError;
 use crate::config::Profile;
 use crate::error::Failure;
 
@@ -70,6 +69,9 @@ enum Client {
     /// Through the HTTP proxy the environment names for the origin.
     ViaProxy(reqwest::Client),
 }
+
+/// What a request to SeaTable fails with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// SeaTable's answer body, streamed through as it arrives: from the
 /// direct client, or from reqwest through a proxy.

@@ -77,12 +77,22 @@ pub async fn mount_of(
         return Ok(None);
     }
     if status != 200 {
+        let denied = match v.auth {
+            crate::config::Auth::None => format!(
+                "give {} read access to the secret, or pass --kv-version to skip the lookup",
+                super::identity(v)
+            ),
+            _ => {
+                "give the token read access to the secret, or pass --kv-version to skip the lookup"
+                    .to_string()
+            }
+        };
         return Err(classify_status(
             status,
             "",
             &v.addr,
             &format!("looking up the mount of {secret}"),
-            "give the token read access to the secret, or pass --kv-version to skip the lookup",
+            &denied,
             &format!("no secrets engine is mounted for {secret}"),
         )
         .into());
@@ -212,8 +222,8 @@ async fn read_data(
     let doing = format!("reading {secret}");
     let api_path = api_path_hint(secret, version);
     let hint = format!(
-        "the {} identity's policy does not grant read on {}{}",
-        v.auth_method.name(),
+        "{} does not grant read on {}{}",
+        super::policy_of(v),
         policy_path(secret, version),
         api_path
             .as_deref()

@@ -7,6 +7,7 @@
 pub mod api;
 mod auth;
 pub mod kv;
+pub mod proxied;
 pub mod scan;
 mod session;
 pub mod versioned;
@@ -72,6 +73,28 @@ pub(crate) fn client(v: &VaultSettings) -> Result<VaultClient> {
         },
         settings,
     })
+}
+
+/// Whose policy decides what the helper may do, for hints: the identity it
+/// logs in as — or, with `--auth none`, the token a proxy at the address
+/// adds.
+pub(crate) fn identity(v: &VaultSettings) -> String {
+    match v.auth {
+        crate::config::Auth::None => format!(
+            "the token the Vault Proxy or Agent at {} adds (--auth none sends none: is that address such a proxy, with use_auto_auth_token = \"force\"?)",
+            v.addr
+        ),
+        _ => format!("the {} identity", v.auth_method.name()),
+    }
+}
+
+/// Whose policy a refused read is about, for hints that name the policy:
+/// the identity's — or, with `--auth none`, that of the token a proxy adds.
+pub(crate) fn policy_of(v: &VaultSettings) -> String {
+    match v.auth {
+        crate::config::Auth::None => format!("the policy of {}", identity(v)),
+        _ => format!("the {} identity's policy", v.auth_method.name()),
+    }
 }
 
 /// What `sys/health` says of a server.
@@ -202,6 +225,14 @@ pub(crate) fn classify_status(
         503 if errors.contains("sealed") => Failure::unavailable(format!(
             "Vault at {addr} is sealed: try again once it is unsealed"
         )),
+        // A KV v2 mount that was just enabled (or tuned from v1 to v2)
+        // upgrades its storage first; until it is done it answers 400 —
+        // on the active node for a moment, on a standby until it sees the
+        // active node finish (it looks once a second). Waited out like any
+        // answer of a server briefly away.
+        400 if is_kv_upgrade(errors) => Failure::unavailable(format!(
+            "Vault at {addr} answered {doing} with 400: the KV v2 mount is still upgrading from non-versioned to versioned data, as a mount does right after it is enabled or tuned to version 2 (a standby waits until the active node is done); it serves again in a moment: try again, or give --timeout more time"
+        )),
         // A standby that cannot forward a request (no active node while the
         // cluster elects one) redirects it to the active node's address.
         // Redirects are followed only within the same origin, so that the
@@ -215,6 +246,16 @@ pub(crate) fn classify_status(
         _ => Failure::vault(format!("Vault refused {doing} ({code}{errors})")),
     };
     failure.with_status(code)
+}
+
+/// Vault's 400 while a KV v2 mount upgrades its storage — both wordings:
+/// the active node's ("Upgrading from non-versioned to versioned data. …
+/// will resume service shortly.") and a standby's ("Waiting for the primary
+/// to upgrade from non-versioned to versioned data. … when the primary is
+/// finished.").
+fn is_kv_upgrade(errors: &str) -> bool {
+    errors.contains("pgrading from non-versioned to versioned data")
+        || errors.contains("upgrade from non-versioned to versioned data")
 }
 
 /// A request that never got an answer: worth another try, unless nothing
@@ -239,4 +280,58 @@ fn unreachable(source: &(dyn std::error::Error + 'static), addr: &str) -> Failur
         root_cause(source)
     ))
     .about("vault_addr")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Kind, is_transient};
+
+    /// The answer as a Vault error reaches [`classify`]: Vault's own JSON
+    /// body, parsed the way [`api`] parses it.
+    fn answer(status: u16, body: &str) -> Failure {
+        let errors: vaultrs::api::EndpointError = serde_json::from_str(body).unwrap();
+        classify(
+            ClientError::APIError {
+                code: status,
+                errors: errors.errors,
+            },
+            "http://127.0.0.1:8200",
+            "reading secret/seatable/crm",
+            "check the policy",
+            "no secret",
+        )
+    }
+
+    #[test]
+    fn a_kv_v2_mount_still_upgrading_is_waited_out_in_both_wordings() {
+        // OpenBao's exact bodies: a standby's (reproduced on the Raft
+        // cluster of tests/raft.rs) and the active node's.
+        for body in [
+            r#"{"errors":["Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service when the primary is finished."]}"#,
+            r#"{"errors":["Upgrading from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service shortly."]}"#,
+        ] {
+            let failure = answer(400, body);
+            assert!(failure.transient, "{failure}");
+            assert_eq!(failure.kind, Kind::Unavailable);
+            assert_eq!(failure.status, Some(400));
+            let text = failure.to_string();
+            assert!(
+                text.contains("the KV v2 mount is still upgrading"),
+                "{text}"
+            );
+            assert!(is_transient(&failure.into()));
+        }
+    }
+
+    #[test]
+    fn any_other_400_is_a_refusal() {
+        let failure = answer(400, r#"{"errors":["invalid request"]}"#);
+        assert!(!failure.transient);
+        assert_eq!(failure.kind, Kind::Vault);
+        assert_eq!(
+            failure.to_string(),
+            "Vault refused reading secret/seatable/crm (400: invalid request)"
+        );
+    }
 }

@@ -340,8 +340,8 @@ async fn request(
                 &v.addr,
                 &doing,
                 &format!(
-                    "check the policy of the {} identity: it needs {needs}",
-                    v.auth_method.name()
+                    "check the policy of {}: it needs {needs}",
+                    super::identity(v)
                 ),
                 &format!("nothing at {shown}"),
             )

@@ -4,7 +4,9 @@
 //! is kept in the same memory-only cache as base tokens until its TTL, so a
 //! refresh does not log in again; a renewable token is renewed (past two
 //! thirds of its TTL) rather than replaced. Token auth keeps nothing: the
-//! token is the user's own.
+//! token is the user's own — and one from a file that an agent keeps (its
+//! sink) is read afresh for every session, and again when Vault refuses it
+//! and the file has changed since: the agent has replaced it.
 
 use anyhow::Result;
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +16,7 @@ use vaultrs::api::token::responses::LookupTokenResponse;
 use vaultrs::client::{Client, VaultClient};
 use vaultrs::error::ClientError;
 
-use super::auth::{self, Login};
+use super::auth::{self, FileStamp, Login};
 use super::kv::Wanted;
 use crate::config::{Auth, SecretSource, VaultSettings};
 use crate::error::Failure;
@@ -85,6 +87,9 @@ pub struct Session<'a> {
     cache: &'a dyn LoginCache,
     /// The token came from the cache (it may have been revoked since).
     reused: bool,
+    /// Token auth from a file: when the file was last changed as the token
+    /// in use was read from it.
+    token_file: Option<FileStamp>,
     /// Transient Vault failures are retried until then.
     deadline: tokio::time::Instant,
 }
@@ -101,6 +106,7 @@ impl<'a> Session<'a> {
             settings: v,
             cache,
             reused: false,
+            token_file: None,
             deadline,
         };
         match prepared {
@@ -126,7 +132,39 @@ impl<'a> Session<'a> {
             self.remember(&fresh);
         }
         self.reused = false;
+        if let Login::Token(_, stamp) = login {
+            self.token_file = *stamp;
+        }
         Ok(())
+    }
+
+    /// Token auth from a file an agent keeps: when the file has changed
+    /// since its token was read (its modification time, then its content),
+    /// takes the new token and says `true` — the agent replaced the token
+    /// Vault just refused. An unchanged file leaves the refusal standing.
+    fn reread_token_file(&mut self) -> Result<bool> {
+        let (Some(stamp), crate::config::Auth::Token(input)) =
+            (self.token_file, &self.settings.auth)
+        else {
+            return Ok(false);
+        };
+        let Some(path) = input.token_file() else {
+            return Ok(false);
+        };
+        if !stamp.changed(path) {
+            return Ok(false);
+        }
+        let (token, stamp) = auth::read_token(input)?;
+        self.token_file = stamp;
+        if token.expose_secret() == self.client.settings.token {
+            return Ok(false);
+        }
+        info!(
+            file = %path.display(),
+            "the Vault token file has changed since its token was read; using its new token"
+        );
+        self.client.set_token(token.expose_secret());
+        Ok(true)
     }
 
     /// Renews the reused token; if Vault will not, logs in afresh.
@@ -185,7 +223,9 @@ impl<'a> Session<'a> {
     /// (`auth/token/lookup-self`): its policies and TTL, or `None` when a
     /// policy forbids the lookup. With token auth — the user's own token,
     /// never checked by a login — a token Vault refuses itself (unknown,
-    /// expired, revoked) is the error that says so.
+    /// expired, revoked) is the error that says so; with `--auth none` the
+    /// token Vault saw is the one a proxy adds (or none at all), and the
+    /// error says that instead.
     pub async fn lookup_self(&self) -> Result<Option<LookupTokenResponse>> {
         let request = LookupTokenSelfRequest::builder()
             .build()
@@ -195,6 +235,7 @@ impl<'a> Session<'a> {
             Err(ClientError::APIError { code: 403, errors }) if refuses_the_token(&errors) => {
                 match &self.settings.auth {
                     Auth::Token(input) => Err(token_refused(self.settings, &input.source()).into()),
+                    Auth::None => Err(proxy_token_refused(self.settings).into()),
                     _ => Ok(None),
                 }
             }
@@ -205,7 +246,9 @@ impl<'a> Session<'a> {
     /// Reads a secret value — the API token, the account token — detecting
     /// the KV version unless given. A reused Vault token that Vault now
     /// refuses (revoked, or its policy changed) is dropped, and the read
-    /// retried once after a fresh login.
+    /// retried once after a fresh login; a token from a file that has
+    /// changed since it was read is replaced by the file's new one, and the
+    /// read retried once.
     pub async fn read_api_token(&mut self, want: Wanted<'_>) -> Result<SecretString> {
         match self.read_once(want).await {
             Err(e) if self.reused && crate::error::status_of(&e) == Some(403) => {
@@ -213,8 +256,17 @@ impl<'a> Session<'a> {
                 self.relogin().await?;
                 self.read_once(want).await
             }
-            // Denied: the policy — or the token itself, which no policy fixes.
+            // Denied: an agent may have replaced the token in its file;
+            // else the policy — or the token itself, which no policy fixes.
             Err(e) if crate::error::status_of(&e) == Some(403) => {
+                let e = if self.reread_token_file()? {
+                    match self.read_once(want).await {
+                        Err(e) if crate::error::status_of(&e) == Some(403) => e,
+                        other => return other,
+                    }
+                } else {
+                    e
+                };
                 self.lookup_self().await?;
                 Err(e)
             }
@@ -277,6 +329,19 @@ fn token_refused(v: &VaultSettings, source: &SecretSource) -> Failure {
         v.addr
     ))
     .with_status(403)
+}
+
+/// With `--auth none`, Vault refuses the token itself: the one the proxy
+/// at the address adds (its auto-auth token, unknown, expired or revoked) —
+/// or none, when nothing there adds one. Not the user's token: there is
+/// none to renew.
+fn proxy_token_refused(v: &VaultSettings) -> Failure {
+    Failure::vault(format!(
+        "Vault at {addr} refused the token itself (403): with --auth none that is the token a Vault Proxy or Agent at {addr} adds, not one of the helper's — its auto-auth token is unknown, expired or revoked, or nothing there adds one (--auth none sends none); check the proxy's log and that --vault-addr is its listener with api_proxy use_auto_auth_token = \"force\"",
+        addr = v.addr
+    ))
+    .with_status(403)
+    .about("auth")
 }
 
 #[cfg(test)]

@@ -173,8 +173,8 @@ fn read_failure(e: ClientError, v: &VaultSettings, secret: &SecretRef) -> Failur
         &v.addr,
         &format!("reading {secret}"),
         &format!(
-            "check the policy of the {} identity: it needs read on {} and {}/metadata/{}",
-            v.auth_method.name(),
+            "check the policy of {}: it needs read on {} and {}/metadata/{}",
+            super::identity(v),
             data_path(secret),
             secret.mount,
             secret.path
@@ -222,8 +222,8 @@ pub async fn write(
             &v.addr,
             &format!("writing {secret}"),
             &format!(
-                "check the policy of the {} identity: it needs create and update on {}",
-                v.auth_method.name(),
+                "check the policy of {}: it needs create and update on {}",
+                super::identity(v),
                 data_path(secret)
             ),
             &format!(

@@ -25,7 +25,9 @@
 //!   spec's operations answer.
 //! * Faults: statuses answered instead of acting; deletes that hang and never land (a rotation can be killed in
 //!   the middle of one), and the next creates held until released — held
-//!   before they take effect, or after (the token exists, its answer waits).
+//!   before they take effect, or after (the token exists, its answer waits);
+//!   lists answered late with what they saw (out of date by then); a login
+//!   refusal in words of the test's choosing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -88,6 +90,13 @@ pub(crate) struct AccountState {
     held_creates: std::sync::atomic::AtomicU32,
     /// Held creates take effect first; only their answers wait.
     hold_answers_only: AtomicBool,
+    /// How many of the next lists to answer only once released (with what
+    /// the base had when they arrived).
+    held_lists: std::sync::atomic::AtomicU32,
+    /// What a refused login says instead of seahub's own words.
+    login_refusal: Mutex<Option<String>>,
+    /// Every request to the account API, as `METHOD path`.
+    requests: Mutex<Vec<String>>,
     /// Bumped by each release.
     release: tokio::sync::watch::Sender<u64>,
     /// Every API token ever registered or created (for hygiene checks).
@@ -116,6 +125,9 @@ impl Default for AccountState {
             hang_deletes: AtomicBool::new(false),
             held_creates: std::sync::atomic::AtomicU32::new(0),
             hold_answers_only: AtomicBool::new(false),
+            held_lists: std::sync::atomic::AtomicU32::new(0),
+            login_refusal: Mutex::default(),
+            requests: Mutex::default(),
             release: tokio::sync::watch::Sender::new(0),
             issued: Mutex::default(),
             failures: Mutex::default(),
@@ -273,6 +285,44 @@ impl Standin {
         account.release.send_modify(|generation| *generation += 1);
     }
 
+    /// The next `n` lists of API tokens are answered only at the next
+    /// [`Standin::release_lists`], with the tokens the base had when each
+    /// arrived: the client acts on a list that is out of date by then.
+    pub fn hold_lists(&self, n: u32) {
+        self.state.account.held_lists.store(n, Ordering::SeqCst);
+    }
+
+    /// Lets held lists be answered.
+    pub fn release_lists(&self) {
+        let account = &self.state.account;
+        account.held_lists.store(0, Ordering::SeqCst);
+        account.release.send_modify(|generation| *generation += 1);
+    }
+
+    /// Every request the account API received, as `METHOD path` (the path
+    /// as it arrived, percent-encoded).
+    pub fn account_requests(&self) -> Vec<String> {
+        self.state.account.requests.lock().unwrap().clone()
+    }
+
+    /// Deletes an API token as the web interface would (the exchange
+    /// refuses it from then on).
+    pub fn remove_api_token(&self, api_token: &str) {
+        self.state.bases.lock().unwrap().remove(api_token);
+    }
+
+    /// Requests to list API tokens received so far (held ones included).
+    pub fn list_requests(&self) -> u64 {
+        self.state.account.list_requests.load(Ordering::SeqCst)
+    }
+
+    /// A refused login — wrong credentials, or a wrong two-factor code —
+    /// answers `text` as its reason (as a server that quotes what it was
+    /// sent might), or seahub's own words with `None`.
+    pub fn set_login_refusal(&self, text: Option<&str>) {
+        *self.state.account.login_refusal.lock().unwrap() = text.map(str::to_string);
+    }
+
     /// Every API token this stand-in ever registered or created, deleted
     /// ones included.
     pub fn issued_api_tokens(&self) -> Vec<String> {
@@ -312,6 +362,12 @@ pub(crate) fn serves(path: &str) -> bool {
 pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    state
+        .account
+        .requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} {path}"));
     if path == "/api2/auth-token/" {
         return Ok(match method {
             Method::POST => login(req, state).await,
@@ -381,7 +437,7 @@ pub(crate) async fn handle(req: Request<Incoming>, state: &State) -> Answer {
         return Ok(not_found(&format!("dtable {name} not found.")));
     };
     Ok(match (method, app) {
-        (Method::GET, None) => list(state, &table),
+        (Method::GET, None) => return Ok(list(state, &table).await),
         (Method::POST, None) => create(req, state, &table, &email).await,
         (Method::PUT, Some(app)) => update(req, state, &table, app).await,
         (Method::DELETE, Some(app)) => return delete(state, &table, app).await,
@@ -494,19 +550,19 @@ async fn login(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
     let password = form.get("password").cloned().unwrap_or_default();
     let found = account.accounts.lock().unwrap().get(&username).cloned();
     let Some(user) = found.filter(|a| !password.is_empty() && a.password == password) else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"non_field_errors": ["Unable to login with provided credentials."]}),
-        );
+        let why = account.login_refusal.lock().unwrap().clone();
+        let why = why.unwrap_or_else(|| "Unable to login with provided credentials.".to_string());
+        return json_response(StatusCode::BAD_REQUEST, &json!({"non_field_errors": [why]}));
     };
     if let Some(expected) = &user.otp
         && otp.trim() != expected
     {
         account.otp_challenges.fetch_add(1, Ordering::SeqCst);
-        let why = if otp.is_empty() {
-            "Two factor auth token is missing."
-        } else {
-            "Two factor auth token is invalid."
+        let refusal = account.login_refusal.lock().unwrap().clone();
+        let why = match refusal {
+            Some(text) if !otp.is_empty() => text,
+            _ if otp.is_empty() => "Two factor auth token is missing.".to_string(),
+            _ => "Two factor auth token is invalid.".to_string(),
         };
         let mut response =
             json_response(StatusCode::BAD_REQUEST, &json!({"non_field_errors": [why]}));
@@ -601,9 +657,21 @@ fn tokens_of(state: &State, table: &Base) -> Vec<Base> {
     tokens
 }
 
-fn list(state: &State, table: &Base) -> Response<Full<Bytes>> {
-    state.account.list_requests.fetch_add(1, Ordering::SeqCst);
+async fn list(state: &State, table: &Base) -> Response<Full<Bytes>> {
+    let account = &state.account;
+    account.list_requests.fetch_add(1, Ordering::SeqCst);
     let tokens: Vec<serde_json::Value> = tokens_of(state, table).iter().map(token_json).collect();
+    let mut released = account.release.subscribe();
+    let generation = *released.borrow_and_update();
+    let held = account
+        .held_lists
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    while held && *released.borrow_and_update() == generation {
+        if released.changed().await.is_err() {
+            break;
+        }
+    }
     json_response(StatusCode::OK, &json!({"api_tokens": tokens}))
 }
 

@@ -20,7 +20,10 @@
 //!   `custom/app-download-link/?path` → `{"dirent": {download_link}}` (both
 //!   flat, as the Python SDK reads them, with
 //!   [`crate::Compat::custom_links_flat`]), `custom/app-asset-file/?path&name`
-//!   → `{"dirent": {is_file, obj_name, file_size, last_update, uuid}}`,
+//!   → `{"dirent": {is_file, obj_name, file_size, last_update, uuid}}`
+//!   (`DELETE` with `?path=/folder/name` removes the file: `{"success":
+//!   true}`, 404 `File not found.` for none — the 404 is the stand-in's
+//!   choice),
 //!   `custom/app-asset-dir/?path` → `{"dir": [{name}], "file": [{name}]}`;
 //! * `GET /api/v2.1/dtable/app-user-info/?username` — in the SDKs, not in
 //!   the spec: `{email, name, contact_email, avatar_url}` of a known user.
@@ -135,7 +138,8 @@ pub(crate) async fn handle(
             _ => error_msg(StatusCode::NOT_FOUND, "File not found."),
         };
     }
-    if req.method() != Method::GET {
+    let deleting = req.method() == Method::DELETE && path == format!("{API}custom/app-asset-file/");
+    if req.method() != Method::GET && !deleting {
         return error_msg(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.");
     }
     let token = header(&req, "authorization")
@@ -152,6 +156,15 @@ pub(crate) async fn handle(
     let root = asset_root(&base.dtable_uuid);
     let flat = state.compat.lock().unwrap().custom_links_flat;
     let dirent = |v: serde_json::Value| if flat { v } else { json!({ "dirent": v }) };
+    if deleting {
+        // deleteBaseCustomFolderAsset: `?path` names the folder and the file.
+        let asked = query(&req, "path").unwrap_or_default();
+        let full = join(&format!("{root}/custom"), &asked, "");
+        return match state.files.stored.lock().unwrap().remove(&full) {
+            Some(_) => json_response(StatusCode::OK, &json!({ "success": true })),
+            None => error_msg(StatusCode::NOT_FOUND, "File not found."),
+        };
+    }
     match &path[API.len()..] {
         "app-upload-link/" => {
             let month = &iso(now())[..7];

@@ -265,6 +265,9 @@ pub(crate) struct State {
     clock_offset: std::sync::atomic::AtomicI64,
     /// Service-account tokens the fake TokenReview accepts: token → (namespace, name).
     service_accounts: Mutex<HashMap<String, (String, String)>>,
+    /// Every request that carried an API token, as `METHOD /path?query`
+    /// (tests of the agent's file forwarding: where did the API token go?).
+    api_token_requests: Mutex<Vec<String>>,
 }
 
 /// A running stand-in; stops when dropped.
@@ -314,6 +317,7 @@ impl Standin {
             last: Mutex::default(),
             exchange_times_ms: Mutex::default(),
             service_accounts: Mutex::default(),
+            api_token_requests: Mutex::default(),
             clock_offset: std::sync::atomic::AtomicI64::new(0),
         });
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
@@ -414,6 +418,13 @@ impl Standin {
         self.state.stats()
     }
 
+    /// Every request that carried an API token of a base (in
+    /// `Authorization`, `Token` or `Bearer`), as `METHOD /path?query`, in
+    /// the order they arrived.
+    pub fn api_token_requests(&self) -> Vec<String> {
+        self.state.api_token_requests.lock().unwrap().clone()
+    }
+
     /// Base tokens issued so far.
     pub fn exchanges(&self) -> u64 {
         self.state.exchanges.load(Ordering::SeqCst)
@@ -470,6 +481,24 @@ impl State {
             .unwrap()
             .insert(base.api_token.clone(), base.clone());
         base
+    }
+
+    /// Notes `req` when its `Authorization` carries an API token of a base.
+    fn note_api_token(&self, req: &Request<Incoming>) {
+        let Some(auth) = header(req, "authorization") else {
+            return;
+        };
+        let token = auth
+            .split_once(' ')
+            .map_or(auth.as_str(), |(_, t)| t)
+            .trim();
+        if self.bases.lock().unwrap().contains_key(token) {
+            let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+            self.api_token_requests
+                .lock()
+                .unwrap()
+                .push(format!("{} {target}", req.method()));
+        }
     }
 
     fn stats(&self) -> Stats {
@@ -578,6 +607,7 @@ pub(crate) type Answer = Result<Response<Full<Bytes>>, DropConnection>;
 async fn handle(req: Request<Incoming>, state: Arc<State>, https: bool) -> Answer {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    state.note_api_token(&req);
     if crate::account::serves(&path) {
         return crate::account::handle(req, &state).await;
     }

@@ -697,7 +697,8 @@ fn file_upload_and_download() {
 /// {download_link}}` (flat, as the Python SDK reads them, with the
 /// switch); getCustomFileMetadata → `{"dirent": {is_file, obj_name,
 /// file_size, last_update, uuid}}`; getCustomFiles → `{"dir": [{name}],
-/// "file": [{name}]}`. `app-user-info` is the SDKs', not the spec's.
+/// "file": [{name}]}`; deleteBaseCustomFolderAsset → `{"success": true}`.
+/// `app-user-info` is the SDKs', not the spec's.
 #[test]
 fn custom_folder_and_user_info() {
     let standin = Standin::start();
@@ -796,6 +797,29 @@ fn custom_folder_and_user_info() {
     fields(&a.body, &[("email", T::Str), ("name", T::Str)]);
     let a = call("app-user-info/", &[("username", "nobody@auth.local")]);
     assert_eq!(a.status, 404);
+
+    // deleteBaseCustomFolderAsset: `?path` names folder and file → `{"success": true}`.
+    let delete = || {
+        send(
+            client()
+                .delete(format!(
+                    "{}/api/v2.1/dtable/custom/app-asset-file/",
+                    standin.url
+                ))
+                .query(&[("path", "/supplierOne/b374.pdf")])
+                .header("Authorization", &auth),
+        )
+    };
+    let a = delete();
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, json!({"success": true}));
+    let a = call(
+        "custom/app-asset-file/",
+        &[("path", "/supplierOne"), ("name", "b374.pdf")],
+    );
+    assert_eq!(a.status, 404);
+    // The stand-in's choice: a file that is not there is 404.
+    assert_eq!(delete().status, 404);
 }
 
 /// The unmodified Python SDK (seatable-api 4.0.0) uploads and downloads a

@@ -109,7 +109,7 @@ fn asks_step_by_step_and_asks_again_after_a_wrong_answer() {
         case.cache_dir().display()
     ));
     pty.answer(
-        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [token]",
+        "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none [token]",
         "approle",
     );
     pty.answer("Auth mount path [approle]", "");
@@ -121,7 +121,7 @@ fn asks_step_by_step_and_asks_again_after_a_wrong_answer() {
     );
     pty.expect("FAIL  login     no readable file there");
     pty.answer(
-        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [approle]",
+        "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none [approle]",
         "",
     );
     pty.answer("Auth mount path [approle]", "");
@@ -231,7 +231,7 @@ fn a_userpass_password_is_asked_without_echo_and_never_written() {
         "SeaTable server URL: {} (SEATABLE_SERVER_URL)",
         case.standin.url
     ));
-    pty.expect("Vault auth method: token, approle, kubernetes, jwt, userpass or cert: userpass (from --auth)");
+    pty.expect("Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none: userpass (from --auth)");
     // A wrong password first: the login is asked again, the password too.
     pty.answer_hidden(
         "Password of Vault user alice (not shown, never stored): ",
@@ -239,7 +239,7 @@ fn a_userpass_password_is_asked_without_echo_and_never_written() {
     );
     pty.expect("FAIL  login");
     pty.answer(
-        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [userpass]",
+        "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none [userpass]",
         "",
     );
     pty.answer("Auth mount path [userpass]", "");
@@ -703,7 +703,7 @@ fn dead_ends_say_what_to_type_and_a_missing_token_is_waited_for() {
     pty.expect("ok    cache");
     // No Vault token anywhere: how to log in, and init waits for it.
     pty.answer(
-        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [token]",
+        "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none [token]",
         "",
     );
     pty.expect("FAIL  login     no Vault token");

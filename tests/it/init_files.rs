@@ -45,7 +45,7 @@ fn a_file_answer_that_is_not_a_file_is_refused_without_being_repeated() {
     );
     // The login is asked again; the refused answer is not proposed.
     pty.answer(
-        "Vault auth method: token, approle, kubernetes, jwt, userpass or cert [approle]",
+        "Vault auth method: token, approle, kubernetes, jwt, userpass, cert or none [approle]",
         "",
     );
     pty.answer("Auth mount path [approle]", "");

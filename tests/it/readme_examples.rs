@@ -43,13 +43,14 @@ fn the_use_sections_header_pipe_into_curl_works_in_a_shell() {
     );
 }
 
-/// README's Kubernetes sidecar, `contrib/kubernetes/sidecar.yaml`: kubectl
+/// The Kubernetes sidecar of docs/serve.md, `contrib/kubernetes/sidecar.yaml`: kubectl
 /// reads it (offline: `label --local`; checking it against the API's schema
-/// would need an API server), and it holds what README says of it — a
+/// would need an API server), and it holds what the page says of it — a
 /// native sidecar (an init container with `restartPolicy: Always`) logging
 /// in with the pod's service account, its cache and env file in a
 /// memory-backed `emptyDir` shared with the app, a startup probe on
-/// `/health`, and an app that loads the env file where `serve` writes it.
+/// `/health`, an app of another uid that the agent lets in, and that loads
+/// the env file where `serve` writes it.
 #[test]
 fn the_kubernetes_sidecar_example_is_what_readme_says() {
     use serde_json::Value;
@@ -177,10 +178,133 @@ fn the_kubernetes_sidecar_example_is_what_readme_says() {
         panic!("one app container: {pod}")
     };
     assert_eq!(mount_of(app, &cache_dir), run);
+    // The layout `attacks::agent::the_kubernetes_sidecar_layout_works`
+    // proves: two uids sharing the pod's fsGroup, and the agent letting the
+    // app's uid in.
+    let uid = |c: &Value| c["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(pod["securityContext"]["fsGroup"].is_u64(), "{pod}");
+    assert_ne!(uid(sidecar), uid(app));
+    let allowed = args[args.iter().position(|a| *a == "--allow-uid").unwrap() + 1];
+    assert_eq!(allowed, uid(app).to_string());
     let command = app["command"].to_string();
     assert!(
         command.contains(&format!(". {}", env_file.display())),
         "the app loads {}: {command}",
         env_file.display()
     );
+}
+
+/// The Vault Agent injector pattern of docs/serve.md,
+/// `contrib/kubernetes/vault-agent-injector.yaml`: kubectl reads it; the
+/// annotations the page shows are the pod template's; the agent writes its
+/// token as the app's uid (which the pod sets) to /vault/secrets/token,
+/// which the ConfigMap's profile names as its `vault_token_file` — a
+/// profile the helper accepts, reading its token from that file.
+#[test]
+fn the_vault_agent_injector_example_is_what_readme_says() {
+    use serde_json::Value;
+    let yaml = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/kubernetes/vault-agent-injector.yaml"
+    );
+    let home = crate::support::TempDir::new("kubectl");
+    let out = std::process::Command::new("kubectl")
+        .args(["label", "--local", "-o", "json", "-f", yaml, "checked=yes"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .expect("kubectl (the tests need it)");
+    assert!(
+        out.status.success(),
+        "kubectl cannot read {yaml}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects: Vec<Value> = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let [config_map, deployment] = &objects[..] else {
+        panic!("a ConfigMap and a Deployment: {objects:?}")
+    };
+    let template = &deployment["spec"]["template"];
+    let annotations = &template["metadata"]["annotations"];
+    // Every annotation docs/serve.md shows, as the example has it.
+    let block =
+        crate::support::bao_agent::doc_block("docs/serve.md", "vault.hashicorp.com/agent-inject:");
+    for line in block.lines() {
+        let line = line.split(" #").next().unwrap().trim();
+        let (key, value) = line.split_once(": ").unwrap();
+        assert_eq!(
+            annotations[key].as_str(),
+            Some(value.trim_matches('"')),
+            "docs/serve.md's {key} in {yaml}"
+        );
+    }
+    assert_eq!(
+        annotations["vault.hashicorp.com/agent-inject-token"],
+        "true"
+    );
+    assert_eq!(
+        annotations["vault.hashicorp.com/agent-run-as-same-user"],
+        "true"
+    );
+    // The injector runs the agent as the first container's uid: it must be set.
+    let pod = &template["spec"];
+    let app = &pod["containers"][0];
+    assert!(
+        app["securityContext"]["runAsUser"].as_u64().is_some(),
+        "{app}"
+    );
+
+    // The profile reads the agent's token from /vault/secrets/token.
+    let dir = crate::support::TempDir::new("injector");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_map["data"]["config.toml"].as_str().unwrap()).unwrap();
+    let args = seatable_cred::config::GlobalArgs {
+        config: Some(config),
+        ..Default::default()
+    };
+    struct NoEnv;
+    impl seatable_cred::config::Env for NoEnv {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+    let profile = seatable_cred::config::resolve(&args, &NoEnv).unwrap();
+    match &profile.vault.auth {
+        seatable_cred::config::Auth::Token(seatable_cred::config::SecretInput::TokenFile(
+            path,
+            _,
+        )) => assert_eq!(path.to_str(), Some("/vault/secrets/token")),
+        other => panic!("token auth from the agent's sink: {other:?}"),
+    }
+    assert!(
+        block.contains("/vault/secrets/token"),
+        "docs/serve.md names the token file"
+    );
+    // The app reads that profile: SEATABLE_CRED_CONFIG where the ConfigMap is mounted.
+    let config_env = app["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "SEATABLE_CRED_CONFIG")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap();
+    let dir_of_config = std::path::Path::new(config_env).parent().unwrap();
+    let mount = app["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"].as_str() == dir_of_config.to_str())
+        .unwrap_or_else(|| panic!("nothing mounted at {}", dir_of_config.display()));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(volume["configMap"]["name"], config_map["metadata"]["name"]);
 }

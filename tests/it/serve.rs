@@ -279,6 +279,79 @@ fn token_expired_again_and_again_is_not_an_exchange_per_request() {
     );
 }
 
+/// Servers (and proxies in front of them) that answer an expired base
+/// token with 401 rather than SeaTable's 403 "Token expired.": the agent
+/// takes a 401 for an expiry too — one refresh, one replay, and the client
+/// (here the unmodified Python SDK, which would raise on a 401) never sees
+/// it.
+#[test]
+fn a_401_from_the_gateway_is_an_expiry_absorbed_with_one_refresh() {
+    let case = Case::new();
+    case.standin.set_compat(seatable_standin::Compat {
+        expired_401: true,
+        ..Default::default()
+    });
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let rows = rows_of(&case);
+    assert_eq!(agent.get(&rows, &session).0, 200);
+
+    // The token the agent holds expires at SeaTable, which says so with
+    // 401 — in the middle of the unmodified Python SDK's work.
+    let before = case.standin.stats();
+    case.standin.expire_issued();
+    let out = sdk::json(
+        Lang::Python,
+        PYTHON_ROUND,
+        &[("KEY", &agent.key), ("AGENT", &agent.url)],
+    );
+    check_round(&case, &agent, &out, "Grace");
+    let after = case.standin.stats();
+    assert_eq!(after.exchanges, before.exchanges + 1, "exactly one refresh");
+    assert_eq!(after.gateway_refused, before.gateway_refused + 1, "one 401");
+    assert_eq!(
+        agent.metric("seatable_cred_replays_total{profile=\"default\"}"),
+        Some(1.0),
+        "exactly one replay"
+    );
+    assert_eq!(agent.get(&rows, &session).0, 200);
+}
+
+/// A gateway that answers 401 to every token, the new one too, is bounded
+/// as the 403 "Token expired." path is: one forced refresh, then none for
+/// 30 s; the client gets SeaTable's 401 as it is.
+#[test]
+fn a_401_again_and_again_is_not_an_exchange_per_request() {
+    let case = Case::new();
+    case.standin.set_compat(seatable_standin::Compat {
+        expired_401: true,
+        ..Default::default()
+    });
+    let agent = Agent::start(&case, &[]);
+    let session = session_of(&agent);
+    let rows = rows_of(&case);
+    assert_eq!(agent.get(&rows, &session).0, 200);
+    let before = case.standin.exchanges();
+    case.standin
+        .push_gateway_faults(std::iter::repeat_n(Fault::TokenExpired, 40));
+    let answers: Vec<(u16, String)> = (0..12).map(|_| agent.get(&rows, &session)).collect();
+    assert_eq!(
+        case.standin.exchanges(),
+        before + 1,
+        "one forced refresh, then none within the interval: {answers:?}"
+    );
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body.as_str()),
+            (401, r#"{"error_msg":"Token expired."}"#)
+        );
+    }
+    assert_eq!(
+        agent.metric("seatable_cred_replays_total{profile=\"default\"}"),
+        Some(1.0)
+    );
+}
+
 fn curl(args: &[&str]) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "30"])
@@ -492,7 +565,10 @@ fn env_file_is_private_and_its_key_survives_a_restart() {
         lines,
         [
             format!("SEATABLE_SERVER_URL={}", agent.url),
-            format!("SEATABLE_API_TOKEN={}", agent.key)
+            format!("SEATABLE_API_TOKEN={}", agent.key),
+            format!("SEATABLE_CRED_AGENT_URL={}", agent.url),
+            format!("dtable_web_url={}", agent.url),
+            format!("api_token={}", agent.key),
         ]
     );
     assert_eq!(agent.key.len(), 40);
@@ -771,11 +847,7 @@ fn healthy(agent: &Agent) {
 
 /// Lines of the agent's log that mention `needle`.
 fn log_lines(agent: &Agent, needle: &str) -> usize {
-    agent
-        .stderr()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
+    agent.log_lines(needle)
 }
 
 #[test]
@@ -892,14 +964,16 @@ fn clients_going_away_mid_stream_cost_one_log_line() {
     s.read_exact(&mut first).unwrap();
     assert!(first.starts_with(b"HTTP/1.1 200"));
     drop(s);
-    // Mid-request: half a body, hang up.
+    // Mid-request: half a body, and the client's end of the stream (a
+    // client whose socket is gone before the agent accepts it is not
+    // served at all: its owner cannot be told).
     let mut s = TcpStream::connect(agent.addr()).unwrap();
     write!(
         s,
         "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {session}\r\nContent-Length: 1000\r\n\r\n{{\"table_name\":"
     )
     .unwrap();
-    drop(s);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
     wait_for("the log lines", LONG, || {
         log_lines(&agent, "broke off") == 1 && log_lines(&agent, "connection closed: ") >= 1
     });
@@ -915,25 +989,39 @@ fn clients_going_away_mid_stream_cost_one_log_line() {
     );
 }
 
+/// Past `--max-connections`, when every slot is held by a client that
+/// showed its key, a new connection gets 503 at once. (Connections that
+/// never showed one make room instead: see `tests/it/attacks/agent.rs`.)
 #[test]
 fn connections_past_the_cap_get_503() {
     let case = Case::new();
     let agent = Agent::start(&case, &["--max-connections", "3"]);
-    // Three idle connections fill the cap (the health check's is gone).
     wait_for("no open connections", LONG, || {
         agent
             .metric("seatable_cred_connections_open")
             .is_some_and(|n| n <= 1.0)
     });
-    let held: Vec<TcpStream> = (0..3)
-        .map(|_| TcpStream::connect(agent.addr()).unwrap())
+    // Three clients with the key, each keeping its connection alive.
+    let keyed: Vec<reqwest::blocking::Client> = (0..3)
+        .map(|_| {
+            let client = reqwest::blocking::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(LONG)
+                .build()
+                .unwrap();
+            let r = client
+                .get(format!("{}/api/v2.1/dtable/app-access-token/", agent.url))
+                .header("Authorization", format!("Token {}", agent.key))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let _ = r.bytes();
+            client
+        })
         .collect();
-    wait_for("a refusal", LONG, || {
-        agent
-            .raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", LONG)
-            .starts_with("HTTP/1.1 503")
-    });
-    drop(held);
+    let answer = agent.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", LONG);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    drop(keyed);
     wait_for("a free slot", LONG, || {
         agent
             .raw(

@@ -87,11 +87,10 @@ impl Row {
     }
 }
 
-/// Names from SeaTable, safe to put on a terminal.
+/// Names from SeaTable, safe to put on a terminal: control characters
+/// shown escaped, as every string from outside is ([`crate::shown`]).
 fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::shown::text(text).into_owned()
 }
 
 fn shown(rows: &[Row], findings_only: bool) -> impl Iterator<Item = &Row> {
@@ -343,9 +342,9 @@ mod tests {
         assert_eq!(
             text,
             "\
-BASE      BASE UUID                             APP NAME     PERMISSION  CREATOR          AGE   LAST ACCESS  VAULT SECRET         FINDINGS
-CRM       3c899a81-6a0c-4111-bb19-288ebf8442fd  crm-sync     rw          Alice            10d   3h ago       secret/seatable/crm  -
-Finances  e97bb668-da36-484c-8ac9-8aa9e0564f4c  import?[31m  r           9a2b@auth.local  182d  never        not in Vault         not-in-vault,unused,never-used,old
+BASE      BASE UUID                             APP NAME        PERMISSION  CREATOR          AGE   LAST ACCESS  VAULT SECRET         FINDINGS
+CRM       3c899a81-6a0c-4111-bb19-288ebf8442fd  crm-sync        rw          Alice            10d   3h ago       secret/seatable/crm  -
+Finances  e97bb668-da36-484c-8ac9-8aa9e0564f4c  import\\x1b[31m  r           9a2b@auth.local  182d  never        not in Vault         not-in-vault,unused,never-used,old
 
 2 API token(s) in 2 base(s) of team 4; 1 kept in Vault (12 secret(s) read)
 findings: not-in-vault 1, unused 1, never-used 1, old 1
@@ -384,7 +383,7 @@ findings: not-in-vault 1, unused 1, never-used 1, old 1
         };
         assert_eq!(
             render_plan(&a, &plan, &[Finding::Unused, Finding::NeverUsed]),
-            "revoke 1 API token(s) with unused,never-used:\n  'import?[31m' of base 'Finances' (e97bb668-da36-484c-8ac9-8aa9e0564f4c): not-in-vault,unused,never-used,old\nkept: 1 that Vault holds, 0 of a rotation still running\n"
+            "revoke 1 API token(s) with unused,never-used:\n  'import\\x1b[31m' of base 'Finances' (e97bb668-da36-484c-8ac9-8aa9e0564f4c): not-in-vault,unused,never-used,old\nkept: 1 that Vault holds, 0 of a rotation still running\n"
         );
         let done = [
             Revocation {
@@ -398,7 +397,7 @@ findings: not-in-vault 1, unused 1, never-used 1, old 1
         ];
         let text = render_revocations(&a, &done);
         assert!(text.starts_with(
-            "revoked  'import?[31m' of base 'Finances' (e97bb668-da36-484c-8ac9-8aa9e0564f4c)\nkept     'crm-sync' of base 'CRM' (3c899a81-6a0c-4111-bb19-288ebf8442fd): secret/x holds it now\nnote     base tokens"
+            "revoked  'import\\x1b[31m' of base 'Finances' (e97bb668-da36-484c-8ac9-8aa9e0564f4c)\nkept     'crm-sync' of base 'CRM' (3c899a81-6a0c-4111-bb19-288ebf8442fd): secret/x holds it now\nnote     base tokens"
         ), "{text}");
     }
 }

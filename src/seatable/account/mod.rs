@@ -64,6 +64,20 @@ pub fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
     Zeroizing::new(form.finish())
 }
 
+/// Whether `name` can be one path segment of SeaTable's URLs: not empty,
+/// not `.` or `..` (which URLs resolve away: `…/api-tokens/..` would name
+/// the collection — or another endpoint), no `/`. Everything else is
+/// percent-encoded as a segment.
+pub fn check_segment(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(format!(
+            "{what} is named '{}', which cannot be a segment of SeaTable's URLs: names may not be empty, '.' or '..', nor hold '/'",
+            crate::shown::text(name)
+        ));
+    }
+    Ok(())
+}
+
 /// SeaTable's error text of an answer: `error_msg`, else `detail`
 /// ([`super::ErrorBody`]).
 fn error_msg(body: &[u8]) -> Option<String> {
@@ -211,6 +225,7 @@ pub async fn login(
         ("username", username),
         ("password", password.expose_secret()),
     ]);
+    let otp_code = otp;
     let otp = match otp {
         Some(code) => {
             let mut value = HeaderValue::from_str(code.expose_secret().trim()).map_err(|_| {
@@ -264,14 +279,37 @@ pub async fn login(
             invalid: said.contains("invalid"),
         });
     }
-    // The server's words, unless they would repeat the password.
-    let said: String = said.chars().filter(|c| !c.is_control()).take(200).collect();
-    let said = if said.contains(password.expose_secret()) || password.expose_secret().is_empty() {
+    // The server's words, unless they quote what was sent — judged on the
+    // whole text, before it is cut short.
+    let secrets = [Some(password), otp_code].into_iter().flatten();
+    let said = if secrets
+        .into_iter()
+        .any(|s| quotes(&said, s.expose_secret()))
+    {
         format!("status {}", status.as_u16())
     } else {
-        said
+        said.chars().take(200).collect()
     };
     Ok(LoginAnswer::Refused(said))
+}
+
+/// Pieces of a secret this long are as good as the secret to whoever
+/// guesses the rest; shorter secrets (a two-factor code) are looked for
+/// whole.
+const QUOTED: usize = 6;
+
+/// Whether a server's `text` quotes `secret`: the whole of it, or any
+/// [`QUOTED`] characters of it in a row, in any case — a server may cut
+/// or upper-case what it repeats. An empty secret is quoted by anything.
+fn quotes(text: &str, secret: &str) -> bool {
+    let secret: Vec<char> = secret.trim().to_lowercase().chars().collect();
+    let text = text.to_lowercase();
+    if secret.is_empty() {
+        return true;
+    }
+    secret
+        .windows(QUOTED.min(secret.len()))
+        .any(|piece| text.contains(&piece.iter().collect::<String>()))
 }
 
 /// The account API, authenticated by an account token.
@@ -314,7 +352,19 @@ impl<'a> Account<'a> {
         Ok(url)
     }
 
+    /// `…/workspace/{id}/dtable/{base}/api-tokens/[{app}/]`, the names
+    /// percent-encoded as path segments. A name a URL cannot carry as one
+    /// segment is refused, whoever chose it (SeaTable's web interface takes
+    /// `..` as an app or base name).
     fn tokens_url(&self, base: &BaseRef, app: Option<&str>) -> Result<url::Url> {
+        check_segment("the base", &base.name).map_err(|why| {
+            Failure::usage(format!(
+                "{why}: rename the base in SeaTable to manage its API tokens here"
+            ))
+        })?;
+        if let Some(app) = app {
+            check_segment("an API token", app).map_err(Failure::usage)?;
+        }
         let workspace = base.workspace_id.to_string();
         let mut segments = vec![
             "api",
@@ -554,6 +604,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refusal_quoting_a_secret_or_a_piece_of_it_is_caught() {
+        let password = "correct-horse-battery";
+        assert!(quotes("bad password correct-horse-battery", password));
+        assert!(quotes("bad password CORRECT-HORSE", password));
+        assert!(quotes("…xxxx correct", password));
+        assert!(!quotes(
+            "Unable to login with provided credentials.",
+            password
+        ));
+        assert!(quotes("code 918273 refused", "918273"));
+        assert!(!quotes("code 91827 refused", "918273"));
+        assert!(quotes("anything", ""));
+        assert!(quotes("a", " a "));
+    }
+
+    #[test]
     fn forms_are_url_encoded() {
         assert_eq!(
             &*form(&[("app_name", "crm sync/ä&x"), ("permission", "rw")]),
@@ -577,15 +643,15 @@ mod tests {
         .unwrap();
         let base = BaseRef {
             workspace_id: 7,
-            name: "CRM / Sales ä".into(),
+            name: "CRM % Sales ä?".into(),
         };
         assert_eq!(
             account.tokens_url(&base, None).unwrap().as_str(),
-            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%2F%20Sales%20%C3%A4/api-tokens/"
+            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%25%20Sales%20%C3%A4%3F/api-tokens/"
         );
         assert_eq!(
             account.tokens_url(&base, Some("app #1")).unwrap().as_str(),
-            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%2F%20Sales%20%C3%A4/api-tokens/app%20%231/"
+            "https://s.example/seatable/api/v2.1/workspace/7/dtable/CRM%20%25%20Sales%20%C3%A4%3F/api-tokens/app%20%231/"
         );
         assert_eq!(
             account
@@ -593,6 +659,22 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "https://s.example/seatable/api/v2.1/workspaces/"
+        );
+        // Names a URL would resolve away are refused, for bases and apps.
+        for name in ["", ".", "..", "a/b", "../x"] {
+            let dotted = BaseRef {
+                workspace_id: 7,
+                name: name.into(),
+            };
+            assert!(account.tokens_url(&dotted, None).is_err(), "{name:?}");
+            assert!(account.tokens_url(&base, Some(name)).is_err(), "{name:?}");
+        }
+        assert!(
+            account
+                .tokens_url(&base, Some("..."))
+                .unwrap()
+                .as_str()
+                .ends_with("/api-tokens/.../")
         );
     }
 

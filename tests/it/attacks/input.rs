@@ -252,3 +252,82 @@ fn a_token_given_as_the_secret_path_is_not_echoed() {
         assert!(!out.stderr.contains(&api_token), "{name}: {}", out.stderr);
     }
 }
+
+/// A base name a hostile or careless SeaTable may send: a terminal title,
+/// a bell and a screen clear.
+const EVIL: &str = "CRM\u{1b}]0;PWNED\u{7}\u{1b}[2J";
+/// The same, as the helper shows it.
+const EVIL_SHOWN: &str = r"CRM\x1b]0;PWNED\x07\x1b[2J";
+
+/// No control character but line breaks reaches the terminal.
+#[track_caller]
+fn no_raw_controls(what: &str, text: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(raw.is_empty(), "{what} printed {raw:?} raw: {text}");
+}
+
+/// Issue 18, 4: a base named with terminal escape sequences came out raw
+/// in `doctor`, `init` and `status`: whoever names a base (or answers for
+/// SeaTable) could retitle, clear or rewrite the user's terminal. Every
+/// string from a server is shown with its control characters escaped.
+#[test]
+fn terminal_escapes_in_a_base_name_are_shown_escaped() {
+    let case = Case::new();
+    case.standin
+        .update_base(&case.base.api_token, |b| b.dtable_name = EVIL.into());
+    let doctor = case.run(&["doctor"]).ok();
+    no_raw_controls("doctor", &doctor.stdout);
+    assert!(doctor.stdout.contains(EVIL_SHOWN), "{}", doctor.stdout);
+    case.run(&["get"]).ok();
+    let status = case.run(&["status"]).ok();
+    no_raw_controls("status", &status.stdout);
+    assert!(status.stdout.contains(EVIL_SHOWN), "{}", status.stdout);
+    // Without a terminal, init's check lines go to the log (-v).
+    let init = case.run(&["init", "--yes", "-v", "-p", "escapes"]).ok();
+    no_raw_controls("init", &init.stdout);
+    no_raw_controls("init", &init.stderr);
+    assert!(init.stderr.contains(EVIL_SHOWN), "{}", init.stderr);
+}
+
+/// Issue 18, 4: Vault's version string (`doctor`), and Vault's error
+/// messages in the error line and the log, came out with ESC raw.
+#[test]
+fn terminal_escapes_from_vault_are_shown_escaped() {
+    use crate::support::vault_faults::{VaultFault, VaultFaults};
+    let mut case = Case::new();
+    let proxy = VaultFaults::start(&crate::support::shared().bao.addr);
+    case.set("VAULT_ADDR", proxy.url.clone());
+    proxy.set_health_version("2.7.2\u{1b}]0;PWNED\u{7}");
+    let doctor = case.run(&["doctor"]).ok();
+    no_raw_controls("doctor", &doctor.stdout);
+    assert!(
+        doctor.stdout.contains(r"2.7.2\x1b]0;PWNED\x07"),
+        "{}",
+        doctor.stdout
+    );
+    // KV v2 named: no mount lookup after a refused read.
+    case.set("SEATABLE_CRED_KV_VERSION", "2");
+    proxy.push([VaultFault::new(
+        403,
+        "permission denied\\u001b]0;PWNED\\u0007\\u001b[2J",
+    )]);
+    let out = case
+        .run(&["get", "--refresh", "-vvvv"])
+        .fails(3, r"permission denied\x1b]0;PWNED\x07\x1b[2J");
+    no_raw_controls("get", &out.stderr);
+    proxy.push(std::iter::repeat_n(
+        VaultFault::new(503, "busy\\u001b[2J\\u001b]0;PWNED\\u0007"),
+        2,
+    ));
+    // Retried: the warnings of the log quote Vault too.
+    let out = case.run(&["get", "--refresh", "-vvvv"]).ok();
+    no_raw_controls("get", &out.stderr);
+    assert!(
+        out.stderr.contains(r"busy\x1b[2J\x1b]0;PWNED\x07"),
+        "{}",
+        out.stderr
+    );
+}

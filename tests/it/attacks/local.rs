@@ -276,6 +276,76 @@ fn a_config_file_others_can_write_is_refused() {
     assert_eq!(case.standin.exchanges(), 1);
 }
 
+/// A Vault token file (an agent's sink, `vault_token_file`, and
+/// `~/.vault-token`) that another user owns, or that group or others may
+/// write, is refused as the config file is — whoever could write it would
+/// choose the Vault identity the helper acts as — and its token never
+/// reaches Vault. A FIFO planted in its place neither hangs the helper nor
+/// is read.
+#[test]
+fn a_vault_token_file_others_own_or_can_write_is_refused() {
+    let mut case = Case::new();
+    let other = User::new("a foreign Vault token file");
+    let vault =
+        crate::support::vault_faults::VaultFaults::start(&crate::support::shared().bao.addr);
+    let token = case.env["VAULT_TOKEN"].clone();
+    let file = case.dir.path().join("vault-token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    case.unset("VAULT_TOKEN")
+        .set("VAULT_ADDR", vault.url.as_str())
+        .set("SEATABLE_CRED_CACHE", "none")
+        .set("SEATABLE_CRED_VAULT_TOKEN_FILE", file.to_str().unwrap());
+    let set_mode =
+        |mode: u32| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    // The agent's default mode, and a private one: fine.
+    set_mode(0o640);
+    case.run(&["get"]).ok();
+    set_mode(0o600);
+    case.run(&["get"]).ok();
+    let asked = vault.connections();
+    assert!(asked > 0);
+    set_mode(0o620);
+    case.run(&["get"])
+        .fails(2, "is writable by others (mode 620)");
+    set_mode(0o602);
+    case.run(&["get"]).fails(2, "chmod go-w");
+    // Readable, so that what refuses it is the owner check (a 0600 file of
+    // another user cannot even be opened).
+    set_mode(0o644);
+    chown(&file, other.uid, other.gid);
+    // (In the case's user namespace the other user shows as unmapped.)
+    let out = case.run(&["get"]).fails(2, "belongs to uid");
+    assert!(out.stderr.contains("Vault token file"), "{}", out.stderr);
+    // ~/.vault-token, what `bao login` writes, by the same rules.
+    let home_token = std::path::Path::new(&case.env["HOME"]).join(".vault-token");
+    std::fs::rename(&file, &home_token).unwrap();
+    case.unset("SEATABLE_CRED_VAULT_TOKEN_FILE");
+    case.run(&["get"]).fails(2, "belongs to uid");
+    chown(&home_token, 0, 0);
+    std::fs::set_permissions(&home_token, std::fs::Permissions::from_mode(0o666)).unwrap();
+    case.run(&["get"]).fails(2, "is writable by others");
+    assert_eq!(
+        vault.connections(),
+        asked,
+        "a refused file's token never reached Vault"
+    );
+
+    // Another user's FIFO where the sink should be: refused at once.
+    let shared_dir = case.dir.path().join("shared");
+    std::fs::create_dir(&shared_dir).unwrap();
+    std::fs::set_permissions(&shared_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let fifo = shared_dir.join("vault-token");
+    other.sh(&format!("mkfifo -m 644 {}", fifo.display()));
+    case.set("SEATABLE_CRED_VAULT_TOKEN_FILE", fifo.to_str().unwrap());
+    let started = Instant::now();
+    case.run(&["get"]).fails(2, "belongs to uid");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the helper waited on the FIFO"
+    );
+    assert_eq!(vault.connections(), asked);
+}
+
 /// A FIFO planted as the config file (in a directory others may write)
 /// neither hangs the helper nor escapes the owner check.
 #[test]

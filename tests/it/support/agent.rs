@@ -31,6 +31,34 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// How an agent is started.
+struct Start<'a> {
+    args: &'a [&'a str],
+    env: &'a [(&'a str, &'a str)],
+    /// Go on with the env file an earlier agent of the case left.
+    keep: bool,
+    /// Whose key and env file the agent's fields hold.
+    profile: &'a str,
+    listen: &'a str,
+    wait_healthy: bool,
+    /// Outside the case's user namespace.
+    outside: bool,
+}
+
+impl Default for Start<'_> {
+    fn default() -> Self {
+        Start {
+            args: &[],
+            env: &[],
+            keep: false,
+            profile: "default",
+            listen: "127.0.0.1:0",
+            wait_healthy: true,
+            outside: false,
+        }
+    }
+}
+
 impl Agent {
     /// `serve -vvvv --listen 127.0.0.1:0 ARGS…` with the case's environment;
     /// returns once the env file is written and `/health` answers 200.
@@ -39,34 +67,94 @@ impl Agent {
     }
 
     pub fn start_with(case: &Case, args: &[&str], env: &[(&str, &str)]) -> Agent {
-        Self::start_inner(case, args, env, false, "default", "127.0.0.1:0", true)
+        Self::start_inner(
+            case,
+            Start {
+                args,
+                env,
+                ..Start::default()
+            },
+        )
     }
 
     /// Listens on `listen` and does not wait for `/health` to answer 200:
     /// for agents that are not meant to become healthy.
     pub fn start_unchecked(case: &Case, listen: &str, args: &[&str], profile: &str) -> Agent {
-        Self::start_inner(case, args, &[], false, profile, listen, false)
+        Self::start_inner(
+            case,
+            Start {
+                args,
+                profile,
+                listen,
+                wait_healthy: false,
+                ..Start::default()
+            },
+        )
     }
 
     /// Serves the profiles `args` names; `key` and `env_file` are those of `profile`.
     pub fn start_profiles(case: &Case, args: &[&str], profile: &str) -> Agent {
-        Self::start_inner(case, args, &[], false, profile, "127.0.0.1:0", true)
+        Self::start_inner(
+            case,
+            Start {
+                args,
+                profile,
+                ..Start::default()
+            },
+        )
     }
 
     /// Starts again where an earlier agent of the case left its env file.
     pub fn start_keep(case: &Case) -> Agent {
-        Self::start_inner(case, &[], &[], true, "default", "127.0.0.1:0", true)
+        Self::start_inner(
+            case,
+            Start {
+                keep: true,
+                ..Start::default()
+            },
+        )
     }
 
-    fn start_inner(
-        case: &Case,
-        args: &[&str],
-        env: &[(&str, &str)],
-        keep: bool,
-        profile: &str,
-        listen: &str,
-        wait_healthy: bool,
-    ) -> Agent {
+    /// Listens on `listen` (e.g. a port an earlier agent had); with `keep`,
+    /// goes on with the env file an earlier agent of the case left.
+    pub fn start_at(case: &Case, listen: &str, keep: bool, args: &[&str]) -> Agent {
+        Self::start_inner(
+            case,
+            Start {
+                args,
+                keep,
+                listen,
+                ..Start::default()
+            },
+        )
+    }
+
+    /// Not in the case's user namespace, where every other user's uid reads
+    /// as 65534: the agent sees the real uids of its peers (for
+    /// `--allow-uid`). Only with the file cache: the keyring of the
+    /// developer's user namespace is never touched.
+    pub fn start_outside_namespace(case: &Case, args: &[&str]) -> Agent {
+        assert_eq!(case.env["SEATABLE_CRED_CACHE"], "file");
+        Self::start_inner(
+            case,
+            Start {
+                args,
+                outside: true,
+                ..Start::default()
+            },
+        )
+    }
+
+    fn start_inner(case: &Case, start: Start<'_>) -> Agent {
+        let Start {
+            args,
+            env,
+            keep,
+            profile,
+            listen,
+            wait_healthy,
+            outside,
+        } = start;
         let log = case
             .dir
             .path()
@@ -75,13 +163,19 @@ impl Agent {
             .cache_dir()
             .join("serve")
             .join(format!("{profile}.env"));
-        let old = if keep {
-            std::fs::read_to_string(&env_file).ok()
-        } else {
+        if !keep {
             let _ = std::fs::remove_file(&env_file);
-            None
+        }
+        let old_time = std::fs::metadata(&env_file).and_then(|m| m.modified()).ok();
+        let mut cmd = if outside {
+            let mut cmd = std::process::Command::new(super::HELPER);
+            cmd.args(["serve", "-vvvv", "--listen", listen])
+                .env_clear()
+                .envs(&case.env);
+            cmd
+        } else {
+            case.command(&["serve", "-vvvv", "--listen", listen])
         };
-        let mut cmd = case.command(&["serve", "-vvvv", "--listen", listen]);
         cmd.args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -103,8 +197,13 @@ impl Agent {
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }
-            std::fs::read_to_string(&env_file)
-                .is_ok_and(|t| t.contains("SEATABLE_API_TOKEN=") && Some(&t) != old.as_ref())
+            // A restarted agent rewrites the file (the same text when the
+            // key is kept): its modification time tells.
+            std::fs::metadata(&env_file)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| Some(m) != old_time)
+                && std::fs::read_to_string(&env_file)
+                    .is_ok_and(|t| t.contains("SEATABLE_API_TOKEN="))
         });
         let text = std::fs::read_to_string(&env_file).unwrap();
         let value = |name: &str| {
@@ -119,8 +218,12 @@ impl Agent {
             key: value("SEATABLE_API_TOKEN="),
             env_file,
             log,
+            // Pooled connections are dropped before the agent closes them
+            // (2 s for connections that show no key, as /health's and
+            // /metrics' do): a request must never race the agent's close.
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_millis(1500))
                 .build()
                 .unwrap(),
         };
@@ -163,6 +266,20 @@ impl Agent {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the agent's log that mention `needle`.
+    pub fn log_lines(&self, needle: &str) -> usize {
+        self.stderr().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// A kernel figure of the agent's process from /proc, e.g. `VmHWM`, in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
     /// The local key of another profile this agent serves.

@@ -3,7 +3,9 @@
 
 pub mod agent;
 pub mod bao;
+pub mod bao_agent;
 pub mod fake;
+pub mod hostile;
 pub mod mountns;
 pub mod proxy;
 pub mod pty;
@@ -37,6 +39,16 @@ pub fn now() -> u64 {
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A loopback port free a moment ago (for an agent that must listen on a
+/// port known in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The helper under test.

@@ -186,3 +186,59 @@ pub fn helper_for_anyone() -> PathBuf {
     })
     .clone()
 }
+
+/// A group that exists until dropped — as a pod's `fsGroup`, which the
+/// containers of a pod hold beside their own groups.
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+}
+
+impl Group {
+    #[track_caller]
+    pub fn new(purpose: &str) -> Group {
+        require_root(purpose);
+        let name = format!("scitg{}", seatable_standin::random_hex(4));
+        let out = account_tool(&["groupadd", "--system", &name]);
+        assert!(
+            out.status.success(),
+            "groupadd {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new("getent")
+            .args(["group", &name])
+            .output()
+            .unwrap();
+        let gid = String::from_utf8_lossy(&out.stdout)
+            .split(':')
+            .nth(2)
+            .and_then(|g| g.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the gid of {name}"));
+        Group { name, gid }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = account_tool(&["groupdel", &self.name]);
+    }
+}
+
+impl User {
+    /// `program` run as this user with `group` as a supplementary group
+    /// (as a pod's `fsGroup`), through `setpriv`; a clean environment
+    /// holding only PATH and HOME.
+    pub fn command_in(&self, group: &Group, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg(format!("--groups={}", group.gid))
+            .arg("--")
+            .arg(program)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .current_dir(&self.home);
+        cmd
+    }
+}

@@ -60,3 +60,19 @@ fn list_shows_the_tokens_and_which_one_vault_holds_never_a_value() {
         }
     }
 }
+
+/// Issue 18, 4: `token list` cleaned app names but printed the permission
+/// column as SeaTable sent it, escape sequences and all.
+#[test]
+fn escapes_in_listed_tokens_are_shown_escaped() {
+    let t = TokenCase::new();
+    t.add_token("dash\u{1b}[2Jboard", "r\u{1b}]0;PWNED\u{7}");
+    let out = t.run(&["token", "list"]).ok();
+    assert!(
+        !out.stdout.contains(['\u{1b}', '\u{7}']),
+        "raw escapes: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(r"r\x1b]0;PWNED\x07"), "{}", out.stdout);
+    assert!(out.stdout.contains(r"dash\x1b[2Jboard"), "{}", out.stdout);
+}

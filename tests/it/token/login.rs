@@ -119,3 +119,49 @@ fn account_credentials_that_are_wrong_or_missing() {
     t.run(&["token", "rotate"]).fails(2, "--account-secret");
     assert_eq!(t.case.standin.account_stats().list_requests, 0);
 }
+
+/// A server that quotes what it was sent in its refusal (a debug page, a
+/// proxy's error) must not bring the password or the two-factor code into
+/// the error line or the log — also where the quote is cut short, which
+/// the old check (an exact match in the first 200 characters) let through.
+#[test]
+fn a_refusal_quoting_the_password_or_the_code_is_not_repeated() {
+    let mut t = TokenCase::new();
+    t.case
+        .standin
+        .add_account(TWO_FACTOR_USER, TWO_FACTOR_PASSWORD, Some(OTP));
+    let wrong = "wrong-password-quoted-by-the-server-9";
+    let sent_code = "564738";
+    t.case.secrets.push(TWO_FACTOR_PASSWORD.into());
+    t.case.secrets.push(wrong.into());
+    t.case.secrets.push(sent_code.into());
+    t.unset("SEATABLE_CRED_ACCOUNT_SECRET")
+        .set("SEATABLE_CRED_ACCOUNT", TWO_FACTOR_USER)
+        .set("SEATABLE_CRED_OTP", sent_code);
+    // Pieces of a secret long enough to matter.
+    let pieces = |secret: &str, n: usize| -> Vec<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        chars.windows(n).map(|w| w.iter().collect()).collect()
+    };
+    let cases = [
+        (wrong, format!("{} {wrong}", "x".repeat(190))),
+        (
+            wrong,
+            format!("login as {TWO_FACTOR_USER} with password {wrong} refused"),
+        ),
+        (TWO_FACTOR_PASSWORD, format!("code {sent_code} refused")),
+    ];
+    for (password, refusal) in cases {
+        t.set("SEATABLE_CRED_ACCOUNT_PASSWORD", password);
+        t.case.standin.set_login_refusal(Some(&refusal));
+        let out = t.run(&["token", "list", "-vvvv"]);
+        assert_eq!(out.code, 4, "{}", out.stderr);
+        for piece in pieces(password, 8).iter().chain(&[sent_code.to_string()]) {
+            assert!(
+                !out.stderr.contains(piece.as_str()),
+                "{piece:?} of a secret on stderr: {}",
+                out.stderr
+            );
+        }
+    }
+}
