@@ -203,6 +203,67 @@ fn https_to_a_plain_http_server_says_so() {
 
 // --- the Vault token ------------------------------------------------------------
 
+/// A Vault token from an agent's sink (`vault_token_file`) that Vault
+/// refuses is named with the setting that named the file, and the next
+/// step is that file's; with `--auth none` the token Vault refused is the
+/// one a proxy adds — or none — never "log in again", and the message says
+/// where `auth` was set.
+#[test]
+fn a_refused_token_from_a_token_file_or_a_proxy_names_where_it_came_from() {
+    let bao = &crate::support::shared().bao;
+    let mut case = Case::new();
+    let revoked = bao.token(&[crate::support::bao::READER_POLICY], "1h");
+    case.secrets.push(revoked.clone());
+    bao.api(
+        "POST",
+        "auth/token/revoke",
+        Some(serde_json::json!({ "token": revoked })),
+    );
+    let sink = case.dir.path().join("vault-token");
+    std::fs::write(&sink, &revoked).unwrap();
+    case.unset("VAULT_TOKEN")
+        .set("SEATABLE_CRED_VAULT_TOKEN_FILE", sink.display().to_string());
+    let from = format!(
+        "refused the Vault token itself (from {} (set by SEATABLE_CRED_VAULT_TOKEN_FILE))",
+        sink.display()
+    );
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5)).fails(3, &from);
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!("put a valid token in {}", sink.display()))
+            && !line.contains("bao login")
+            && !line.contains("policy of the"),
+        "{line}"
+    );
+    let out = case.run(&["doctor"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("FAIL  login") && l.contains(&from)),
+        "{}",
+        out.stdout
+    );
+
+    // --auth none at Vault itself: no proxy added a token; nothing of the
+    // user's to renew.
+    case.unset("SEATABLE_CRED_VAULT_TOKEN_FILE")
+        .set("SEATABLE_CRED_AUTH", "none");
+    let out = run_within(&case, &["get", "--refresh"], Duration::from_secs(5))
+        .fails(3, "refused the token itself");
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!(
+            "the token a Vault Proxy or Agent at {} adds, not one of the helper's",
+            bao.addr
+        )) && line.contains("--auth none sends none")
+            && line.ends_with("(set by SEATABLE_CRED_AUTH)")
+            && !line.contains("bao login")
+            && !line.contains("refused the Vault token itself"),
+        "{line}"
+    );
+}
+
 /// A Vault token that Vault refuses itself — unknown, revoked — is named
 /// as such, with where it came from and how to get a new one: by `get`
 /// (exit 3, at once) and by `doctor`'s login line — never blamed on a
